@@ -1,0 +1,83 @@
+#!/usr/bin/env bash
+# Installs pam-guard on Debian/Ubuntu (as root). Safe to run again: it never overwrites the
+# admin's config, audit key or store, and never edits a PAM stack or a FreeRADIUS site.
+#
+#   packaging/install.sh [--with-freeradius] [--prefix /opt/pam-guard] [--editable] [--extras test]
+set -euo pipefail
+
+SRC=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+PREFIX=/opt/pam-guard
+ETC=/etc/pam-guard
+STATE=/var/lib/pam-guard
+WITH_FREERADIUS=0
+EDITABLE=0
+EXTRAS=""
+
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --with-freeradius) WITH_FREERADIUS=1 ;;
+        --prefix) PREFIX=$2; shift ;;
+        --editable) EDITABLE=1 ;;
+        --extras) EXTRAS=$2; shift ;;
+        -h|--help) sed -n '2,6p' "$0"; exit 0 ;;
+        *) echo "install.sh: unknown option $1" >&2; exit 2 ;;
+    esac
+    shift
+done
+
+[ "$(id -u)" = 0 ] || { echo "install.sh: run as root" >&2; exit 1; }
+
+say() { printf 'pam-guard install: %s\n' "$*"; }
+
+# --- system packages --------------------------------------------------------------------------
+PACKAGES=(libpam-python python3-venv)
+[ "$WITH_FREERADIUS" = 1 ] && PACKAGES+=(freeradius freeradius-python3 freeradius-utils)
+missing=()
+for p in "${PACKAGES[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+    say "installing ${missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -q >/dev/null
+    # policy-rc.d keeps apt from starting freeradius/slapd on a machine that did not ask for it
+    apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# --- virtual environment from the system interpreter that pam_python embeds --------------------
+if [ ! -x "$PREFIX/bin/python" ] || ! "$PREFIX/bin/python" -c 'import sys; sys.exit(sys.base_prefix != "/usr")'; then
+    say "building $PREFIX from /usr/bin/python3"
+    rm -rf "$PREFIX"
+    /usr/bin/python3 -m venv "$PREFIX"
+fi
+"$PREFIX/bin/pip" install -q --upgrade pip >/dev/null 2>&1 || true
+target="$SRC"
+[ -n "$EXTRAS" ] && target="$SRC[$EXTRAS]"
+if [ "$EDITABLE" = 1 ]; then
+    "$PREFIX/bin/pip" install -q -e "$target"
+else
+    "$PREFIX/bin/pip" install -q --force-reinstall --no-deps "$SRC"
+    "$PREFIX/bin/pip" install -q "$target"
+fi
+ln -sf "$PREFIX/bin/pam-guard" /usr/local/sbin/pam-guard
+
+# --- config, audit key, store --------------------------------------------------------------------
+install -d -m 0755 -o root -g root "$ETC"
+if [ ! -e "$ETC/pam-guard.toml" ]; then
+    install -m 0644 -o root -g root "$SRC/packaging/pam-guard.toml" "$ETC/pam-guard.toml"
+    say "wrote $ETC/pam-guard.toml"
+fi
+if [ ! -e "$ETC/audit.key" ]; then
+    (umask 077; head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' > "$ETC/audit.key")
+    chmod 0600 "$ETC/audit.key"
+    say "wrote $ETC/audit.key"
+fi
+install -d -m 0700 -o root -g root "$STATE"
+"$PREFIX/bin/pam-guard" --config "$ETC/pam-guard.toml" init-store
+"$PREFIX/bin/pam-guard" --config "$ETC/pam-guard.toml" check-config >/dev/null
+
+# @@PAM-HOOK@@ (issue 3: stable hook file, PAM snippets)
+# @@SYSTEMD@@ (issue 6: deliver timer)
+# @@FREERADIUS@@ (issue 4: module files when --with-freeradius)
+
+say "done"

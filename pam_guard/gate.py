@@ -1,0 +1,276 @@
+"""The one entry point both adapters call: check an attempt, record its outcome, track sessions.
+
+The PAM hook and the FreeRADIUS module translate their calls into an `Attempt` and one of these
+methods; everything else (what to read, what the rules say, what to write, who to tell) is
+here and in policy/, so both channels behave the same. Each method is one short transaction.
+Store or directory trouble never raises out of here: it becomes a verdict per
+`failure.on_store_error`, with reason `store_error`, and `Gate.last_error` says what happened.
+
+Imports stay light (no SQLAlchemy, no tomllib): this runs inside every login process.
+"""
+
+from __future__ import annotations
+
+import time
+
+from policy import decide
+from policy.types import (
+    DENIED,
+    FAILURE,
+    INVALID_USER,
+    STORE_ERROR,
+    SUCCESS,
+    Attempt,
+    Notice,
+    Verdict,
+)
+from policy.usernames import escape, invalid_reason
+from store import logins
+from store import statements as sql
+from store.db import StoreError, connect
+
+
+class DirectoryError(Exception):
+    """The LDAP directory could not be asked (down, slow, refused the bind)."""
+
+
+def _sanitize_text(value, limit: int = 256):
+    if value is None:
+        return None
+    return escape(value)[:limit]
+
+
+class Gate:
+    """Decisions and records for one store; one instance per process (adapters cache it)."""
+
+    def __init__(self, settings, clock=time.time, directory=None, connector=connect) -> None:
+        self.settings = settings
+        self.clock = clock
+        self._connector = connector
+        self._conn = None
+        self._directory = directory
+        self.last_error = ""
+
+    # --- connection ------------------------------------------------------------------------
+
+    def _connection(self):
+        if self._conn is None:
+            self._conn = self._connector(self.settings.store.url, self.settings.store.timeout_seconds)
+        return self._conn
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+    def directory(self):
+        """The LDAP directory client, made on first use (only with custom authentication)."""
+        if self._directory is None:
+            from pam_guard.directory import Directory  # ldap3: paid only where LDAP is used
+
+            self._directory = Directory(self.settings.custom_authentication)
+        return self._directory
+
+    # --- attempts --------------------------------------------------------------------------
+
+    def attempt(self, user, channel, service, address=None, address_raw=None, client=None,
+                secure=None) -> Attempt:
+        """An Attempt stamped with the gate's clock; `address` must be canonical or None."""
+        return Attempt(user, channel, service or "", address, _sanitize_text(address_raw),
+                       _sanitize_text(client), secure, self.clock())
+
+    def preauth(self, attempt) -> Verdict:
+        """Before the password: refuse a locked account (pam-guard's lock or the directory's)."""
+        return self._decide(attempt, full=False, record_success=False)
+
+    def login(self, attempt) -> Verdict:
+        """After a good password (PAM account phase): every rule; records success or denial."""
+        return self._decide(attempt, full=True, record_success=True)
+
+    def authorize(self, attempt) -> Verdict:
+        """Before authentication (RADIUS authorize): every rule; records only a denial."""
+        return self._decide(attempt, full=True, record_success=False)
+
+    def record_success(self, attempt) -> Verdict:
+        """A good password already let in (RADIUS post-auth): record it, reset the failures."""
+        return self._guarded(attempt, self._record_success)
+
+    def record_failure(self, attempt) -> Verdict:
+        """A failed authentication: record it; it may lock the account and alert the admin."""
+        return self._guarded(attempt, self._record_failure)
+
+    # --- sessions --------------------------------------------------------------------------
+
+    def session_start(self, user, channel, service, key, nas="", address=None, client=None):
+        return self._session(sql.OPEN_SESSION, user, channel, service, key, nas, address, client)
+
+    def session_update(self, user, channel, key, nas=""):
+        return self._session(sql.TOUCH_SESSION, user, channel, "", key, nas)
+
+    def session_stop(self, user, channel, key, nas=""):
+        return self._session(sql.CLOSE_SESSION, user, channel, "", key, nas)
+
+    def nas_restart(self, channel, nas) -> bool:
+        """A NAS rebooted (Accounting-On/Off): every session it had open has ended."""
+        return self._write(lambda conn, now: conn.execute(
+            sql.CLOSE_NAS_SESSIONS, {"channel": channel, "nas": nas, "now": now}))
+
+    # --- internals -------------------------------------------------------------------------
+
+    def _fail_closed(self, attempt, reason_text: str) -> Verdict:
+        self.last_error = reason_text
+        allowed = self.settings.failure.on_store_error == "allow"
+        return Verdict(allowed, (STORE_ERROR,), None, (), None, reason_text, None)
+
+    def _invalid(self, attempt):
+        """Refuse a bad user name at once; record it escaped, never as given."""
+        why = invalid_reason(attempt.user)
+        if why is None:
+            return None
+        self.last_error = f"invalid user name ({why}): {escape(attempt.user)}"
+        escaped = attempt._replace(user=escape(attempt.user))
+        try:
+            self._write(lambda conn, now: logins.insert_event(conn, escaped, DENIED, (INVALID_USER,)))
+        except Exception:  # noqa: BLE001 - the refusal stands even if it cannot be recorded
+            pass
+        return Verdict(False, (INVALID_USER,), None, (), None, why, None)
+
+    def _guarded(self, attempt, action) -> Verdict:
+        invalid = self._invalid(attempt)
+        if invalid is not None:
+            return invalid
+        try:
+            return action(attempt)
+        except StoreError as exc:
+            self.close()
+            return self._fail_closed(attempt, f"store: {exc}")
+        except DirectoryError as exc:
+            return self._fail_closed(attempt, f"directory: {exc}")
+
+    def _directory_state(self, user):
+        if not self.settings.custom_authentication.enabled:
+            return None
+        return self.directory().state(user)
+
+    def _decide(self, attempt, full: bool, record_success: bool) -> Verdict:
+        def run(attempt):
+            # Ask the directory before taking the store's write lock: never hold a lock on I/O.
+            directory = self._directory_state(attempt.user)
+            return self._in_transaction(
+                attempt, lambda conn: self._decide_in(conn, attempt, full, record_success, directory)
+            )
+
+        return self._guarded(attempt, run)
+
+    def _decide_in(self, conn, attempt, full, record_success, directory) -> Verdict:
+        account = logins.account_row(conn, attempt.user, attempt.time, lock=True)
+        history = logins.load_history(conn, attempt, self.settings, account, full=full,
+                                      directory=directory)
+        if full:
+            verdict = decide.check(attempt, history, self.settings)
+        else:
+            verdict = decide.check_preauth(attempt, history, self.settings)
+        if not verdict.allowed:
+            logins.insert_event(conn, attempt, DENIED, verdict.reasons)
+        elif record_success:
+            logins.insert_event(conn, attempt, SUCCESS, verdict.reasons)
+            logins.reset_failures(conn, attempt.user, attempt.time)
+            self._user_notice(conn, attempt, account, SUCCESS)
+        self._finish(conn, attempt, verdict, touch=not verdict.allowed or record_success)
+        return verdict
+
+    def _record_success(self, attempt) -> Verdict:
+        def body(conn):
+            account = logins.account_row(conn, attempt.user, attempt.time, lock=True)
+            history = logins.load_history(conn, attempt, self.settings, account, full=True)
+            status, why = decide.compute_status(history, self.settings, attempt)
+            logins.insert_event(conn, attempt, SUCCESS)
+            logins.reset_failures(conn, attempt.user, attempt.time)
+            self._user_notice(conn, attempt, account, SUCCESS)
+            notices = decide.status_notices(attempt.user, history.status, status, why)
+            verdict = Verdict(True, (), None, tuple(notices), status, why, None)
+            self._finish(conn, attempt, verdict, touch=True)
+            return verdict
+
+        return self._in_transaction(attempt, body)
+
+    def _record_failure(self, attempt) -> Verdict:
+        def body(conn):
+            account = logins.account_row(conn, attempt.user, attempt.time, lock=True)
+            logins.insert_event(conn, attempt, FAILURE)
+            history = logins.load_history(conn, attempt, self.settings, account, full=True)
+            spray = logins.address_failure_users(conn, attempt.address, attempt.time, self.settings)
+            verdict = decide.after_failure(attempt, history, self.settings, spray)
+            if verdict.lock is not None:
+                logins.set_lock(conn, attempt.user, attempt.time, *verdict.lock)
+            self._user_notice(conn, attempt, account, FAILURE)
+            self._finish(conn, attempt, verdict, touch=True)
+            return verdict
+
+        return self._in_transaction(attempt, body)
+
+    def _finish(self, conn, attempt, verdict, touch: bool) -> None:
+        """Save the status and queue the verdict's notices, in the caller's transaction."""
+        if touch and verdict.status is not None:
+            logins.save_status(conn, attempt.user, attempt.time, verdict.status, verdict.status_why)
+        for notice in verdict.notices:
+            self._queue(conn, attempt.time, notice)
+
+    def _user_notice(self, conn, attempt, account, outcome) -> None:
+        wanted = account.get("notify_on", "") if account else ""
+        if not wanted or outcome not in wanted.split(","):
+            return
+        facts = (("user", attempt.user), ("time", attempt.time), ("outcome", outcome),
+                 ("address", attempt.address or attempt.address_raw or "local"),
+                 ("service", attempt.service))
+        self._queue(conn, attempt.time, Notice(f"user_{outcome}", attempt.user, facts),
+                    account.get("notify_to", ""))
+
+    def _queue(self, conn, now, notice, user_addresses: str = "") -> None:
+        from pam_guard.notices import recipients, render
+
+        to = recipients(notice, self.settings, user_addresses)
+        if not to:
+            return
+        title, body = render(notice, self.settings)
+        logins.queue_notice(conn, now, notice.kind, notice.subject, to, title, body,
+                            self.settings.notify.repeat_minutes)
+
+    def _in_transaction(self, attempt, body):
+        conn = self._connection()
+        conn.begin(write=True)
+        try:
+            result = body(conn)
+            conn.commit()
+            return result
+        except BaseException:
+            conn.rollback()
+            raise
+
+    def _write(self, body) -> bool:
+        """Run body(conn, now) in a write transaction; False (and last_error) on store trouble."""
+        try:
+            self._in_transaction(None, lambda conn: body(conn, self.clock()))
+            return True
+        except StoreError as exc:
+            self.close()
+            self.last_error = f"store: {exc}"
+            return False
+
+    def _session(self, statement, user, channel, service, key, nas, address=None, client=None):
+        if invalid_reason(user) is not None or not key:
+            self.last_error = f"session ignored: bad user or no session key ({escape(user)})"
+            return False
+        params = {"user": user, "channel": channel, "service": service or "", "key": key[:256],
+                  "nas": (nas or "")[:256], "address": address,
+                  "client": _sanitize_text(client)}
+
+        def body(conn, now):
+            params["now"] = now
+            conn.execute(statement, params)
+            conn.execute(sql.TOUCH_ACTIVITY, {"user": user, "now": now})
+
+        return self._write(body)
+
+
+__all__ = ["Gate", "DirectoryError"]

@@ -1,0 +1,127 @@
+"""DB-API connections for the login path: sqlite3 for the default store, psycopg2 for PostgreSQL.
+
+SQLAlchemy costs ~9x a do-nothing PAM hook to import (shared/PERF.md), so the login path talks
+to the same schema through the plain driver. Statements are written once with `:name`
+parameters (store/statements.py) and converted for psycopg2 here.
+
+An SQLite store is opened read-write without create: a missing store is an error, never a
+fresh empty database (SPEC §12).
+"""
+
+from __future__ import annotations
+
+import re
+
+_NAMED = re.compile(r"(?<![:\w]):(\w+)")
+
+
+class StoreError(Exception):
+    """The store is down, missing, locked past the timeout, unreadable or corrupt."""
+
+
+def split_url(url: str) -> tuple[str, str]:
+    """('sqlite', path) or ('postgresql', dsn-url) from an SQLAlchemy-style URL."""
+    scheme, _, rest = url.partition("://")
+    dialect = scheme.split("+")[0]
+    if dialect == "sqlite":
+        return "sqlite", rest[1:] if rest.startswith("/") else rest
+    if dialect in ("postgresql", "postgres"):
+        return "postgresql", "postgresql://" + rest
+    raise StoreError(f"unsupported store URL {url!r}")
+
+
+class Connection:
+    """One DB-API connection with `:name` statements and explicit short transactions."""
+
+    __slots__ = ("raw", "dialect", "_cache", "_error")
+
+    def __init__(self, raw, dialect: str, error_types: tuple) -> None:
+        self.raw = raw
+        self.dialect = dialect
+        self._cache: dict[str, str] = {}
+        self._error = error_types
+
+    def _sql(self, sql: str) -> str:
+        if self.dialect == "sqlite":
+            return sql
+        text = self._cache.get(sql)
+        if text is None:
+            text = _NAMED.sub(r"%(\1)s", sql.replace("%", "%%"))
+            self._cache[sql] = text
+        return text
+
+    def execute(self, sql: str, params=None):
+        """Run one statement; return a cursor (rows via fetchone/fetchall)."""
+        cur = self.raw.cursor()
+        try:
+            cur.execute(self._sql(sql), params or {})
+        except self._error as exc:
+            raise StoreError(f"{type(exc).__name__}: {exc}") from exc
+        return cur
+
+    def one(self, sql: str, params=None):
+        return self.execute(sql, params).fetchone()
+
+    def all(self, sql: str, params=None):
+        return self.execute(sql, params).fetchall()
+
+    def begin(self, write: bool) -> None:
+        """Start a transaction; on SQLite a write one takes the write lock at once."""
+        if self.dialect == "sqlite":
+            self.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+
+    def commit(self) -> None:
+        try:
+            self.raw.commit() if self.dialect != "sqlite" else self.raw.execute("COMMIT")
+        except self._error as exc:
+            raise StoreError(f"{type(exc).__name__}: {exc}") from exc
+
+    def rollback(self) -> None:
+        try:
+            if self.dialect == "sqlite":
+                if self.raw.in_transaction:
+                    self.raw.execute("ROLLBACK")
+            else:
+                self.raw.rollback()
+        except Exception:  # noqa: BLE001 - a failed rollback leaves nothing more to undo
+            pass
+
+    def close(self) -> None:
+        try:
+            self.raw.close()
+        except Exception:  # noqa: BLE001
+            pass
+
+
+def connect(url: str, timeout: float = 2.0) -> Connection:
+    """Open the store at `url`, waiting at most `timeout` seconds for a lock or a server."""
+    dialect, target = split_url(url)
+    if dialect == "sqlite":
+        import sqlite3
+
+        try:
+            raw = sqlite3.connect(
+                f"file:{target}?mode=rw", uri=True, timeout=timeout, isolation_level=None,
+                check_same_thread=False,
+            )
+            raw.execute("PRAGMA synchronous=NORMAL")
+            raw.execute(f"PRAGMA busy_timeout={int(timeout * 1000)}")
+            # A file that is not a database fails here, not in the middle of a login.
+            raw.execute("SELECT 1 FROM accounts LIMIT 1")
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot open store {target}: {exc}") from exc
+        return Connection(raw, "sqlite", (sqlite3.Error,))
+    try:
+        import psycopg2
+    except ImportError as exc:  # pragma: no cover - depends on the install
+        raise StoreError("PostgreSQL store needs psycopg2 (pip install psycopg2-binary)") from exc
+    try:
+        raw = psycopg2.connect(
+            target,
+            connect_timeout=max(1, int(timeout)),
+            options=f"-c statement_timeout={int(timeout * 1000)} "
+            f"-c lock_timeout={int(timeout * 1000)}",
+        )
+    except psycopg2.Error as exc:
+        raise StoreError(f"cannot reach store: {exc}".strip()) from exc
+    return Connection(raw, "postgresql", (psycopg2.Error,))

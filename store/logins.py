@@ -1,0 +1,160 @@
+"""What one login reads from and writes to the store, through a DB-API Connection.
+
+Reads only what the enabled rules need, with indexed statements; the caller (pam_guard.gate)
+holds the transaction. Nothing here decides: policy/ does.
+"""
+
+from __future__ import annotations
+
+from policy.rules import MINUTE
+from policy.types import History, Login, Session
+from store import statements as sql
+
+_ACCOUNT_FIELDS = (
+    "first_seen",
+    "last_activity",
+    "reset_at",
+    "locked_at",
+    "lock_expires",
+    "lock_reason",
+    "exempt",
+    "status",
+    "notify_on",
+    "notify_to",
+)
+
+
+def account_row(conn, user: str, now: float, lock: bool):
+    """The user's account fields as a dict; with `lock`, creates the row and takes its lock."""
+    if lock:
+        row = conn.one(sql.LOCK_ACCOUNT, {"user": user, "now": now, "false": False})
+    else:
+        row = conn.one(sql.READ_ACCOUNT, {"user": user})
+    if row is None:
+        return None
+    account = dict(zip(_ACCOUNT_FIELDS, row, strict=True))
+    account["exempt"] = bool(account["exempt"])
+    return account
+
+
+def load_history(conn, attempt, settings, account, *, full: bool, directory=None) -> History:
+    """History for one decision. `full` loads what every rule needs; otherwise locks only."""
+    user = attempt.user
+    now = attempt.time
+    if account is None:
+        return History(directory=directory)
+    known = account["last_activity"] is not None
+    base = dict(
+        known=known,
+        locked_at=account["locked_at"],
+        lock_expires=account["lock_expires"],
+        lock_reason=account["lock_reason"] or "",
+        exempt=account["exempt"],
+        last_activity=account["last_activity"],
+        status=account["status"],
+        directory=directory,
+    )
+    if not full:
+        return History(**base)
+    base["failures"] = count_failures(conn, user, now, settings, account)
+    st = settings.status
+    base["denied_recent"] = conn.one(
+        sql.COUNT_OUTCOME_SINCE,
+        {"user": user, "outcome": "denied", "since": now - st.denied_period_minutes * MINUTE},
+    )[0]
+    if settings.ip_lock.enabled:
+        rules = conn.all(sql.ADDRESS_RULES, {"user": user})
+        base["allow_list"] = tuple(e for k, e in rules if k == "allow")
+        base["deny_list"] = tuple(e for k, e in rules if k == "deny")
+    if not account["exempt"]:
+        if settings.trackstat.enabled:
+            rows = conn.all(
+                sql.LAST_SUCCESS_ADDRESSES, {"user": user, "limit": settings.trackstat.logins}
+            )
+            base["recent_addresses"] = tuple(r[0] for r in rows)
+        if settings.concurrent.enabled:
+            since = now - settings.concurrent.window_minutes * MINUTE
+            base["recent_logins"] = tuple(
+                Login(t, a) for t, a in conn.all(sql.SUCCESSES_SINCE, {"user": user, "since": since})
+            )
+            base["session_ends"] = tuple(
+                (a, e) for a, e in conn.all(sql.SESSION_ENDS_SINCE, {"user": user, "since": since})
+            )
+    if st.session_limits or st.access_point_limit or st.inside_outside:
+        base["open_sessions"] = open_sessions(conn, user, now, settings)
+    return History(**base)
+
+
+def open_sessions(conn, user: str, now: float, settings) -> tuple:
+    """Sessions not ended and updated within status.session_stale_minutes."""
+    fresh_since = now - settings.status.session_stale_minutes * MINUTE
+    rows = conn.all(sql.OPEN_SESSIONS, {"user": user, "fresh_since": fresh_since})
+    return tuple(Session(*r) for r in rows)
+
+
+def count_failures(conn, user: str, now: float, settings, account) -> int:
+    """Failures in the lockout window since the last success or unlock."""
+    since = max(now - settings.lockout.period_minutes * MINUTE, account["reset_at"] or 0.0)
+    return conn.one(sql.COUNT_OUTCOME_SINCE, {"user": user, "outcome": "failure", "since": since})[0]
+
+
+def address_failure_users(conn, address, now: float, settings) -> tuple:
+    """The user of each failure from `address` within the address-alert period."""
+    if address is None:
+        return ()
+    since = now - settings.lockout.ip_alert_period_minutes * MINUTE
+    return tuple(r[0] for r in conn.all(sql.ADDRESS_FAILURE_USERS, {"address": address, "since": since}))
+
+
+def insert_event(conn, attempt, outcome: str, reasons=()) -> None:
+    conn.execute(
+        sql.INSERT_EVENT,
+        {
+            "ts": attempt.time,
+            "user": attempt.user,
+            "channel": attempt.channel,
+            "service": attempt.service or "",
+            "address": attempt.address,
+            "address_raw": attempt.address_raw,
+            "client": attempt.client,
+            "secure": attempt.secure,
+            "outcome": outcome,
+            "reasons": ",".join(reasons),
+        },
+    )
+
+
+def save_status(conn, user: str, now: float, status: str, why: str) -> None:
+    conn.execute(
+        sql.UPDATE_ACCOUNT_AFTER, {"user": user, "now": now, "status": status, "status_why": why[:256]}
+    )
+
+
+def set_lock(conn, user: str, now: float, reason: str, expires) -> None:
+    conn.execute(sql.SET_LOCK, {"user": user, "now": now, "reason": reason[:256], "expires": expires})
+
+
+def clear_lock(conn, user: str, now: float) -> None:
+    conn.execute(sql.CLEAR_LOCK, {"user": user, "now": now})
+
+
+def reset_failures(conn, user: str, now: float) -> None:
+    conn.execute(sql.RESET_FAILURES, {"user": user, "now": now})
+
+
+def queue_notice(conn, now: float, kind: str, subject: str, recipients: str, title: str,
+                 body: str, repeat_minutes: int) -> bool:
+    """Queue a notice unless one of this kind and subject was queued within the repeat period."""
+    if not recipients:
+        return False
+    if repeat_minutes:
+        last = conn.one(sql.LAST_NOTICE, {"kind": kind, "subject": subject})[0]
+        if last is not None and last > now - repeat_minutes * MINUTE:
+            return False
+    conn.execute(
+        sql.INSERT_NOTICE,
+        {"now": now, "kind": kind, "subject": subject, "recipients": recipients,
+         "title": title[:256], "body": body},
+    )
+    return True
+

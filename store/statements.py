@@ -1,0 +1,124 @@
+"""Every statement the login path runs, written once with `:name` parameters.
+
+They run through store.db.Connection on SQLite (sqlite3) and PostgreSQL (psycopg2) against
+the schema of store/schema.py; tests/test_statements.py runs each one on both engines against
+the schema that the migrations created. Each read uses one of the schema's indexes, so a
+decision costs the same with a thousand or ten million stored events.
+"""
+
+# Takes the account's row lock (creating the row on first sight) and returns what it holds.
+# On PostgreSQL the row lock serialises concurrent failures of one user, so the failure
+# count read after it sees every committed failure; on SQLite BEGIN IMMEDIATE does that.
+LOCK_ACCOUNT = """
+INSERT INTO accounts (username, first_seen, reset_at, lock_reason, exempt, status_why,
+                      notify_on, notify_to)
+VALUES (:user, :now, 0, '', :false, '', '', '')
+ON CONFLICT (username) DO UPDATE SET username = excluded.username
+RETURNING first_seen, last_activity, reset_at, locked_at, lock_expires, lock_reason, exempt,
+          status, notify_on, notify_to
+"""
+
+READ_ACCOUNT = """
+SELECT first_seen, last_activity, reset_at, locked_at, lock_expires, lock_reason, exempt,
+       status, notify_on, notify_to
+FROM accounts WHERE username = :user
+"""
+
+INSERT_EVENT = """
+INSERT INTO events (ts, username, channel, service, address, address_raw, client, secure,
+                    outcome, reasons)
+VALUES (:ts, :user, :channel, :service, :address, :address_raw, :client, :secure,
+        :outcome, :reasons)
+"""
+
+COUNT_OUTCOME_SINCE = """
+SELECT count(*) FROM events
+WHERE username = :user AND outcome = :outcome AND ts > :since
+"""
+
+ADDRESS_FAILURE_USERS = """
+SELECT username FROM events
+WHERE address = :address AND outcome = 'failure' AND ts > :since
+"""
+
+ADDRESS_RULES = "SELECT kind, entry FROM address_rules WHERE username = :user"
+
+LAST_SUCCESS_ADDRESSES = """
+SELECT address FROM events
+WHERE username = :user AND outcome = 'success'
+ORDER BY ts DESC LIMIT :limit
+"""
+
+SUCCESSES_SINCE = """
+SELECT ts, address FROM events
+WHERE username = :user AND outcome = 'success' AND ts > :since
+"""
+
+SESSION_ENDS_SINCE = """
+SELECT address, max(ended) FROM sessions
+WHERE username = :user AND ended > :since
+GROUP BY address
+"""
+
+OPEN_SESSIONS = """
+SELECT service, address, started, last_update FROM sessions
+WHERE username = :user AND ended IS NULL AND last_update > :fresh_since
+"""
+
+UPDATE_ACCOUNT_AFTER = """
+UPDATE accounts SET last_activity = :now, status = :status, status_why = :status_why,
+       status_since = CASE WHEN status = :status THEN status_since ELSE :now END
+WHERE username = :user
+"""
+
+RESET_FAILURES = "UPDATE accounts SET reset_at = :now WHERE username = :user"
+
+SET_LOCK = """
+UPDATE accounts SET locked_at = :now, lock_expires = :expires, lock_reason = :reason
+WHERE username = :user
+"""
+
+# Clears the lock and starts the failure count afresh (pam-guard unlock).
+CLEAR_LOCK = """
+UPDATE accounts SET locked_at = NULL, lock_expires = NULL, lock_reason = '', reset_at = :now
+WHERE username = :user
+"""
+
+LAST_NOTICE = """
+SELECT max(created) FROM outbox WHERE kind = :kind AND subject = :subject
+"""
+
+INSERT_NOTICE = """
+INSERT INTO outbox (created, kind, subject, recipients, title, body, attempts, next_try)
+VALUES (:now, :kind, :subject, :recipients, :title, :body, 0, :now)
+"""
+
+OPEN_SESSION = """
+INSERT INTO sessions (username, channel, service, session_key, nas, address, client,
+                      started, last_update)
+VALUES (:user, :channel, :service, :key, :nas, :address, :client, :now, :now)
+ON CONFLICT (channel, nas, session_key) DO UPDATE
+SET last_update = excluded.last_update, ended = NULL
+"""
+
+TOUCH_SESSION = """
+UPDATE sessions SET last_update = :now
+WHERE channel = :channel AND nas = :nas AND session_key = :key AND ended IS NULL
+"""
+
+CLOSE_SESSION = """
+UPDATE sessions SET ended = :now, last_update = :now
+WHERE channel = :channel AND nas = :nas AND session_key = :key AND ended IS NULL
+"""
+
+SESSION_USER = """
+SELECT username FROM sessions WHERE channel = :channel AND nas = :nas AND session_key = :key
+"""
+
+# A NAS that reboots (Accounting-On/Off) ends every session it had open.
+CLOSE_NAS_SESSIONS = """
+UPDATE sessions SET ended = :now, last_update = :now
+WHERE channel = :channel AND nas = :nas AND ended IS NULL
+"""
+
+TOUCH_ACTIVITY = "UPDATE accounts SET last_activity = :now WHERE username = :user"
