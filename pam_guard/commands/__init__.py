@@ -6,6 +6,7 @@ Each module has `register(subparsers)`, which adds its parser and sets `func(arg
 from __future__ import annotations
 
 import importlib
+import pkgutil
 
 EXIT_OK = 0
 EXIT_REFUSED = 1  # not found or refused
@@ -29,7 +30,17 @@ def store_error_types() -> tuple:
     return (StoreError, OperationalError, DatabaseError)
 
 
-# Order here is the order of `pam-guard --help`.
-_NAMES = ["init_store", "check_config"]
+# The order of `pam-guard --help`; every module in this package that has `register` is a
+# subcommand, those not named here come after, alphabetically.
+_ORDER = ["status", "unlock", "lock", "history", "trackstat", "exempt", "ip", "explain",
+          "sessions", "notify", "deliver", "prune", "audit", "check_config", "init_store"]
 
-COMMANDS = [importlib.import_module(f"pam_guard.commands.{name}") for name in _NAMES]
+
+def _discover() -> list:
+    names = [m.name for m in pkgutil.iter_modules(__path__) if m.name != "common"]
+    names.sort(key=lambda n: (_ORDER.index(n) if n in _ORDER else len(_ORDER), n))
+    modules = [importlib.import_module(f"{__name__}.{name}") for name in names]
+    return [m for m in modules if hasattr(m, "register")]
+
+
+COMMANDS = _discover()
