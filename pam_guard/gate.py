@@ -34,6 +34,10 @@ class DirectoryError(Exception):
     """The LDAP directory could not be asked (down, slow, refused the bind)."""
 
 
+class DirectoryPermissionError(DirectoryError):
+    """The directory answered, but the configured bind lacks the rights for the change."""
+
+
 def _sanitize_text(value, limit: int = 256):
     if value is None:
         return None
@@ -90,6 +94,26 @@ class Gate:
     def authorize(self, attempt) -> Verdict:
         """Before authentication (RADIUS authorize): every rule; records only a denial."""
         return self._decide(attempt, full=True, record_success=False)
+
+    def explain(self, attempt) -> Verdict:
+        """What every rule would decide for `attempt` now, writing nothing (pam-guard explain).
+
+        Store and directory errors are raised (StoreError, DirectoryError), not turned into a
+        verdict: the admin wants to know.
+        """
+        invalid = invalid_reason(attempt.user)
+        if invalid is not None:
+            return Verdict(False, (INVALID_USER,), None, (), None, invalid, None)
+        directory = self._directory_state(attempt.user)
+        conn = self._connection()
+        conn.begin(write=False)
+        try:
+            account = logins.account_row(conn, attempt.user, attempt.time, lock=False)
+            history = logins.load_history(conn, attempt, self.settings, account, full=True,
+                                          directory=directory)
+            return decide.check(attempt, history, self.settings)
+        finally:
+            conn.rollback()
 
     def record_success(self, attempt) -> Verdict:
         """A good password already let in (RADIUS post-auth): record it, reset the failures."""
