@@ -17,8 +17,16 @@ done
 if [ ${#missing[@]} -gt 0 ]; then
     echo "scripts/test.sh: installing ${missing[*]}"
     export DEBIAN_FRONTEND=noninteractive
+    # Keep apt from starting freeradius/slapd/postgresql on all interfaces: the tests start
+    # their own on loopback.
+    made_policy=0
+    if [ ! -e /usr/sbin/policy-rc.d ]; then
+        printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d
+        made_policy=1
+    fi
     apt-get update -q >/dev/null
     apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null
+    [ "$made_policy" = 1 ] && rm -f /usr/sbin/policy-rc.d
 fi
 # Debian starts these on install; the tests run their own on loopback ports they pick.
 for svc in freeradius slapd postgresql; do
