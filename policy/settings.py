@@ -281,7 +281,7 @@ def build_settings(raw: dict, source: str = "<defaults>") -> Settings:
             except ValueError as exc:
                 raise SettingsError(source, f"{section}.{key}", str(exc)) from None
         sections[section] = _SECTION_TYPES[section](*values)
-    return Settings(source=source, **sections)
+    return Settings(source=source, **sections)  # type: ignore[call-arg]
 
 
 def settings_to_plain(settings: Settings) -> dict:

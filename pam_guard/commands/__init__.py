@@ -23,7 +23,7 @@ class CommandError(Exception):
 
 
 def store_error_types() -> tuple:
-    from sqlalchemy.exc import OperationalError, DatabaseError
+    from sqlalchemy.exc import DatabaseError, OperationalError
 
     from store.db import StoreError
 

@@ -3,7 +3,14 @@
 from __future__ import annotations
 
 from pam_guard.commands.common import print_json
-from pam_guard.config import config_path, parse_file, render_toml, write_snapshot, _stat_config, check_store_directory
+from pam_guard.config import (
+    _stat_config,
+    check_store_directory,
+    config_path,
+    parse_file,
+    render_toml,
+    write_snapshot,
+)
 from policy.settings import settings_to_plain
 
 
