@@ -21,6 +21,7 @@ from policy.types import (
     STORE_ERROR,
     SUCCESS,
     Attempt,
+    History,
     Notice,
     Verdict,
 )
@@ -95,25 +96,56 @@ class Gate:
         """Before authentication (RADIUS authorize): every rule; records only a denial."""
         return self._decide(attempt, full=True, record_success=False)
 
-    def explain(self, attempt) -> Verdict:
-        """What every rule would decide for `attempt` now, writing nothing (pam-guard explain).
+    def explain(self, attempt):
+        """(verdict, history): what every rule would decide for `attempt` now, writing nothing.
 
         Store and directory errors are raised (StoreError, DirectoryError), not turned into a
         verdict: the admin wants to know.
         """
         invalid = invalid_reason(attempt.user)
         if invalid is not None:
-            return Verdict(False, (INVALID_USER,), None, (), None, invalid, None)
+            return Verdict(False, (INVALID_USER,), None, (), None, invalid, None), History()
         directory = self._directory_state(attempt.user)
-        conn = self._connection()
-        conn.begin(write=False)
-        try:
+
+        def body(conn):
             account = logins.account_row(conn, attempt.user, attempt.time, lock=False)
             history = logins.load_history(conn, attempt, self.settings, account, full=True,
                                           directory=directory)
-            return decide.check(attempt, history, self.settings)
+            return decide.check(attempt, history, self.settings), history
+
+        return self.read(body)
+
+    def read(self, body):
+        """Run body(conn) in a read-only transaction and return its result (admin reports)."""
+        conn = self._connection()
+        conn.begin(write=False)
+        try:
+            return body(conn)
         finally:
             conn.rollback()
+
+    def status_of(self, user: str):
+        """Recompute and save a user's status now (pam-guard status): (history, status, why).
+
+        None when the store has no account for the user. Raises StoreError/DirectoryError.
+        """
+        probe = self.attempt(user, "admin", "")
+        directory = self._directory_state(user)
+
+        def body(conn):
+            account = logins.account_row(conn, user, probe.time, lock=False)
+            if account is None:
+                return None
+            history = logins.load_history(conn, probe, self.settings, account, full=True,
+                                          directory=directory)
+            status, why = decide.compute_status(history, self.settings, now=probe.time)
+            if status != history.status:
+                logins.set_status(conn, user, probe.time, status, why)
+                for notice in decide.status_notices(user, history.status, status, why):
+                    self._queue(conn, probe.time, notice)
+            return history, status, why
+
+        return self._in_transaction(probe, body)
 
     def record_success(self, attempt) -> Verdict:
         """A good password already let in (RADIUS post-auth): record it, reset the failures."""

@@ -130,6 +130,10 @@ def save_status(conn, user: str, now: float, status: str, why: str) -> None:
     )
 
 
+def set_status(conn, user: str, now: float, status: str, why: str) -> None:
+    conn.execute(sql.SET_STATUS, {"user": user, "now": now, "status": status, "status_why": why[:256]})
+
+
 def set_lock(conn, user: str, now: float, reason: str, expires) -> None:
     conn.execute(sql.SET_LOCK, {"user": user, "now": now, "reason": reason[:256], "expires": expires})
 

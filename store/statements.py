@@ -18,6 +18,8 @@ RETURNING first_seen, last_activity, reset_at, locked_at, lock_expires, lock_rea
           status, notify_on, notify_to
 """
 
+ACCOUNT_NAMES = "SELECT username FROM accounts ORDER BY username"
+
 READ_ACCOUNT = """
 SELECT first_seen, last_activity, reset_at, locked_at, lock_expires, lock_reason, exempt,
        status, notify_on, notify_to
@@ -68,6 +70,12 @@ WHERE username = :user AND ended IS NULL AND last_update > :fresh_since
 UPDATE_ACCOUNT_AFTER = """
 UPDATE accounts SET last_activity = :now, status = :status, status_why = :status_why,
        status_since = CASE WHEN status = :status THEN status_since ELSE :now END
+WHERE username = :user
+"""
+
+# A status recomputed with nobody logging in (pam-guard status): activity time unchanged.
+SET_STATUS = """
+UPDATE accounts SET status = :status, status_why = :status_why, status_since = :now
 WHERE username = :user
 """
 

@@ -1,0 +1,130 @@
+"""`pam-guard status [USER]`: a user's status, lock, failures, trackstat figure, sessions; or
+every user by status, high_risk first. Statuses are recomputed (and saved) as they are shown.
+"""
+
+from __future__ import annotations
+
+from pam_guard.commands import EXIT_REFUSED, EXIT_STORE, CommandError
+from pam_guard.commands.common import check_user, print_json, print_table, settings_for, when
+
+
+def register(sub) -> None:
+    parser = sub.add_parser("status", help="user status: lock, failures, trackstat, sessions")
+    parser.add_argument("user", nargs="?")
+    parser.set_defaults(func=run)
+
+
+def _gate(settings):
+    from pam_guard.gate import Gate
+
+    return Gate(settings)
+
+
+def _directory_view(settings, user):
+    from pam_guard.directory import Directory
+    from pam_guard.gate import DirectoryError
+
+    try:
+        return Directory(settings.custom_authentication).describe(user)
+    except DirectoryError as exc:
+        raise CommandError(f"directory unreachable: {exc}", EXIT_STORE) from None
+
+
+def user_report(settings, gate, user) -> dict:
+    from policy.rules import failure_threshold, lock_active, trackstat_figure
+    from store import logins
+    from store import statements as sql
+
+    found = gate.status_of(user)
+    if found is None:
+        raise CommandError(f"unknown user {user!r}: pam-guard has no record of it", EXIT_REFUSED)
+    history, status, why = found
+    now = gate.clock()
+    addresses = gate.read(lambda conn: conn.all(
+        sql.LAST_SUCCESS_ADDRESSES, {"user": user, "limit": settings.trackstat.logins}))
+    figure = trackstat_figure(tuple(r[0] for r in addresses), settings)
+    sessions = gate.read(lambda conn: logins.open_sessions(conn, user, now, settings))
+    report = {
+        "user": user,
+        "status": status,
+        "why": why,
+        "locked": lock_active(history, now),
+        "locked_at": when(history.locked_at) if history.locked_at else None,
+        "lock_expires": when(history.lock_expires) if history.lock_expires else None,
+        "lock_reason": history.lock_reason or None,
+        "failures_in_window": history.failures,
+        "failure_limit": failure_threshold(user, settings),
+        "exempt": history.exempt,
+        "trackstat": {"logins_used": figure.logins_used, "unique_addresses": figure.unique_addresses,
+                      "percent": round(figure.percent, 1), "determination": figure.determination},
+        "open_sessions": [{"service": s.service, "address": s.address, "started": when(s.started)}
+                          for s in sessions],
+        "last_activity": when(history.last_activity),
+    }
+    if settings.custom_authentication.enabled:
+        report["directory"] = _directory_view(settings, user)
+    return report
+
+
+def _print_user(report) -> None:
+    print(f"user:        {report['user']}")
+    print(f"status:      {report['status']} ({report['why']})")
+    if report["locked"]:
+        until = report["lock_expires"] or "an admin unlocks"
+        print(f"lock:        LOCKED since {report['locked_at']} until {until}: {report['lock_reason']}")
+    else:
+        print("lock:        not locked")
+    print(f"failures:    {report['failures_in_window']} in window (locks at {report['failure_limit']})")
+    t = report["trackstat"]
+    print(f"trackstat:   {t['determination']}: {t['unique_addresses']} unique of {t['logins_used']} "
+          f"logins ({t['percent']}%)")
+    print(f"exempt:      {'yes' if report['exempt'] else 'no'}")
+    print(f"last active: {report['last_activity']}")
+    sessions = report["open_sessions"]
+    print(f"sessions:    {len(sessions)} open")
+    for s in sessions:
+        print(f"  {s['service']:<10} {s['address'] or 'local':<39} since {s['started']}")
+    if "directory" in report:
+        print("directory:   " + ", ".join(f"{k}={v}" for k, v in report["directory"].items()))
+
+
+def run(args) -> int:
+    settings = settings_for(args)
+    gate = _gate(settings)
+    try:
+        if args.user:
+            report = user_report(settings, gate, check_user(args.user))
+            print_json(report) if args.json else _print_user(report)
+            return 0
+        rows = _all_users(settings, gate)
+    finally:
+        gate.close()
+    if args.json:
+        print_json(rows)
+    elif rows:
+        print_table(("USER", "STATUS", "LOCKED", "LAST ACTIVE", "WHY"),
+                    [(r["user"], r["status"], "yes" if r["locked"] else "no", r["last_activity"],
+                      r["why"]) for r in rows])
+    else:
+        print("no users recorded yet")
+    return 0
+
+
+def _all_users(settings, gate) -> list:
+    from policy.rules import lock_active
+    from store import statements as sql
+    from store.admin import STATUS_ORDER
+
+    names = [r[0] for r in gate.read(lambda conn: conn.all(sql.ACCOUNT_NAMES))]
+    rows = []
+    for name in names:
+        found = gate.status_of(name)
+        if found is None:
+            continue
+        history, status, why = found
+        rows.append({"user": name, "status": status, "why": why,
+                     "locked": lock_active(history, gate.clock()),
+                     "last_activity": when(history.last_activity)})
+    order = {s: i for i, s in enumerate(STATUS_ORDER)}
+    rows.sort(key=lambda r: (order.get(r["status"], len(order)), r["user"]))
+    return rows

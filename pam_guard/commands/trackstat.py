@@ -1,0 +1,62 @@
+"""`pam-guard trackstat [USER]`: the password-sharing page — per user the logins used, the
+trackstat figure, the determination ("not enough data" below trackstat.logins), the unique
+addresses, and whether concurrent logins were seen.
+"""
+
+from __future__ import annotations
+
+from pam_guard.commands import EXIT_REFUSED, CommandError
+from pam_guard.commands.common import check_user, print_json, print_table, store_transaction
+from policy.rules import trackstat_figure
+
+
+def register(sub) -> None:
+    parser = sub.add_parser("trackstat", help="password-sharing figures per user")
+    parser.add_argument("user", nargs="?")
+    parser.set_defaults(func=run)
+
+
+def figures(conn, settings, user: str) -> dict:
+    from store import admin
+
+    addresses = admin.last_success_addresses(conn, user, settings.trackstat.logins)
+    figure = trackstat_figure(addresses, settings)
+    return {
+        "user": user,
+        "logins_used": figure.logins_used,
+        "logins_needed": settings.trackstat.logins,
+        "unique_addresses": figure.unique_addresses,
+        "figure": f"{figure.unique_addresses}/{figure.logins_used}",
+        "percent": round(figure.percent, 1),
+        "rating": settings.trackstat.rating,
+        "determination": figure.determination,
+        "addresses": list(figure.addresses),
+        "concurrent_seen": admin.concurrent_seen(conn, user),
+    }
+
+
+def run(args) -> int:
+    from store import admin
+
+    with store_transaction(args) as (settings, conn):
+        if args.user:
+            user = check_user(args.user)
+            if not admin.user_known(conn, user):
+                raise CommandError(f"unknown user {user!r}: pam-guard has no record of it",
+                                   EXIT_REFUSED)
+            rows = [figures(conn, settings, user)]
+        else:
+            rows = [figures(conn, settings, u) for u in admin.users_with_successes(conn)]
+    if args.json:
+        print_json(rows[0] if args.user else rows)
+        return 0
+    if not rows:
+        print("no successful logins recorded yet")
+        return 0
+    print_table(
+        ("USER", "LOGINS USED", "FIGURE", "PERCENT", "DETERMINATION", "CONCURRENT", "UNIQUE ADDRESSES"),
+        [(r["user"], f"{r['logins_used']}/{r['logins_needed']}", r["figure"], f"{r['percent']}%",
+          r["determination"], "yes" if r["concurrent_seen"] else "no", ", ".join(r["addresses"]))
+         for r in rows],
+    )
+    return 0
