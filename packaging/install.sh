@@ -76,8 +76,24 @@ install -d -m 0700 -o root -g root "$STATE"
 "$PREFIX/bin/pam-guard" --config "$ETC/pam-guard.toml" init-store
 "$PREFIX/bin/pam-guard" --config "$ETC/pam-guard.toml" check-config >/dev/null
 
-# @@PAM-HOOK@@ (issue 3: stable hook file, PAM snippets)
+# --- the stable hook file PAM stacks name, and the lines to add -------------------------------
+SITE_PACKAGES=$("$PREFIX/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
+sed "s|@SITE_PACKAGES@|$SITE_PACKAGES|" "$SRC/packaging/hook.py" > "$PREFIX/hook.py.new"
+chmod 0644 "$PREFIX/hook.py.new" && mv "$PREFIX/hook.py.new" "$PREFIX/hook.py"
+install -d -m 0755 "$PREFIX/share/pam.d"
+install -m 0644 "$SRC"/packaging/pam.d/* "$PREFIX/share/pam.d/"
 # @@SYSTEMD@@ (issue 6: deliver timer)
 # @@FREERADIUS@@ (issue 4: module files when --with-freeradius)
 
+cat <<LINES
+
+pam-guard is installed. It edits no PAM stack by itself: to guard a service, add these
+lines to its file in /etc/pam.d (examples: $PREFIX/share/pam.d/), around its password module:
+
+auth     requisite                pam_python.so $PREFIX/hook.py preauth
+auth     [success=1 default=bad]  pam_unix.so
+auth     [default=die]            pam_python.so $PREFIX/hook.py authfail
+account  required                 pam_python.so $PREFIX/hook.py
+session  optional                 pam_python.so $PREFIX/hook.py
+LINES
 say "done"

@@ -92,7 +92,7 @@ def _write_json(records) -> int:
 
 
 def _write_table(records) -> int:
-    layout = "{:<19}  {:<16}  {:<8}  {:<8}  {:<39}  {}"
+    layout = "{:<19}  {:<16}  {:<8}  {:<14}  {:<39}  {}"
     count = 0
     for record in records:
         if count == 0:

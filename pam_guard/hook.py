@@ -1,0 +1,243 @@
+"""The pam_python hook: PAM calls in, Gate decisions out, PAM return codes back (SPEC §8).
+
+Stack (pam_faillock's pattern):
+
+    auth     requisite                pam_python.so /opt/pam-guard/hook.py preauth
+    auth     [success=1 default=bad]  pam_unix.so
+    auth     [default=die]            pam_python.so /opt/pam-guard/hook.py authfail
+    account  required                 pam_python.so /opt/pam-guard/hook.py
+    session  optional                 pam_python.so /opt/pam-guard/hook.py
+
+pam_python loads this file once per login process, so everything imported here is paid by
+every login: no SQLAlchemy, no tomllib, no logging (shared/PERF.md). Nothing raises out of a
+pam_sm_* function: trouble is logged to syslog (authpriv, tag pam-guard) and the login gets
+`failure.on_store_error` (a config that cannot be read means deny).
+"""
+
+from __future__ import annotations
+
+import os
+import syslog
+
+from policy.addresses import parse_address
+from policy.types import (
+    DIRECTORY_DISABLED,
+    DIRECTORY_LOCKED,
+    INVALID_USER,
+    LOCKED,
+    PAM,
+    STORE_ERROR,
+)
+
+# What the user sees: one short line. Details go to syslog.
+USER_MESSAGES = {
+    LOCKED: "Account locked: too many failed logins. Contact your administrator.",
+    DIRECTORY_LOCKED: "Account locked by the directory. Contact your administrator.",
+    DIRECTORY_DISABLED: "Account disabled. Contact your administrator.",
+    "ip_restricted": "Login refused: not allowed from this address.",
+    "password_sharing": "Login refused: unusual login pattern. Contact your administrator.",
+    "concurrent_login": "Login refused: already logged in from another address.",
+    "session_limit": "Login refused: too many open sessions.",
+    INVALID_USER: "Login refused.",
+    STORE_ERROR: "Login refused: login service unavailable. Try again later.",
+}
+LOCK_REASONS = (LOCKED, DIRECTORY_LOCKED, DIRECTORY_DISABLED)
+MODES = ("preauth", "authfail")
+
+_gates: dict = {}  # config path -> Gate, for the life of this login process
+
+
+def log(priority: int, text: str) -> None:
+    """One syslog line, facility authpriv, tag pam-guard."""
+    try:
+        syslog.openlog("pam-guard", syslog.LOG_PID, syslog.LOG_AUTHPRIV)
+        syslog.syslog(priority, text.replace("\n", " ")[:1000])
+        syslog.closelog()
+    except Exception:  # noqa: BLE001 - logging must never break a login
+        pass
+
+
+def parse_args(argv) -> tuple[str | None, str | None]:
+    """(config path, mode word) from the module arguments after the hook file."""
+    config = None
+    mode = None
+    for arg in list(argv)[1:]:
+        if arg.startswith("config="):
+            config = arg.split("=", 1)[1]
+        elif arg in MODES:
+            mode = arg
+        else:
+            log(syslog.LOG_WARNING, f"ignoring unknown module argument {arg!r}")
+    return config, mode
+
+
+def gate_for(config):
+    """The Gate for this config, made once per process."""
+    gate = _gates.get(config)
+    if gate is None:
+        from pam_guard.config import load_settings
+        from pam_guard.gate import Gate
+
+        gate = Gate(load_settings(config))
+        _gates[config] = gate
+    return gate
+
+
+def _item(pamh, name):
+    try:
+        return getattr(pamh, name)
+    except Exception:  # noqa: BLE001 - pam_python raises on undecodable items
+        return None
+
+
+def user_of(pamh):
+    """The user name as PAM holds it; bytes-escaped text when it is not valid UTF-8."""
+    try:
+        user = pamh.get_user(None)
+    except UnicodeDecodeError as exc:
+        return exc.object if isinstance(exc.object, bytes) else b"\xff"
+    except pamh.exception:
+        return None
+    return user
+
+
+def build_attempt(pamh, gate, user):
+    rhost = _item(pamh, "rhost")
+    address = parse_address(rhost) if rhost else None
+    return gate.attempt(
+        user,
+        PAM,
+        _item(pamh, "service") or "",
+        address,
+        rhost,
+        _item(pamh, "tty"),
+        None,
+    )
+
+
+def say(pamh, text: str) -> None:
+    try:
+        pamh.conversation(pamh.Message(pamh.PAM_ERROR_MSG, text))
+    except Exception:  # noqa: BLE001 - a non-interactive caller has no conversation
+        pass
+
+
+def refuse(pamh, verdict, phase: str, user, gate) -> int:
+    """Tell the user one line, log the details, return the PAM code for this denial."""
+    reasons = verdict.reasons or (STORE_ERROR,)
+    first = reasons[0]
+    say(pamh, USER_MESSAGES.get(first, "Login refused."))
+    from policy.usernames import escape
+
+    detail = f" ({gate.last_error})" if first in (STORE_ERROR, INVALID_USER) and gate.last_error else ""
+    log(syslog.LOG_NOTICE, f"{phase}: refused user {escape(user)} from "
+        f"{_item(pamh, 'rhost') or 'local'} service {_item(pamh, 'service')}: "
+        f"{','.join(reasons)}{detail}")
+    if first in LOCK_REASONS:
+        return pamh.PAM_ACCT_EXPIRED
+    return pamh.PAM_PERM_DENIED
+
+
+def on_error(pamh, phase: str, exc: BaseException, config) -> int:
+    """Any failure outside the gate's own handling: log it, answer per on_store_error."""
+    log(syslog.LOG_ERR, f"{phase}: internal error {type(exc).__name__}: {exc}")
+    gate = _gates.get(config)
+    allow = gate is not None and gate.settings.failure.on_store_error == "allow"
+    if allow:
+        return pamh.PAM_SUCCESS
+    say(pamh, USER_MESSAGES[STORE_ERROR])
+    return pamh.PAM_AUTH_ERR if phase != "account" else pamh.PAM_PERM_DENIED
+
+
+def _no_user(pamh, phase: str, gate):
+    """An empty or missing user name is refused at once."""
+    log(syslog.LOG_NOTICE, f"{phase}: refused an empty user name")
+    return pamh.PAM_USER_UNKNOWN
+
+
+def pam_sm_authenticate(pamh, flags, argv):
+    config, mode = None, None
+    try:
+        config, mode = parse_args(argv)
+        if mode is None:
+            log(syslog.LOG_ERR, "auth line without 'preauth' or 'authfail': ignored")
+            return pamh.PAM_IGNORE
+        gate = gate_for(config)
+        user = user_of(pamh)
+        if not user:
+            return _no_user(pamh, mode, gate)
+        attempt = build_attempt(pamh, gate, user)
+        if mode == "preauth":
+            verdict = gate.preauth(attempt)
+            if verdict.allowed:
+                if verdict.reasons:  # store trouble let in per on_store_error: still say it
+                    log(syslog.LOG_WARNING, f"preauth: let in despite {gate.last_error}")
+                return pamh.PAM_SUCCESS
+            return refuse(pamh, verdict, mode, user, gate)
+        verdict = gate.record_failure(attempt)
+        if verdict.reasons:
+            log(syslog.LOG_ERR, f"authfail: could not record a failure: {gate.last_error}")
+        if verdict.lock is not None:
+            from policy.usernames import escape
+
+            log(syslog.LOG_NOTICE, f"locked user {escape(user)}: {verdict.lock[0]}")
+        return pamh.PAM_AUTH_ERR
+    except Exception as exc:  # noqa: BLE001 - never crash the calling program
+        return on_error(pamh, mode or "auth", exc, config)
+
+
+def pam_sm_setcred(pamh, flags, argv):
+    return pamh.PAM_IGNORE
+
+
+def pam_sm_acct_mgmt(pamh, flags, argv):
+    config = None
+    try:
+        config, _mode = parse_args(argv)
+        gate = gate_for(config)
+        user = user_of(pamh)
+        if not user:
+            return _no_user(pamh, "account", gate)
+        verdict = gate.login(build_attempt(pamh, gate, user))
+        if verdict.allowed:
+            if verdict.reasons:
+                log(syslog.LOG_NOTICE, f"account: let in with {','.join(verdict.reasons)}"
+                    + (f" ({gate.last_error})" if STORE_ERROR in verdict.reasons else ""))
+            return pamh.PAM_SUCCESS
+        return refuse(pamh, verdict, "account", user, gate)
+    except Exception as exc:  # noqa: BLE001 - never crash the calling program
+        return on_error(pamh, "account", exc, config)
+
+
+def _session_key(pamh) -> str:
+    return f"{os.getpid()}:{_item(pamh, 'tty') or '-'}"
+
+
+def _session(pamh, argv, opening: bool):
+    try:
+        config, _mode = parse_args(argv)
+        gate = gate_for(config)
+        user = user_of(pamh)
+        if not user or isinstance(user, bytes):
+            return pamh.PAM_IGNORE
+        nas = os.uname().nodename
+        if opening:
+            rhost = _item(pamh, "rhost")
+            ok = gate.session_start(user, PAM, _item(pamh, "service") or "", _session_key(pamh),
+                                    nas, parse_address(rhost) if rhost else None, _item(pamh, "tty"))
+        else:
+            ok = gate.session_stop(user, PAM, _session_key(pamh), nas)
+        if not ok:
+            log(syslog.LOG_WARNING, f"session: not recorded: {gate.last_error}")
+        return pamh.PAM_SUCCESS
+    except Exception as exc:  # noqa: BLE001 - sessions never block a login
+        log(syslog.LOG_ERR, f"session: internal error {type(exc).__name__}: {exc}")
+        return pamh.PAM_IGNORE
+
+
+def pam_sm_open_session(pamh, flags, argv):
+    return _session(pamh, argv, True)
+
+
+def pam_sm_close_session(pamh, flags, argv):
+    return _session(pamh, argv, False)
