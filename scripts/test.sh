@@ -33,7 +33,7 @@ for svc in freeradius slapd postgresql; do
     service "$svc" stop >/dev/null 2>&1 || true
 done
 
-packaging/install.sh --with-freeradius --editable --extras test
+packaging/install.sh --with-freeradius --extras test
 
 PY=/opt/pam-guard/bin/python
 "$PY" -m ruff check .
