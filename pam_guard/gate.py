@@ -288,7 +288,7 @@ class Gate:
         to = recipients(notice, self.settings, user_addresses)
         if not to:
             return
-        title, body = render(notice, self.settings)
+        title, body = render(notice, self.settings, conn)
         logins.queue_notice(conn, now, notice.kind, notice.subject, to, title, body,
                             self.settings.notify.repeat_minutes)
 

@@ -1,12 +1,18 @@
 """Turns a policy Notice into the text queued in the outbox: recipients, title, body.
 
-Plain text, short, readable on a phone. Runs on the login path, so it imports nothing heavy;
-`pam-guard deliver` (pam_guard.deliver) wraps it in an email later.
+Plain text, short lines, readable on a phone: what happened first, then the facts, then the
+command that answers the next question. Runs on the login path (inside the event's
+transaction), so it imports nothing heavy (no `email`, no `logging`); `pam-guard deliver`
+(pam_guard.deliver) wraps the text in an email later.
 """
 
 from __future__ import annotations
 
 import time
+
+from store import statements as sql
+
+_MAX_LISTED = 20  # names or addresses listed in one notice; the rest are counted
 
 
 def _when(value) -> str:
@@ -15,64 +21,109 @@ def _when(value) -> str:
     return time.strftime("%Y-%m-%d %H:%M:%S %Z", time.localtime(float(value)))
 
 
+def _listed(items) -> str:
+    """'a, b, c' with at most _MAX_LISTED items shown (an attack may name thousands)."""
+    items = list(items)
+    shown = ", ".join(str(i) for i in items[:_MAX_LISTED])
+    if len(items) > _MAX_LISTED:
+        shown += f" and {len(items) - _MAX_LISTED} more"
+    return shown or "-"
+
+
+def failure_sources(conn, user: str, now: float, failures: int) -> str:
+    """'203.0.113.5 (2x), local (1x)': where the user's last `failures` failures came from.
+
+    These are the failures that caused the lock (the lockout count is consecutive), read
+    newest first through the (username, outcome, ts) index.
+    """
+    rows = conn.all(sql.LAST_FAILURE_SOURCES, {"user": user, "now": now, "limit": max(1, failures)})
+    counts: dict[str, int] = {}
+    for address, raw in rows:
+        source = address or raw or "local"
+        counts[source] = counts.get(source, 0) + 1
+    return _listed(f"{source} ({n}x)" for source, n in counts.items())
+
+
 def _lock(f, settings):
-    expires = (
-        "until an admin unlocks it" if f["expires"] is None else f"until {_when(f['expires'])}"
-    )
+    user = f["user"]
+    if f["expires"] is None:
+        stays = "Locked until an admin unlocks it."
+    else:
+        stays = f"Unlocks by itself at {_when(f['expires'])}."
+    sources = f.get("sources") or f"{f['address']} ({f['failures']}x)"
     return (
-        f"pam-guard: account {f['user']} locked",
-        f"Account {f['user']} was locked at {_when(f['time'])} after {f['failures']} failed "
-        f"logins (last from {f['address']}, service {f['service']}).\n"
-        f"It stays locked {expires}.\n"
-        f"History: pam-guard history {f['user']} --failed\n"
-        f"Unlock:  pam-guard unlock {f['user']}\n",
+        f"pam-guard: account {user} locked",
+        f"Account {user} was locked after {f['failures']} failed logins.\n"
+        f"When: {_when(f['time'])}\n"
+        f"From: {sources}\n"
+        f"Last try: {f['address']}, service {f['service'] or '-'}\n"
+        f"{stays}\n"
+        f"\n"
+        f"Unlock: pam-guard unlock {user}\n"
+        f"See:    pam-guard history {user} --failed\n",
     )
 
 
 def _ip_alert(f, settings):
+    address = f["address"]
+    users = [u for u in f["users"].split(", ") if u]
     return (
-        f"pam-guard: {f['failures']} failed logins from {f['address']}",
-        f"Address {f['address']} failed {f['failures']} logins within {f['minutes']} min.\n"
-        f"Accounts tried: {f['users']}\n"
-        f"History: pam-guard history --ip {f['address']} --failed\n",
+        f"pam-guard: {f['failures']} failed logins from {address}",
+        f"Address {address} failed {f['failures']} logins within {f['minutes']} min"
+        f" on {len(users)} account(s).\n"
+        f"Accounts tried: {_listed(users)}\n"
+        f"\n"
+        f"See: pam-guard history --ip {address} --failed\n",
     )
 
 
 def _trackstat(f, settings):
+    user = f["user"]
     return (
-        f"pam-guard: possible password sharing by {f['user']}",
-        f"User {f['user']}: {f['unique_addresses']} unique addresses in the last "
-        f"{f['logins_used']} logins ({f['percent']}% > rating {f['rating']}%).\n"
-        f"Addresses: {f['addresses']}\n"
-        f"The login was {f['action']}.\n"
-        f"Details: pam-guard trackstat {f['user']}\n",
+        f"pam-guard: possible password sharing by {user}",
+        f"User {user} may be sharing a password: the login was {f['action']}.\n"
+        f"Logins used: {f['logins_used']}\n"
+        f"Unique addresses: {f['unique_addresses']}\n"
+        f"Trackstat figure: {f['percent']}% (rating {f['rating']}% allowed)\n"
+        f"Addresses: {_listed(a for a in f['addresses'].split(', ') if a)}\n"
+        f"\n"
+        f"See: pam-guard trackstat {user}\n",
     )
 
 
 def _concurrent(f, settings):
+    user = f["user"]
     return (
-        f"pam-guard: concurrent login by {f['user']}",
-        f"User {f['user']} logged in from {f['address']} at {_when(f['time'])} while a login "
-        f"from {f['other_address']} at {_when(f['other_time'])} was still open.\n"
-        f"The new login was {f['action']}.\n"
-        f"Sessions: pam-guard sessions {f['user']}\n",
+        f"pam-guard: concurrent login by {user}",
+        f"User {user} logged in from two addresses at once; the new login was {f['action']}.\n"
+        f"New:   {f['address']} at {_when(f['time'])}\n"
+        f"Still open: {f['other_address']} since {_when(f['other_time'])}\n"
+        f"\n"
+        f"See: pam-guard sessions {user}\n",
     )
 
 
 def _status(f, settings):
+    user = f["user"]
     return (
-        f"pam-guard: {f['user']} is now {f['new']}",
-        f"User {f['user']} changed status: {f['old']} -> {f['new']}.\nWhy: {f['why']}\n"
-        f"Details: pam-guard status {f['user']}\n",
+        f"pam-guard: {user} is now {f['new']}",
+        f"User {user} changed status: {f['old']} → {f['new']}\n"
+        f"Why: {f['why']}\n"
+        f"\n"
+        f"See: pam-guard status {user}\n",
     )
 
 
 def _user_login(f, settings):
-    what = "failed login" if f["outcome"] == "failure" else "successful login"
+    what = "Failed login" if f["outcome"] == "failure" else "Successful login"
     return (
-        f"pam-guard: {what} to your account {f['user']}",
-        f"A {what} to your account {f['user']} at {_when(f['time'])} from {f['address']} "
-        f"(service {f['service']}).\nIf this was not you, tell your administrator.\n",
+        f"pam-guard: {what.lower()} to your account {f['user']}",
+        f"{what} to your account {f['user']}.\n"
+        f"When: {_when(f['time'])}\n"
+        f"From: {f['address']}\n"
+        f"Service: {f['service'] or '-'}\n"
+        f"\n"
+        f"If this was not you, tell your administrator.\n",
     )
 
 
@@ -88,7 +139,10 @@ _RENDER = {
 
 
 def recipients(notice, settings, user_addresses: str = "") -> str:
-    """Who gets it: the user's own addresses for their login notices, else the admin."""
+    """Who gets it: the user's own addresses for their login notices, else the admin.
+
+    An admin notice whose kind is not in `notify.on` goes to nobody (""), and is not queued.
+    """
     if notice.kind.startswith("user_"):
         return user_addresses
     if notice.kind not in settings.notify.on:
@@ -98,6 +152,10 @@ def recipients(notice, settings, user_addresses: str = "") -> str:
     return settings.notify.admin
 
 
-def render(notice, settings) -> tuple[str, str]:
-    """(title, body) of a notice."""
-    return _RENDER[notice.kind](dict(notice.facts), settings)
+def render(notice, settings, conn=None) -> tuple[str, str]:
+    """(title, body) of a notice; with `conn` (the event's transaction) a lock notice also
+    lists every address its failures came from."""
+    facts = dict(notice.facts)
+    if notice.kind == "lock" and conn is not None:
+        facts["sources"] = failure_sources(conn, facts["user"], facts["time"], facts["failures"])
+    return _RENDER[notice.kind](facts, settings)

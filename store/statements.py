@@ -92,6 +92,13 @@ UPDATE accounts SET locked_at = NULL, lock_expires = NULL, lock_reason = '', res
 WHERE username = :user
 """
 
+# Where a user's last failures came from (a lock notice lists them), newest first.
+LAST_FAILURE_SOURCES = """
+SELECT address, address_raw FROM events
+WHERE username = :user AND outcome = 'failure' AND ts <= :now
+ORDER BY ts DESC LIMIT :limit
+"""
+
 LAST_NOTICE = """
 SELECT max(created) FROM outbox WHERE kind = :kind AND subject = :subject
 """
