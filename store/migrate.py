@@ -39,7 +39,20 @@ def engine_for(url: str, timeout: float = 5.0):
             dbapi_conn.execute(f"PRAGMA busy_timeout={int(timeout * 1000)}")
 
         return engine
-    return create_engine(url, pool_pre_ping=True, connect_args={"connect_timeout": int(timeout)})
+    return create_engine(sqlalchemy_url(url), pool_pre_ping=True,
+                         connect_args={"connect_timeout": int(timeout)})
+
+
+def sqlalchemy_url(url: str) -> str:
+    """The URL with psycopg2 named for a bare postgresql:// one.
+
+    SQLAlchemy 2.1 maps a bare postgresql:// to psycopg 3, which pam-guard does not install;
+    the login path (store.db) uses psycopg2, and so must the admin side.
+    """
+    scheme, sep, rest = url.partition("://")
+    if scheme in ("postgresql", "postgres"):
+        return f"postgresql+psycopg2{sep}{rest}"
+    return url
 
 
 def prepare_sqlite_file(url: str) -> None:

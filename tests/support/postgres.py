@@ -36,6 +36,8 @@ PG_BIN = os.environ.get("PAM_GUARD_PG_BIN", "/usr/lib/postgresql/15/bin")
 PG_USER = "postgres"
 START_TIMEOUT = 30  # seconds pg_ctl waits for the server to accept connections
 
+TEMPLATE_DB = "pam_guard_template"
+
 _names = itertools.count(1)
 
 
@@ -72,6 +74,7 @@ class PostgresServer:
         self.port = port
         self.running = False
         self._stopped = False
+        self._template = ""
 
     # --- addresses -------------------------------------------------------------------------
 
@@ -107,6 +110,19 @@ class PostgresServer:
                 cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         finally:
             conn.close()
+
+    def migrated_template(self) -> str:
+        """A database migrated to the newest schema, made once; tests get copies of it.
+
+        Copying a template is faster than running the migrations for every test, and it is
+        the same schema: `store.migrate.create_or_upgrade` made it.
+        """
+        if not self._template:
+            from store.migrate import create_or_upgrade
+
+            create_or_upgrade(self.create_database(TEMPLATE_DB))
+            self._template = TEMPLATE_DB
+        return self._template
 
     # --- life cycle ------------------------------------------------------------------------
 
@@ -201,8 +217,6 @@ def start_postgres(attempts: int = 3) -> PostgresServer:
 
 # --- pytest fixtures -------------------------------------------------------------------------
 
-TEMPLATE_DB = "pam_guard_template"
-
 
 @pytest.fixture(scope="session")
 def postgres_server():
@@ -214,20 +228,11 @@ def postgres_server():
         server.stop()
 
 
-@pytest.fixture(scope="session")
-def _postgres_template(postgres_server):
-    """A database migrated to the newest schema, copied for each test (faster than migrating)."""
-    from store.migrate import create_or_upgrade
-
-    create_or_upgrade(postgres_server.create_database(TEMPLATE_DB))
-    return TEMPLATE_DB
-
-
 @pytest.fixture
-def postgres_url(postgres_server, _postgres_template):
+def postgres_url(postgres_server):
     """URL of a fresh database for this test, with the schema of store.migrate.create_or_upgrade."""
     name = f"t_{os.getpid()}_{next(_names)}"
-    url = postgres_server.create_database(name, template=_postgres_template)
+    url = postgres_server.create_database(name, template=postgres_server.migrated_template())
     yield url
     if postgres_server.running:
         postgres_server.drop_database(name)
