@@ -134,7 +134,8 @@ def after_failure(attempt, history, settings, address_failure_users=()) -> Verdi
                 ),
             )
         )
-    status, why = compute_status(history, settings, attempt)
+    # A failed password opens no session: it must not count toward session limits or places.
+    status, why = compute_status(history, settings, attempt, opens_session=False)
     notices.extend(status_notices(attempt.user, history.status, status, why))
     return Verdict(True, (), lock, tuple(notices), status, why, None)
 
@@ -150,28 +151,30 @@ def rules_apply(history, settings, user: str) -> bool:
     return bool(settings.status.session_limits or settings.status.access_point_limit)
 
 
-def compute_status(history, settings, attempt=None, now=None, denied=False):
+def compute_status(history, settings, attempt=None, now=None, denied=False, opens_session=True):
     """(status, why) for the user: after `attempt`, or at `now` when nobody is logging in.
 
     `denied` says this attempt is refused: it counts toward high risk at once.
+    `opens_session` False (a failed password) keeps the attempt out of the session counts.
     """
     st = settings.status
     now = attempt.time if attempt is not None else now
+    opening = attempt if opens_session else None
     denials = history.denied_recent + (1 if denied else 0)
     if denials > st.denied_limit:
         return HIGH_RISK, f"{denials} denied logons within {st.denied_period_minutes} min"
     if st.inside_outside:
         places = [s.address for s in history.open_sessions if s.address is not None]
-        if attempt is not None and attempt.address is not None and not denied:
-            places.append(attempt.address)
+        if opening is not None and opening.address is not None and not denied:
+            places.append(opening.address)
         inside = [a for a in places if in_any(a, st.inside_networks)]
         if inside and len(inside) < len(places):
             return HIGH_RISK, "sessions from inside and outside at once"
     over = limits_exceeded(
         history,
         settings,
-        attempt.service if attempt is not None else None,
-        attempt.address if attempt is not None else None,
+        opening.service if opening is not None else None,
+        opening.address if opening is not None else None,
     )
     if over:
         return RISK, "; ".join(over)

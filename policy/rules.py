@@ -63,7 +63,9 @@ def rule_directory(attempt, history, settings):
 def rule_ip_restricted(attempt, history, settings):
     if not settings.ip_lock.enabled:
         return None
-    if history.deny_list and attempt.address is not None and matches(attempt.address, history.deny_list):
+    # `matches` treats a login with no address as the entry `local`, so `ip deny USER local`
+    # refuses console logins just as `ip allow USER local` admits them.
+    if history.deny_list and matches(attempt.address, history.deny_list):
         return IP_RESTRICTED
     if history.allow_list and not matches(attempt.address, history.allow_list):
         return IP_RESTRICTED

@@ -116,7 +116,8 @@ def _store_url(value: Any) -> str:
         )
     if scheme.split("+")[0] not in ("sqlite", "postgresql", "postgres"):
         raise ValueError(f"unsupported database {scheme!r}; use sqlite or postgresql")
-    if scheme.startswith("sqlite") and not rest.startswith("/"):
+    # sqlite:///name.db is relative to the working directory; only sqlite:////path is absolute.
+    if scheme.startswith("sqlite") and not rest.startswith("//"):
         raise ValueError("an SQLite store needs an absolute path: sqlite:////path/to/file.db")
     return url
 

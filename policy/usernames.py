@@ -39,7 +39,12 @@ def escape(name) -> str:
     if isinstance(name, bytes):
         text = name.decode("utf-8", "backslashreplace")
     elif isinstance(name, str):
-        text = name.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+        # Bytes smuggled in by surrogateescape show as \xNN; any other lone surrogate
+        # cannot be encoded that way and shows as \uNNNN instead of raising.
+        try:
+            text = name.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+        except UnicodeEncodeError:
+            text = name.encode("utf-8", "backslashreplace").decode("utf-8")
     else:
         text = repr(name)
     out = []

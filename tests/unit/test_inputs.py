@@ -65,6 +65,17 @@ def test_escape_is_printable_and_bounded():
     assert escape("bob\u2028") == "bob\\u2028"
 
 
+def test_escape_never_raises_on_lone_surrogates():
+    # pam_python may hand over bytes decoded with surrogateescape, or worse.
+    assert escape("bob\udcff") == "bob\\xff"
+    assert escape("bob\ud800") == "bob\\ud800"
+    assert invalid_reason("bob\ud800") == "not valid UTF-8"
+
+
+def test_absolute_sqlite_url_is_accepted():
+    assert build_settings({"store": {"url": "sqlite:////tmp/x.db"}}).store.url == "sqlite:////tmp/x.db"
+
+
 def test_defaults_match_the_spec():
     s = DEFAULT_SETTINGS
     assert s.store.url == "sqlite:////var/lib/pam-guard/pam-guard.db"
@@ -85,6 +96,12 @@ def test_defaults_match_the_spec():
     ({"status": {"inside_networks": ["10.0.0.0/33"]}}, "status.inside_networks"),
     ({"store": {"url": "mysql://x"}}, "store.url"),
     ({"store": {"url": "not a url"}}, "store.url"),
+    ({"store": {"url": "sqlite:///relative.db"}}, "store.url"),  # relative to the cwd
+    ({"status": {"session_limits": {"sshd": -1}}}, "status.session_limits"),
+    ({"status": {"session_limits": ["sshd"]}}, "status.session_limits"),
+    ({"lockout": {"admin_users": "root"}}, "lockout.admin_users"),
+    ({"store": []}, "store"),
+    ({"concurrent": {"window_minutes": 1.5}}, "concurrent.window_minutes"),
     ({"custom_authentication": {"url": "http://x"}}, "custom_authentication.url"),
     ({"trackstat": {"action": "block"}}, "trackstat.action"),
     ({"notify": {"on": ["lock", "nope"]}}, "notify.on"),
