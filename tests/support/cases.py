@@ -48,7 +48,8 @@ OTHER_STEPS = ("session_start", "session_stop", "unlock", "lock", "exempt", "ip_
                "ip_deny", "status", "directory")
 STEP_KEYS = {"at", "do", "user", "user_repeat", "address", "service", "channel", "key", "nas",
              "entry", "on", "state", "note", "expect"}
-EXPECT_KEYS = {"allowed", "reasons", "locked", "status", "notices", "recorded", "failures", "ok"}
+EXPECT_KEYS = {"allowed", "reasons", "locked", "status", "notices", "recorded", "recorded_users",
+               "failures", "ok"}
 CASE_KEYS = {"description", "settings", "steps"}
 
 
@@ -89,7 +90,9 @@ def load_case(path) -> dict:
         raise CaseFileError(f"{path}: needs a description")
     steps = case.get("steps")
     if not isinstance(steps, list) or not steps:
-        raise CaseFileError(f"{path}: needs at least one [[steps]]")
+        raise CaseFileError(f"{path}: needs at least one [[steps]] (a `steps = [...]` written "
+                             "after a [settings] table belongs to that table: write the "
+                             "settings inline, `settings = { ... }`)")
     last = 0.0
     for number, step in enumerate(steps, 1):
         where = f"step {number}"
@@ -233,7 +236,8 @@ class _Runner:
             # An invalid name never goes into a query (PostgreSQL refuses NUL in text anyway).
             valid = invalid_reason(user) is None
             account = logins.account_row(conn, user, now, lock=False) if valid else None
-            events = conn.all("SELECT id, outcome FROM events WHERE id > :last ORDER BY id",
+            events = conn.all("SELECT id, outcome, username FROM events WHERE id > :last "
+                              "ORDER BY id",
                               {"last": self.last_event})
             notices = conn.all("SELECT id, kind FROM outbox WHERE id > :last ORDER BY id",
                                {"last": self.last_notice})
@@ -251,7 +255,8 @@ class _Runner:
         if notices:
             self.last_notice = notices[-1][0]
         return {"locked": locked, "failures": failures,
-                "recorded": [outcome for _, outcome in events],
+                "recorded": [outcome for _, outcome, _ in events],
+                "recorded_users": [name for _, _, name in events],
                 "notices": sorted(kind for _, kind in notices)}
 
 
