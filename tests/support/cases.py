@@ -198,7 +198,7 @@ class _Runner:
                                         parse_address(raw), raw)
             verdict = getattr(self.gate, VERDICT_STEPS[do])(attempt)
             seen.update(allowed=verdict.allowed, reasons=list(verdict.reasons),
-                        status=verdict.status)
+                        status=verdict.status or "none")
         elif do in ("session_start", "session_stop"):
             key, nas = step.get("key", f"{user}-session"), step.get("nas", "")
             if do == "session_start":
@@ -224,7 +224,7 @@ class _Runner:
             self.admin(lambda conn: admin.add_address_rule(conn, user, do[3:], entry, now))
         elif do == "status":
             result = self.gate.status_of(user)
-            seen["status"] = None if result is None else result[1]
+            seen["status"] = "none" if result is None else result[1]  # TOML has no null
         elif do == "directory":
             self.directory.states[user] = step.get("state") or None
         seen.update(self.store_view(user, now))
