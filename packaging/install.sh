@@ -83,6 +83,28 @@ chmod 0644 "$PREFIX/hook.py.new" && mv "$PREFIX/hook.py.new" "$PREFIX/hook.py"
 install -d -m 0755 "$PREFIX/share/pam.d"
 install -m 0644 "$SRC"/packaging/pam.d/* "$PREFIX/share/pam.d/"
 # @@SYSTEMD@@ (issue 6: deliver timer)
+# --- systemd: `pam-guard deliver` every minute sends the queued notices ---------------------------
+if command -v systemctl >/dev/null 2>&1 && [ -d /etc/systemd/system ]; then
+    for unit in pam-guard-deliver.service pam-guard-deliver.timer; do
+        sed "s|@PREFIX@|$PREFIX|g" "$SRC/packaging/systemd/$unit" > "/etc/systemd/system/$unit.new"
+        chmod 0644 "/etc/systemd/system/$unit.new"
+        mv "/etc/systemd/system/$unit.new" "/etc/systemd/system/$unit"
+    done
+    if [ -d /run/systemd/system ]; then
+        if systemctl daemon-reload && systemctl enable --now pam-guard-deliver.timer; then
+            say "pam-guard-deliver.timer enabled: queued notices are sent every minute"
+        else
+            say "could not enable pam-guard-deliver.timer (see above); once fixed:" \
+                "systemctl enable --now pam-guard-deliver.timer"
+        fi
+    else
+        say "installed /etc/systemd/system/pam-guard-deliver.{service,timer}; systemd is not" \
+            "running here, so start them where it is: systemctl enable --now pam-guard-deliver.timer"
+    fi
+else
+    say "no systemd: send queued notices every minute another way, e.g. /etc/cron.d/pam-guard:" \
+        "'* * * * * root $PREFIX/bin/pam-guard deliver'"
+fi
 # @@FREERADIUS@@ (issue 4: module files when --with-freeradius)
 
 cat <<LINES

@@ -1,0 +1,65 @@
+"""The packaged systemd units: valid for systemd (systemd-analyze verify), the service runs
+the installed `pam-guard deliver`, the timer fires every minute, and the installer put them
+in /etc/systemd/system with its prefix filled in."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+UNITS = os.path.join(ROOT, "packaging", "systemd")
+NAMES = ("pam-guard-deliver.service", "pam-guard-deliver.timer")
+PREFIX = "/opt/pam-guard"
+
+needs_systemd = pytest.mark.skipif(shutil.which("systemd-analyze") is None,
+                                   reason="systemd-analyze is not installed")
+
+
+def _rendered(name: str) -> str:
+    with open(os.path.join(UNITS, name), encoding="utf-8") as handle:
+        return handle.read().replace("@PREFIX@", PREFIX)
+
+
+@needs_systemd
+def test_units_verify(tmp_path):
+    for name in NAMES:
+        (tmp_path / name).write_text(_rendered(name))
+    done = subprocess.run(["systemd-analyze", "verify", "--man=no",
+                           *(str(tmp_path / n) for n in NAMES)],
+                          capture_output=True, text=True, timeout=60, check=False)
+    ours = [line for line in done.stderr.splitlines() if "pam-guard" in line]
+    assert done.returncode == 0 and ours == [], done.stderr
+
+
+def test_service_runs_deliver():
+    text = _rendered("pam-guard-deliver.service")
+    assert f"ExecStart={PREFIX}/bin/pam-guard deliver\n" in text
+    assert "Type=oneshot" in text
+    assert os.access(f"{PREFIX}/bin/pam-guard", os.X_OK)
+
+
+@needs_systemd
+def test_timer_fires_every_minute():
+    text = _rendered("pam-guard-deliver.timer")
+    [line] = [ln for ln in text.splitlines() if ln.startswith("OnCalendar=")]
+    done = subprocess.run(["systemd-analyze", "calendar", "--iterations=3",
+                           line.split("=", 1)[1]], capture_output=True, text=True, timeout=30,
+                          check=False)
+    assert done.returncode == 0, done.stderr
+    assert "Normalized form: *-*-* *:*:00" in done.stdout
+    assert "WantedBy=timers.target" in text
+
+
+@pytest.mark.skipif(not os.path.isdir("/etc/systemd/system"), reason="no /etc/systemd/system")
+def test_installer_put_the_units_in_place():
+    """scripts/test.sh runs packaging/install.sh first; its systemd part installs these."""
+    for name in NAMES:
+        path = os.path.join("/etc/systemd/system", name)
+        assert os.path.exists(path), f"{path} missing: run packaging/install.sh"
+        with open(path, encoding="utf-8") as handle:
+            assert handle.read() == _rendered(name)
+        assert os.stat(path).st_mode & 0o777 == 0o644
