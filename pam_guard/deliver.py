@@ -239,7 +239,11 @@ def _send_one(smtp, row, notify):
     """('sent', partial-refusal text) | ('failed', error) | ('refused', error) | ('down', error)."""
     to = split_recipients(row.recipients)
     try:
-        refused = smtp.send_message(build_message(row, notify), from_addr=notify.sender, to_addrs=to)
+        message = build_message(row, notify)
+    except (ValueError, TypeError) as exc:  # e.g. a line break in a header: never sendable
+        return "refused", f"cannot build the message: {exc}"
+    try:
+        refused = smtp.send_message(message, from_addr=notify.sender, to_addrs=to)
     except smtplib.SMTPRecipientsRefused as exc:
         codes = [code for code, _ in exc.recipients.values()]
         return ("refused" if all(c >= 500 for c in codes) else "failed"), _refusals(exc.recipients)
