@@ -1,0 +1,117 @@
+"""Fixtures of the LDAP tests: the real slapd of tests/support/slapd.py, settings pointing at
+it (bind password files written 0600), and a pam-guard site (config, SQLite store, Gate)."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import subprocess
+
+import pytest
+
+from pam_guard.config import render_toml
+from pam_guard.directory import Directory
+from pam_guard.gate import Gate
+from policy.settings import build_settings
+from store.migrate import create_or_upgrade
+from tests.support.slapd import (  # noqa: F401 - pytest fixtures
+    ADMIN_DN,
+    ADMIN_PASSWORD,
+    PEOPLE,
+    READER_DN,
+    READER_PASSWORD,
+    slapd,
+    slapd_tls_files,
+)
+
+PAM_GUARD = "/opt/pam-guard/bin/pam-guard"
+
+
+def write_secret(path, text: str, mode: int = 0o600) -> str:
+    fd = os.open(str(path), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(text + "\n")
+    os.chmod(str(path), mode)
+    return str(path)
+
+
+@pytest.fixture
+def ldap_raw(slapd, tmp_path):
+    """ldap_raw(admin=False, **overrides) -> the [custom_authentication] table as a dict."""
+
+    def make(admin: bool = False, **overrides) -> dict:
+        dn, password = (ADMIN_DN, ADMIN_PASSWORD) if admin else (READER_DN, READER_PASSWORD)
+        secret = write_secret(tmp_path / ("admin.pw" if admin else "reader.pw"), password)
+        raw = {"enabled": True, "url": slapd.url, "kind": "openldap", "bind_dn": dn,
+               "bind_password_file": secret, "user_base": PEOPLE, "user_filter": "(uid={user})",
+               "timeout_seconds": 2}
+        raw.update(overrides)
+        return raw
+
+    return make
+
+
+@pytest.fixture
+def directory(ldap_raw):
+    """directory(admin=False, clock=None, **overrides) -> a Directory on the test slapd."""
+    made = []
+
+    def make(admin: bool = False, clock=None, **overrides) -> Directory:
+        settings = build_settings({"custom_authentication": ldap_raw(admin, **overrides)})
+        found = Directory(settings.custom_authentication, **({"clock": clock} if clock else {}))
+        made.append(found)
+        return found
+
+    yield make
+    for found in made:
+        found.close()
+
+
+class Site:
+    """A pam-guard config + SQLite store with custom authentication on the test slapd."""
+
+    def __init__(self, root, custom: dict, overrides: dict) -> None:
+        self.root = root
+        self.config = str(root / "pam-guard.toml")
+        self.url = f"sqlite:///{root}/store/pam-guard.db"
+        raw = {"store": {"url": self.url}, "custom_authentication": custom,
+               "notify": {"admin": "admin@example.org"}}
+        for section, values in overrides.items():
+            raw.setdefault(section, {}).update(values)
+        self.settings = build_settings(raw, self.config)
+        with open(self.config, "w", encoding="utf-8") as handle:
+            handle.write(render_toml(self.settings))
+        os.chmod(self.config, 0o644)
+        write_secret(root / "audit.key", os.urandom(32).hex())
+        create_or_upgrade(self.url)
+        self.gate = Gate(self.settings)
+        self.env = dict(os.environ, PAM_GUARD_CACHE_DIR=str(root / "cache"))
+
+    def attempt(self, user: str, address: str | None = "192.0.2.10"):
+        return self.gate.attempt(user, "pam", "sshd", address, address)
+
+    def rows(self, statement: str, params=()) -> list[sqlite3.Row]:
+        with sqlite3.connect(self.url.split(":///", 1)[1]) as conn:
+            conn.row_factory = sqlite3.Row
+            return conn.execute(statement, params).fetchall()
+
+    def cli(self, *args) -> subprocess.CompletedProcess:
+        return subprocess.run([PAM_GUARD, "--config", self.config, *args], capture_output=True,
+                              text=True, timeout=60, env=self.env, check=False)
+
+
+@pytest.fixture
+def make_site(tmp_path, ldap_raw):
+    """make_site(admin=False, custom={...}, **sections) -> Site."""
+    sites = []
+
+    def make(admin: bool = False, custom: dict | None = None, **overrides) -> Site:
+        root = tmp_path / f"site{len(sites)}"
+        root.mkdir(mode=0o700)
+        site = Site(root, ldap_raw(admin, **(custom or {})), overrides)
+        sites.append(site)
+        return site
+
+    yield make
+    for site in sites:
+        site.gate.close()
