@@ -33,13 +33,15 @@ def split_url(url: str) -> tuple[str, str]:
 class Connection:
     """One DB-API connection with `:name` statements and explicit short transactions."""
 
-    __slots__ = ("raw", "dialect", "_cache", "_error")
+    __slots__ = ("raw", "dialect", "_cache", "_error", "_reopen", "_fresh")
 
-    def __init__(self, raw, dialect: str, error_types: tuple) -> None:
+    def __init__(self, raw, dialect: str, error_types: tuple, reopen=None) -> None:
         self.raw = raw
         self.dialect = dialect
         self._cache: dict[str, str] = {}
         self._error = error_types
+        self._reopen = reopen  # makes a new raw connection (server stores only)
+        self._fresh = False  # a transaction began and nothing has run in it yet
 
     def _sql(self, sql: str) -> str:
         if self.dialect == "sqlite":
@@ -52,12 +54,32 @@ class Connection:
 
     def execute(self, sql: str, params=None):
         """Run one statement; return a cursor (rows via fetchone/fetchall)."""
-        cur = self.raw.cursor()
+        text = self._sql(sql)
         try:
-            cur.execute(self._sql(sql), params or {})
+            cur = self.raw.cursor()
+            cur.execute(text, params or {})
         except self._error as exc:
-            raise StoreError(f"{type(exc).__name__}: {exc}") from exc
+            if not self._lost_before_work():
+                raise StoreError(f"{type(exc).__name__}: {exc}") from exc
+            # The server went away since the last transaction (restart, failover, idle
+            # cut): nothing of this transaction ran, so one retry on a new connection is
+            # safe, and the login is not refused for a store that is back.
+            self._reconnect()
+            try:
+                cur = self.raw.cursor()
+                cur.execute(text, params or {})
+            except self._error as again:
+                raise StoreError(f"{type(again).__name__}: {again}") from again
+        self._fresh = False
         return cur
+
+    def _lost_before_work(self) -> bool:
+        return self._fresh and self._reopen is not None and bool(getattr(self.raw, "closed", 0))
+
+    def _reconnect(self) -> None:
+        self._fresh = False
+        self.close()
+        self.raw = self._reopen()
 
     def one(self, sql: str, params=None):
         return self.execute(sql, params).fetchone()
@@ -69,6 +91,8 @@ class Connection:
         """Start a transaction; on SQLite a write one takes the write lock at once."""
         if self.dialect == "sqlite":
             self.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+        else:
+            self._fresh = True  # psycopg2 begins with the first statement
 
     def commit(self) -> None:
         try:
@@ -115,13 +139,15 @@ def connect(url: str, timeout: float = 2.0) -> Connection:
         import psycopg2
     except ImportError as exc:  # pragma: no cover - depends on the install
         raise StoreError("PostgreSQL store needs psycopg2 (pip install psycopg2-binary)") from exc
-    try:
-        raw = psycopg2.connect(
-            target,
-            connect_timeout=max(1, int(timeout)),
-            options=f"-c statement_timeout={int(timeout * 1000)} "
-            f"-c lock_timeout={int(timeout * 1000)}",
-        )
-    except psycopg2.Error as exc:
-        raise StoreError(f"cannot reach store: {exc}".strip()) from exc
-    return Connection(raw, "postgresql", (psycopg2.Error,))
+    def reopen():
+        try:
+            return psycopg2.connect(
+                target,
+                connect_timeout=max(1, int(timeout)),
+                options=f"-c statement_timeout={int(timeout * 1000)} "
+                f"-c lock_timeout={int(timeout * 1000)}",
+            )
+        except psycopg2.Error as exc:
+            raise StoreError(f"cannot reach store: {exc}".strip()) from exc
+
+    return Connection(reopen(), "postgresql", (psycopg2.Error,), reopen)
