@@ -1,22 +1,35 @@
 """Case files: a sequence of login steps and the verdicts expected, run through the real gate.
 
-A case file (`tests/cases/*.toml`) holds:
+A case file (`tests/cases/*.toml`):
 
     description = "what the case shows"
-    [settings]                     # optional: overrides in the config file's own tables
-    trackstat = { enabled = true }
-    [[steps]]
-    at = 0                         # seconds after the case's start (never decreasing)
-    do = "fail"                    # see STEPS below
-    user = "alice"                 # default "alice"; service "sshd", channel "pam"
-    address = "203.0.113.5"        # as the adapter got it; parsed like the adapters do
-    expect = { allowed = true, reasons = [], locked = false, status = "protected" }
+    settings = { trackstat = { enabled = true } }   # optional: the config file's own tables
+    steps = [
+      { at = 0, do = "fail", address = "203.0.113.5", expect = { locked = false } },
+      ...
+    ]
+
+(`settings` is written inline: after a `[settings]` table header, `steps = [...]` would
+belong to that table.) Each step:
+
+- `at`: seconds after the case's start, never decreasing; `do`: one of
+  fail / login / preauth / authorize / success (Gate.record_failure, .login, .preauth,
+  .authorize, .record_success), session_start / session_stop (`key`, `nas`), unlock
+  (store.logins.clear_lock, as `pam-guard unlock`), lock (by hand), exempt (`on`, default
+  true), ip_allow / ip_deny (`entry`), status (Gate.status_of), directory (`state`:
+  "locked", "disabled" or "" for the scripted LDAP directory);
+- `user` (default "alice", repeated `user_repeat` times), `service` ("sshd"), `channel`
+  ("pam"), `address` as the adapter got it (parsed by policy.addresses like the adapters do);
+  `note`: free text;
+- `expect`: any of `allowed`, `reasons`, `status` ("none" when there is none), `ok` (what a
+  session step returned), and what the store holds after the step: `locked`, `failures` (in
+  the lockout window), `recorded` (outcomes of the events the step wrote), `recorded_users`
+  (their user names, as stored), `notices` (kinds queued in the outbox by the step).
 
 `run_case(path, store_url)` creates (or upgrades) the store at `store_url`, so the same files
-run on SQLite here and on PostgreSQL in the store tests: give it an empty store each time.
-Every step goes through `pam_guard.gate.Gate` with a fake clock, so policy/, store/ and the
-gate are exercised together. Only the LDAP directory is scripted (`do = "directory"`): the
-real slapd is driven by the LDAP tests.
+run on SQLite here and on PostgreSQL: give it an empty store each time. Every step goes
+through `pam_guard.gate.Gate` with a fake clock, so policy/, store/ and the gate are
+exercised together. Only the LDAP directory is scripted: tests/ldap drives a real slapd.
 """
 
 from __future__ import annotations
