@@ -7,9 +7,16 @@ directory unreachable.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
-from pam_guard.commands import COMMANDS, EXIT_CONFIG, EXIT_STORE, CommandError
+from pam_guard.commands import (
+    COMMANDS,
+    EXIT_CONFIG,
+    EXIT_STORE,
+    CommandError,
+    accept_json_anywhere,
+)
 from pam_guard.config import ConfigError
 
 
@@ -21,6 +28,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for module in COMMANDS:
         module.register(sub)
+    accept_json_anywhere(parser)
     return parser
 
 
@@ -38,6 +46,9 @@ def main(argv=None) -> int:
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:
+        # `pam-guard history | head`: the reader left. Point stdout at /dev/null so the
+        # interpreter's final flush does not print a second BrokenPipeError.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
     except Exception as exc:  # store errors from SQLAlchemy surface here
         from pam_guard.commands import store_error_types

@@ -6,21 +6,22 @@ schema of store/schema.py and the meaning of every column with store/statements.
 
 from __future__ import annotations
 
-from sqlalchemy import and_, delete, func, select, update
+from sqlalchemy import and_, delete, func, select, text, update
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from policy.addresses import parse_network
-from store.schema import accounts, address_rules, events, outbox, sessions
+from policy.addresses import LOCAL, parse_network
+from store import statements as sql
+from store.schema import accounts, address_rules, audit, events, outbox, sessions
 
-STATUS_ORDER = ("high_risk", "risk", "new", "inactive", "protected", "unprotected")
 DAY = 86400.0
 
 
 def _dialect_insert(conn):
+    """The engine's own INSERT construct (both have ON CONFLICT DO NOTHING)."""
     if conn.dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
-    return insert
+        return postgresql_insert
+    return sqlite_insert
 
 
 def ensure_account(conn, user: str, now: float) -> None:
@@ -46,16 +47,16 @@ def user_known(conn, user: str) -> bool:
 
 
 def lock(conn, user: str, now: float, reason: str) -> None:
+    """Lock by hand until an admin unlocks (the login path's SET_LOCK, with no expiry)."""
     ensure_account(conn, user, now)
-    conn.execute(update(accounts).where(accounts.c.username == user)
-                 .values(locked_at=now, lock_expires=None, lock_reason=reason[:256]))
+    conn.execute(text(sql.SET_LOCK),
+                 {"user": user, "now": now, "expires": None, "reason": reason[:256]})
 
 
 def unlock(conn, user: str, now: float) -> bool:
-    """Clear the lock and start the failure count afresh; False when the user is unknown."""
-    result = conn.execute(update(accounts).where(accounts.c.username == user)
-                          .values(locked_at=None, lock_expires=None, lock_reason="", reset_at=now))
-    return result.rowcount > 0
+    """Clear the lock and start the failure count afresh (the login path's CLEAR_LOCK:
+    failures before `now` no longer count); False when the user has no account."""
+    return conn.execute(text(sql.CLEAR_LOCK), {"user": user, "now": now}).rowcount > 0
 
 
 def set_exempt(conn, user: str, now: float, exempt: bool) -> None:
@@ -119,37 +120,68 @@ def concurrent_seen(conn, user: str) -> bool:
         events.c.username == user, events.c.reasons.like("%concurrent_login%"))).limit(1)).first() is not None
 
 
-def users(conn, status: str | None = None):
-    """Every account, most severe status first, then by name."""
-    order = {name: i for i, name in enumerate(STATUS_ORDER)}
-    rows = conn.execute(select(accounts)).all()
-    if status is not None:
-        rows = [r for r in rows if r.status == status]
-    return sorted(rows, key=lambda r: (order.get(r.status, len(order)), r.username))
+def account_names(conn) -> list[str]:
+    """Every account's user name, in name order."""
+    return list(conn.execute(select(accounts.c.username).order_by(accounts.c.username)).scalars())
 
 
-def users_with_successes(conn):
-    rows = conn.execute(select(events.c.username).where(events.c.outcome == "success").distinct())
-    return sorted(r[0] for r in rows)
+def audit_entries(conn):
+    """The admin action log, oldest first."""
+    return conn.execute(select(audit).order_by(audit.c.seq)).all()
 
 
-def _ip_condition(cidr: str):
-    """(network, WHERE clause) for events whose address may lie in `cidr`.
+def _text_prefix(net) -> str | None:
+    """A text prefix every canonical address of `net` starts with, or None if there is none.
 
-    Stored addresses are canonical text, which does not sort numerically on either engine, so
-    SQL narrows by address family and the exact test runs in Python on the streamed rows.
+    IPv4: the whole octets the prefix length covers ("10.1." for 10.1.0.0/16). IPv6: the
+    leading non-zero hextets it covers; a zero hextet may be written as "::" and ends the
+    prefix ("2001:db8:" for 2001:db8::/32). Stored addresses are canonical (lower-case hex,
+    IPv4-mapped addresses as IPv4), as policy.addresses.parse_address makes them.
     """
+    if net.version == 4:
+        octets = str(net.network_address).split(".")[: net.prefixlen // 8]
+        return ".".join(octets) + "." if octets else None
+    words = net.network_address.exploded.split(":")[: net.prefixlen // 16]
+    leading = []
+    for word in words:
+        if int(word, 16) == 0:
+            break
+        leading.append(format(int(word, 16), "x"))
+    return ":".join(leading) + ":" if leading else None
+
+
+def _ip_conditions(cidr: str):
+    """(network or None, WHERE clauses) for events whose address lies in `cidr`.
+
+    Canonical address text does not sort numerically, so SQL only narrows the rows (address
+    family and a text prefix, both exact necessary conditions, on SQLite and PostgreSQL
+    alike) and the exact test runs in Python on the streamed rows. "local" means no address.
+    """
+    if cidr.strip().lower() == LOCAL:
+        return None, [events.c.address.is_(None)]
     net = parse_network(cidr)
     if net is None:
         raise ValueError(f"{cidr!r} is not a CIDR network")
-    if net.version == 4:
-        return net, events.c.address.not_like("%:%")
-    return net, events.c.address.like("%:%")
+    if net.num_addresses == 1:
+        return None, [events.c.address == str(net.network_address)]
+    conditions = [events.c.address.is_not(None)]
+    prefix = _text_prefix(net)
+    if prefix is not None:
+        conditions.append(events.c.address.like(prefix + "%"))
+    elif net.version == 4:
+        conditions.append(events.c.address.not_like("%:%"))
+    else:
+        conditions.append(events.c.address.like("%:%"))
+    return net, conditions
 
 
 def history(conn, user=None, outcomes=(), since=None, until=None, cidr=None, service=None,
             limit=None, batch: int = 1000):
-    """Events newest first, filtered, streamed in batches so memory stays flat."""
+    """Events newest first, filtered, streamed in batches so memory stays flat.
+
+    A server-side cursor on PostgreSQL, the SQLite cursor's own stepping otherwise: only
+    `batch` rows are in Python at a time, whatever the size of the history.
+    """
     import ipaddress
 
     conditions = []
@@ -165,9 +197,8 @@ def history(conn, user=None, outcomes=(), since=None, until=None, cidr=None, ser
         conditions.append(events.c.service == service)
     net = None
     if cidr is not None:
-        net, family = _ip_condition(cidr)
-        conditions.append(events.c.address.is_not(None))
-        conditions.append(family)
+        net, address_conditions = _ip_conditions(cidr)
+        conditions += address_conditions
     query = select(events).order_by(events.c.ts.desc(), events.c.id.desc())
     if conditions:
         query = query.where(and_(*conditions))
@@ -175,14 +206,16 @@ def history(conn, user=None, outcomes=(), since=None, until=None, cidr=None, ser
         query = query.limit(limit)
     result = conn.execution_options(stream_results=True, yield_per=batch).execute(query)
     sent = 0
-    for row in result:
-        if net is not None and ipaddress.ip_address(row.address) not in net:
-            continue
-        yield row
-        sent += 1
-        if limit is not None and sent >= limit:
-            result.close()
-            return
+    try:
+        for row in result:
+            if net is not None and ipaddress.ip_address(row.address) not in net:
+                continue
+            yield row
+            sent += 1
+            if limit is not None and sent >= limit:
+                return
+    finally:
+        result.close()
 
 
 def prune(conn, now: float, retention_days: int) -> dict:

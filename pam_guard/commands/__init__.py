@@ -36,6 +36,24 @@ _ORDER = ["status", "unlock", "lock", "history", "trackstat", "exempt", "ip", "e
           "sessions", "notify", "deliver", "prune", "audit", "check_config", "init_store"]
 
 
+def accept_json_anywhere(parser) -> None:
+    """Let `--json` also follow the subcommand (`pam-guard status --json`).
+
+    The flag is added to every subcommand parser, nested ones too, with a suppressed default,
+    so that it sets args.json when given there and leaves the global flag alone when not.
+    """
+    import argparse
+
+    for action in parser._actions:
+        if not isinstance(action, argparse._SubParsersAction):
+            continue
+        for subparser in action.choices.values():
+            if "--json" not in subparser._option_string_actions:
+                subparser.add_argument("--json", action="store_true", default=argparse.SUPPRESS,
+                                       help="print records as JSON")
+            accept_json_anywhere(subparser)
+
+
 def _discover() -> list:
     names = [m.name for m in pkgutil.iter_modules(__path__) if m.name != "common"]
     names.sort(key=lambda n: (_ORDER.index(n) if n in _ORDER else len(_ORDER), n))

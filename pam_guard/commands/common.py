@@ -4,46 +4,103 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import re
 import sys
 import time
 from datetime import datetime
 
-from pam_guard.commands import EXIT_CONFIG, EXIT_REFUSED, CommandError
+from pam_guard.commands import EXIT_CONFIG, EXIT_REFUSED, EXIT_STORE, CommandError
 from pam_guard.config import config_path, load_settings
 from policy.usernames import escape, invalid_reason
 
 
 def settings_for(args):
+    """The validated settings of the config that `--config`/$PAM_GUARD_CONFIG names."""
     return load_settings(args.config)
 
 
+def _require_sqlite_file(url: str) -> None:
+    """Refuse a missing SQLite store: SQLAlchemy would silently create an empty one."""
+    from store.db import split_url
+
+    dialect, path = split_url(url)
+    if dialect == "sqlite" and not os.path.isfile(path):
+        raise CommandError(f"store unreachable: {path} does not exist "
+                           "(run 'pam-guard init-store' to create it)", EXIT_STORE)
+
+
 def engine_for(settings):
+    """A SQLAlchemy engine for the configured store; a missing SQLite file is exit 3."""
     from store.migrate import engine_for as make
 
+    _require_sqlite_file(settings.store.url)
     return make(settings.store.url, settings.store.timeout_seconds)
 
 
 @contextlib.contextmanager
-def store_transaction(args):
-    """(settings, connection) in one transaction that commits on success."""
+def store_transaction(args, write: bool = True):
+    """(settings, connection) in one transaction that commits on success.
+
+    A write transaction takes the store's write lock at once (SQLite BEGIN IMMEDIATE), so
+    what it reads before writing (the audit log's last entry, say) cannot change under it.
+    Callbacks registered with `after_commit(conn, fn)` run once the commit has succeeded.
+    """
     settings = settings_for(args)
     engine = engine_for(settings)
+    callbacks: list = []
     try:
         with engine.begin() as conn:
+            conn.info["after_commit"] = callbacks
+            if write and conn.dialect.name == "sqlite":
+                # pysqlite would BEGIN (deferred) only at the first write; take the lock now.
+                conn.exec_driver_sql("BEGIN IMMEDIATE")
             yield settings, conn
+            del conn.info["after_commit"]
+        for callback in callbacks:
+            callback()
     finally:
         engine.dispose()
+
+
+def after_commit(conn, callback) -> None:
+    """Run `callback()` after the transaction of `conn` (from store_transaction) commits."""
+    conn.info["after_commit"].append(callback)
 
 
 def admin_action(conn, args, action: str, target: str, detail: str = "") -> None:
     """Record an admin action in the audit log, in the action's own transaction."""
     from pam_guard import audit
 
-    audit.append(conn, config_path(args.config), action, target, detail)
+    path = config_path(args.config)
+    seq, mac = audit.append(conn, path, action, target, detail)
+    after_commit(conn, lambda: audit.remember(path, seq, mac))
+
+
+def check_audit_key(args) -> None:
+    """Fail early (exit 2) when the audit key is unusable, before changing anything."""
+    from pam_guard import audit
+
+    audit.load_key(config_path(args.config))
+
+
+@contextlib.contextmanager
+def directory_errors(doing: str, bind_dn: str = ""):
+    """Directory trouble as exit codes: 1 when the bind lacks the rights, 3 when unreachable."""
+    from pam_guard.gate import DirectoryError, DirectoryPermissionError
+
+    try:
+        yield
+    except DirectoryPermissionError as exc:
+        who = f"the bind {bind_dn!r}" if bind_dn else "the bind"
+        raise CommandError(f"the directory refused to {doing}: {who} lacks the rights "
+                           f"({exc})", EXIT_REFUSED) from None
+    except DirectoryError as exc:
+        raise CommandError(f"directory unreachable: {exc}", EXIT_STORE) from None
 
 
 def check_user(name: str) -> str:
+    """`name` unchanged, or exit 2 when it could never be a login name."""
     why = invalid_reason(name)
     if why is not None:
         raise CommandError(f"invalid user name {escape(name)!r}: {why}", EXIT_CONFIG)
@@ -51,31 +108,37 @@ def check_user(name: str) -> str:
 
 
 def require_known(conn, user: str) -> None:
+    """Exit 1 when pam-guard has neither an account row nor an event for `user`."""
     from store import admin
 
     if not admin.user_known(conn, user):
         raise CommandError(f"unknown user {user!r}: pam-guard has no record of it", EXIT_REFUSED)
 
 
-_RELATIVE = re.compile(r"^(\d+)([smhdw])$")
+_RELATIVE = re.compile(r"^(\d+)\s*([smhdw])$")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+TIME_HELP = "ISO date or date-time (local time), 'now', or an age like 30m, 2h, 7d, 4w"
 
 
 def parse_time(text: str, now: float | None = None) -> float:
-    """Seconds since the epoch from an ISO date/datetime or a relative age like 2h, 7d."""
+    """Seconds since the epoch from an ISO date/datetime, 'now', or an age like 2h, 7d."""
     now = time.time() if now is None else now
-    match = _RELATIVE.match(text.strip())
+    text = text.strip()
+    if text.lower() == "now":
+        return now
+    match = _RELATIVE.match(text)
     if match:
         return now - int(match.group(1)) * _UNITS[match.group(2)]
     try:
-        moment = datetime.fromisoformat(text.strip())
+        moment = datetime.fromisoformat(text)
     except ValueError:
-        raise CommandError(f"bad time {text!r}: use 2026-11-23, 2026-11-23T14:00 or 2h, 7d",
-                           EXIT_CONFIG) from None
+        raise CommandError(f"bad time {text!r}: use 2026-11-23, 2026-11-23T14:00, now, "
+                           "or an age like 2h, 7d", EXIT_CONFIG) from None
     return moment.timestamp()
 
 
 def when(ts) -> str:
+    """A stored time as local 'YYYY-MM-DD HH:MM:SS', or '-' for none."""
     if ts is None:
         return "-"
     return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(float(ts)))

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from pam_guard.commands import EXIT_STORE, CommandError
-from pam_guard.commands.common import check_user, print_json, settings_for
+from pam_guard.commands.common import check_user, directory_errors, print_json, settings_for
 
 
 def register(sub) -> None:
@@ -28,7 +27,7 @@ def _rule_lines(attempt, history, settings):
 
 
 def run(args) -> int:
-    from pam_guard.gate import DirectoryError, Gate
+    from pam_guard.gate import Gate
     from policy.addresses import parse_address
     from policy.rules import denies
 
@@ -38,10 +37,8 @@ def run(args) -> int:
     gate = Gate(settings)
     try:
         attempt = gate.attempt(user, args.channel, args.service, address, args.ip)
-        try:
+        with directory_errors(f"look up {user}", settings.custom_authentication.bind_dn):
             verdict, history = gate.explain(attempt)
-        except DirectoryError as exc:
-            raise CommandError(f"directory unreachable: {exc}", EXIT_STORE) from None
     finally:
         gate.close()
     rules = _rule_lines(attempt, history, settings)

@@ -4,40 +4,53 @@ every user by status, high_risk first. Statuses are recomputed (and saved) as th
 
 from __future__ import annotations
 
-from pam_guard.commands import EXIT_REFUSED, EXIT_STORE, CommandError
-from pam_guard.commands.common import check_user, print_json, print_table, settings_for, when
+from pam_guard.commands import EXIT_REFUSED, CommandError
+from pam_guard.commands.common import (
+    check_user,
+    directory_errors,
+    print_json,
+    print_table,
+    settings_for,
+    when,
+)
 
 
 def register(sub) -> None:
-    parser = sub.add_parser("status", help="user status: lock, failures, trackstat, sessions")
+    parser = sub.add_parser(
+        "status", help="user status: lock, failures, trackstat, sessions",
+        description="With USER: its status (recomputed now), lock, failures in the lockout "
+                    "window, trackstat figure and open sessions, and with custom "
+                    "authentication the directory's view. Exit 1 when pam-guard has never "
+                    "seen USER (and the directory does not know it either). Without USER: "
+                    "every user, high_risk first.")
     parser.add_argument("user", nargs="?")
     parser.set_defaults(func=run)
 
 
-def _gate(settings):
-    from pam_guard.gate import Gate
+def _directory_view(settings, user) -> dict:
+    from pam_guard.directory import Directory  # ldap3: imported only with custom auth on
 
-    return Gate(settings)
-
-
-def _directory_view(settings, user):
-    from pam_guard.directory import Directory
-    from pam_guard.gate import DirectoryError
-
-    try:
+    with directory_errors(f"describe {user}", settings.custom_authentication.bind_dn):
         return Directory(settings.custom_authentication).describe(user)
-    except DirectoryError as exc:
-        raise CommandError(f"directory unreachable: {exc}", EXIT_STORE) from None
 
 
 def user_report(settings, gate, user) -> dict:
+    """Everything `status USER` shows, as plain data (the --json output)."""
     from policy.rules import failure_threshold, lock_active, trackstat_figure
     from store import logins
     from store import statements as sql
 
-    found = gate.status_of(user)
+    custom = settings.custom_authentication.enabled
+    with directory_errors(f"look up {user}", settings.custom_authentication.bind_dn):
+        found = gate.status_of(user)
     if found is None:
-        raise CommandError(f"unknown user {user!r}: pam-guard has no record of it", EXIT_REFUSED)
+        view = _directory_view(settings, user) if custom else None
+        if view and view.get("dn"):
+            return {"user": user, "status": None, "why": "pam-guard has no record of it",
+                    "directory": view}
+        raise CommandError(f"unknown user {user!r}: pam-guard has no record of it"
+                           + (" and the directory has no such user" if custom else ""),
+                           EXIT_REFUSED)
     history, status, why = found
     now = gate.clock()
     addresses = gate.read(lambda conn: conn.all(
@@ -61,13 +74,22 @@ def user_report(settings, gate, user) -> dict:
                           for s in sessions],
         "last_activity": when(history.last_activity),
     }
-    if settings.custom_authentication.enabled:
+    if custom:
         report["directory"] = _directory_view(settings, user)
     return report
 
 
 def _print_user(report) -> None:
     print(f"user:        {report['user']}")
+    if report["status"] is None:
+        print(f"status:      - ({report['why']})")
+    else:
+        _print_store_view(report)
+    if "directory" in report:
+        print("directory:   " + ", ".join(f"{k}={v}" for k, v in report["directory"].items()))
+
+
+def _print_store_view(report) -> None:
     print(f"status:      {report['status']} ({report['why']})")
     if report["locked"]:
         until = report["lock_expires"] or "an admin unlocks"
@@ -84,47 +106,49 @@ def _print_user(report) -> None:
     print(f"sessions:    {len(sessions)} open")
     for s in sessions:
         print(f"  {s['service']:<10} {s['address'] or 'local':<39} since {s['started']}")
-    if "directory" in report:
-        print("directory:   " + ", ".join(f"{k}={v}" for k, v in report["directory"].items()))
 
 
 def run(args) -> int:
+    from pam_guard.gate import Gate
+
     settings = settings_for(args)
-    gate = _gate(settings)
+    gate = Gate(settings)
     try:
         if args.user:
             report = user_report(settings, gate, check_user(args.user))
             print_json(report) if args.json else _print_user(report)
             return 0
-        rows = _all_users(settings, gate)
+        with directory_errors("look up users", settings.custom_authentication.bind_dn):
+            rows = all_users(gate)
     finally:
         gate.close()
     if args.json:
         print_json(rows)
     elif rows:
-        print_table(("USER", "STATUS", "LOCKED", "LAST ACTIVE", "WHY"),
-                    [(r["user"], r["status"], "yes" if r["locked"] else "no", r["last_activity"],
-                      r["why"]) for r in rows])
+        print_table(("USER", "STATUS", "LOCKED", "FAILURES", "LAST ACTIVE", "WHY"),
+                    [(r["user"], r["status"], "yes" if r["locked"] else "no", r["failures"],
+                      r["last_activity"], r["why"]) for r in rows])
     else:
         print("no users recorded yet")
     return 0
 
 
-def _all_users(settings, gate) -> list:
+def all_users(gate) -> list:
+    """Every account's status (recomputed now), most severe first, then by name."""
     from policy.rules import lock_active
+    from policy.types import STATUSES  # most severe first
     from store import statements as sql
-    from store.admin import STATUS_ORDER
 
     names = [r[0] for r in gate.read(lambda conn: conn.all(sql.ACCOUNT_NAMES))]
     rows = []
     for name in names:
         found = gate.status_of(name)
-        if found is None:
+        if found is None:  # removed meanwhile
             continue
         history, status, why = found
         rows.append({"user": name, "status": status, "why": why,
-                     "locked": lock_active(history, gate.clock()),
+                     "locked": lock_active(history, gate.clock()), "failures": history.failures,
                      "last_activity": when(history.last_activity)})
-    order = {s: i for i, s in enumerate(STATUS_ORDER)}
+    order = {s: i for i, s in enumerate(STATUSES)}
     rows.sort(key=lambda r: (order.get(r["status"], len(order)), r["user"]))
     return rows

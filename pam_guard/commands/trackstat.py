@@ -1,9 +1,11 @@
 """`pam-guard trackstat [USER]`: the password-sharing page — per user the logins used, the
-trackstat figure, the determination ("not enough data" below trackstat.logins), the unique
-addresses, and whether concurrent logins were seen.
+trackstat figure, the percent, the determination ("not enough data" below trackstat.logins),
+the unique addresses, and whether concurrent logins were seen.
 """
 
 from __future__ import annotations
+
+import sys
 
 from pam_guard.commands import EXIT_REFUSED, CommandError
 from pam_guard.commands.common import check_user, print_json, print_table, store_transaction
@@ -11,12 +13,19 @@ from policy.rules import trackstat_figure
 
 
 def register(sub) -> None:
-    parser = sub.add_parser("trackstat", help="password-sharing figures per user")
+    parser = sub.add_parser(
+        "trackstat", help="password-sharing figures per user",
+        description="Per user: the last trackstat.logins successful logins, how many unique "
+                    "addresses they came from (the figure), that share in percent against "
+                    "trackstat.rating, the determination (ok, sharing, or not enough data), "
+                    "and whether a concurrent login was ever seen. Exit 1 for a USER "
+                    "pam-guard has never seen.")
     parser.add_argument("user", nargs="?")
     parser.set_defaults(func=run)
 
 
 def figures(conn, settings, user: str) -> dict:
+    """One user's row of the page, as plain data (the --json output)."""
     from store import admin
 
     addresses = admin.last_success_addresses(conn, user, settings.trackstat.logins)
@@ -38,7 +47,7 @@ def figures(conn, settings, user: str) -> dict:
 def run(args) -> int:
     from store import admin
 
-    with store_transaction(args) as (settings, conn):
+    with store_transaction(args, write=False) as (settings, conn):
         if args.user:
             user = check_user(args.user)
             if not admin.user_known(conn, user):
@@ -46,17 +55,22 @@ def run(args) -> int:
                                    EXIT_REFUSED)
             rows = [figures(conn, settings, user)]
         else:
-            rows = [figures(conn, settings, u) for u in admin.users_with_successes(conn)]
+            rows = [figures(conn, settings, u) for u in admin.account_names(conn)]
     if args.json:
         print_json(rows[0] if args.user else rows)
         return 0
+    if not settings.trackstat.enabled:
+        print("note: [trackstat] enabled = false in the config: figures are shown, nothing is "
+              "flagged", file=sys.stderr)
     if not rows:
-        print("no successful logins recorded yet")
+        print("no users recorded yet")
         return 0
     print_table(
-        ("USER", "LOGINS USED", "FIGURE", "PERCENT", "DETERMINATION", "CONCURRENT", "UNIQUE ADDRESSES"),
-        [(r["user"], f"{r['logins_used']}/{r['logins_needed']}", r["figure"], f"{r['percent']}%",
-          r["determination"], "yes" if r["concurrent_seen"] else "no", ", ".join(r["addresses"]))
+        ("USER", "LOGINS USED", "FIGURE", "PERCENT", "DETERMINATION", "CONCURRENT",
+         "UNIQUE ADDRESSES"),
+        [(r["user"], f"{r['logins_used']}/{r['logins_needed']}", r["figure"],
+          f"{r['percent']}% (max {r['rating']}%)", r["determination"],
+          "yes" if r["concurrent_seen"] else "no", ", ".join(r["addresses"]) or "-")
          for r in rows],
     )
     return 0

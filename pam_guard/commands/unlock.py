@@ -4,51 +4,63 @@ from __future__ import annotations
 
 import time
 
-from pam_guard.commands import EXIT_REFUSED, EXIT_STORE, CommandError
-from pam_guard.commands.common import admin_action, check_user, print_json, store_transaction
+from pam_guard.commands import EXIT_REFUSED, CommandError
+from pam_guard.commands.common import (
+    admin_action,
+    check_audit_key,
+    check_user,
+    directory_errors,
+    print_json,
+    settings_for,
+    store_transaction,
+)
 
 
 def register(sub) -> None:
     parser = sub.add_parser(
         "unlock", help="clear a user's lock and failure count",
-        description="Clears pam-guard's lock and failure count. With custom authentication it "
-                    "also clears the directory's lock. Exit 1 when the user is unknown.")
+        description="Clears pam-guard's lock and failure count (failures before now no "
+                    "longer count). With custom authentication it first clears the "
+                    "directory's lock too. Exit 1 when neither pam-guard nor the directory "
+                    "knows the user, or the directory bind lacks the rights; exit 3 when the "
+                    "store or the directory cannot be reached (then nothing is changed).")
     parser.add_argument("user")
     parser.set_defaults(func=run)
 
 
 def unlock_in_directory(settings, user: str) -> bool:
     """Clear the directory's own lock; True when the directory knows the user."""
-    from pam_guard.directory import Directory
-    from pam_guard.gate import DirectoryError, DirectoryPermissionError
+    from pam_guard.directory import Directory  # ldap3: imported only with custom auth on
 
-    try:
-        return Directory(settings.custom_authentication).unlock(user)
-    except DirectoryPermissionError as exc:
-        raise CommandError(f"the directory refused the unlock of {user}: the bind "
-                           f"{settings.custom_authentication.bind_dn!r} lacks the rights ({exc})",
-                           EXIT_REFUSED) from None
-    except DirectoryError as exc:
-        raise CommandError(f"directory unreachable: {exc}", EXIT_STORE) from None
+    ca = settings.custom_authentication
+    with directory_errors(f"unlock {user} (nothing was changed)", ca.bind_dn):
+        return Directory(ca).unlock(user)
 
 
 def run(args) -> int:
     from store import admin
 
     user = check_user(args.user)
-    now = time.time()
-    with store_transaction(args) as (settings, conn):
-        in_store = admin.unlock(conn, user, now)
-        in_directory = False
-        if settings.custom_authentication.enabled:
-            in_directory = unlock_in_directory(settings, user)
+    settings = settings_for(args)
+    check_audit_key(args)  # refuse before the directory is changed, not after
+    in_directory = False
+    if settings.custom_authentication.enabled:
+        # Before the store transaction: never hold the store's write lock across LDAP I/O.
+        in_directory = unlock_in_directory(settings, user)
+    with store_transaction(args) as (_settings, conn):
+        in_store = admin.unlock(conn, user, time.time())
         if not (in_store or in_directory):
-            raise CommandError(f"unknown user {user!r}: nothing to unlock", EXIT_REFUSED)
-        admin_action(conn, args, "unlock", user,
-                     "store and directory" if in_directory else "store")
+            raise CommandError(f"unknown user {user!r}: pam-guard has no record of it"
+                               + (" and the directory has no such user"
+                                  if settings.custom_authentication.enabled else ""),
+                               EXIT_REFUSED)
+        where = [name for name, done in (("store", in_store), ("directory", in_directory)) if done]
+        admin_action(conn, args, "unlock", user, " and ".join(where))
     if args.json:
-        print_json({"user": user, "unlocked": True, "directory": in_directory})
+        print_json({"user": user, "unlocked": True, "store": in_store, "directory": in_directory})
     else:
-        where = " (and in the directory)" if in_directory else ""
-        print(f"{user}: unlocked{where}; failure count reset")
+        done = {("store",): "unlocked; failure count reset",
+                ("directory",): "unlocked in the directory (pam-guard has no record of it)",
+                ("store", "directory"): "unlocked, also in the directory; failure count reset"}
+        print(f"{user}: {done[tuple(where)]}")
     return 0
