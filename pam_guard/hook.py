@@ -84,35 +84,44 @@ def gate_for(config):
 
 
 def _item(pamh, name):
+    """A PAM item as text; an item that is not valid UTF-8 comes back escaped, never raw."""
     try:
         return getattr(pamh, name)
-    except Exception:  # noqa: BLE001 - pam_python raises on undecodable items
+    except UnicodeDecodeError as exc:  # pam_python decodes items as UTF-8 (PLATFORM.md)
+        from policy.usernames import escape
+
+        return escape(exc.object) if isinstance(exc.object, bytes) else None
+    except Exception:  # noqa: BLE001 - an unreadable item is an absent one
         return None
 
 
+def _shown(value) -> str:
+    """A PAM item fit for a log line: escaped and bounded (it may come from the network)."""
+    from policy.usernames import escape
+
+    return escape(value)[:200] if value else "-"
+
+
 def user_of(pamh):
-    """The user name as PAM holds it; bytes-escaped text when it is not valid UTF-8."""
+    """The user name as PAM holds it (asking for it if the application has not set it).
+
+    A name that is not valid UTF-8 comes back as its bytes, for the gate to refuse as
+    `invalid_user` and record escaped; None when PAM has no name to give.
+    """
     try:
-        user = pamh.get_user(None)
+        return pamh.get_user(None)
     except UnicodeDecodeError as exc:
         return exc.object if isinstance(exc.object, bytes) else b"\xff"
     except pamh.exception:
         return None
-    return user
 
 
 def build_attempt(pamh, gate, user):
-    rhost = _item(pamh, "rhost")
-    address = parse_address(rhost) if rhost else None
-    return gate.attempt(
-        user,
-        PAM,
-        _item(pamh, "service") or "",
-        address,
-        rhost,
-        _item(pamh, "tty"),
-        None,
-    )
+    """The Attempt for this PAM call: PAM_RHOST parsed (a host name or garbage is no
+    address, kept as given; never resolved), the tty as client detail."""
+    rhost = _item(pamh, "rhost") or None  # an empty PAM_RHOST is a local login
+    return gate.attempt(user, PAM, _item(pamh, "service") or "", parse_address(rhost), rhost,
+                        _item(pamh, "tty"), None)
 
 
 def say(pamh, text: str) -> None:
@@ -127,11 +136,10 @@ def refuse(pamh, verdict, phase: str, user, gate) -> int:
     reasons = verdict.reasons or (STORE_ERROR,)
     first = reasons[0]
     say(pamh, USER_MESSAGES.get(first, "Login refused."))
-    from policy.usernames import escape
-
     detail = f" ({gate.last_error})" if first in (STORE_ERROR, INVALID_USER) and gate.last_error else ""
-    log(syslog.LOG_NOTICE, f"{phase}: refused user {escape(user)} from "
-        f"{_item(pamh, 'rhost') or 'local'} service {_item(pamh, 'service')}: "
+    rhost = _item(pamh, "rhost")
+    log(syslog.LOG_NOTICE, f"{phase}: refused user {_shown(user)} from "
+        f"{_shown(rhost) if rhost else 'local'} service {_shown(_item(pamh, 'service'))}: "
         f"{','.join(reasons)}{detail}")
     if first in LOCK_REASONS:
         return pamh.PAM_ACCT_EXPIRED
@@ -139,19 +147,25 @@ def refuse(pamh, verdict, phase: str, user, gate) -> int:
 
 
 def on_error(pamh, phase: str, exc: BaseException, config) -> int:
-    """Any failure outside the gate's own handling: log it, answer per on_store_error."""
-    log(syslog.LOG_ERR, f"{phase}: internal error {type(exc).__name__}: {exc}")
+    """Any failure outside the gate's own handling: log it, answer per on_store_error.
+
+    A config that cannot be read gives no on_store_error to follow: deny. `authfail` always
+    fails (it only runs after a wrong password).
+    """
+    log(syslog.LOG_ERR, f"{phase}: {type(exc).__name__}: {exc}; "
+        f"config {config or 'default'}")
+    if phase == "authfail":
+        return pamh.PAM_AUTH_ERR
     gate = _gates.get(config)
-    allow = gate is not None and gate.settings.failure.on_store_error == "allow"
-    if allow:
+    if gate is not None and gate.settings.failure.on_store_error == "allow":
         return pamh.PAM_SUCCESS
     say(pamh, USER_MESSAGES[STORE_ERROR])
-    return pamh.PAM_AUTH_ERR if phase != "account" else pamh.PAM_PERM_DENIED
+    return pamh.PAM_PERM_DENIED
 
 
-def _no_user(pamh, phase: str, gate):
-    """An empty or missing user name is refused at once."""
-    log(syslog.LOG_NOTICE, f"{phase}: refused an empty user name")
+def _no_user(pamh, phase: str):
+    """PAM could not give a user name at all: nothing to record, nobody to let in."""
+    log(syslog.LOG_NOTICE, f"{phase}: no user name from PAM: refused")
     return pamh.PAM_USER_UNKNOWN
 
 
@@ -164,8 +178,8 @@ def pam_sm_authenticate(pamh, flags, argv):
             return pamh.PAM_IGNORE
         gate = gate_for(config)
         user = user_of(pamh)
-        if not user:
-            return _no_user(pamh, mode, gate)
+        if user is None:
+            return _no_user(pamh, mode)
         attempt = build_attempt(pamh, gate, user)
         if mode == "preauth":
             verdict = gate.preauth(attempt)
@@ -174,13 +188,16 @@ def pam_sm_authenticate(pamh, flags, argv):
                     log(syslog.LOG_WARNING, f"preauth: let in despite {gate.last_error}")
                 return pamh.PAM_SUCCESS
             return refuse(pamh, verdict, mode, user, gate)
+        # Only reached after a failed password: record it and fail, whatever the store says
+        # (the stack's [default=die] ends the login with the password module's error).
         verdict = gate.record_failure(attempt)
-        if verdict.reasons:
-            log(syslog.LOG_ERR, f"authfail: could not record a failure: {gate.last_error}")
+        if INVALID_USER in verdict.reasons:
+            log(syslog.LOG_NOTICE, f"authfail: {gate.last_error}")
+        elif STORE_ERROR in verdict.reasons:
+            log(syslog.LOG_ERR, f"authfail: failure of {_shown(user)} not recorded: "
+                f"{gate.last_error}")
         if verdict.lock is not None:
-            from policy.usernames import escape
-
-            log(syslog.LOG_NOTICE, f"locked user {escape(user)}: {verdict.lock[0]}")
+            log(syslog.LOG_NOTICE, f"locked user {_shown(user)}: {verdict.lock[0]}")
         return pamh.PAM_AUTH_ERR
     except Exception as exc:  # noqa: BLE001 - never crash the calling program
         return on_error(pamh, mode or "auth", exc, config)
@@ -196,8 +213,8 @@ def pam_sm_acct_mgmt(pamh, flags, argv):
         config, _mode = parse_args(argv)
         gate = gate_for(config)
         user = user_of(pamh)
-        if not user:
-            return _no_user(pamh, "account", gate)
+        if user is None:
+            return _no_user(pamh, "account")
         verdict = gate.login(build_attempt(pamh, gate, user))
         if verdict.allowed:
             if verdict.reasons:
