@@ -13,7 +13,7 @@ import subprocess
 
 import pytest
 
-from tests.support.pam import HOOK, pamtester, packaged_stack
+from tests.support.pam import HOOK, packaged_stack, pamtester
 
 # Each costs 10-900 % of a do-nothing hook's login (PERF.md); none may be on the login path.
 HEAVY = ("sqlalchemy", "alembic", "tomllib", "dataclasses", "typing", "logging", "json",

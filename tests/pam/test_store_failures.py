@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from tests.support.pam import pamtester, packaged_stack
+from tests.support.pam import packaged_stack, pamtester
 
 RHOST = "192.0.2.20"
 UNAVAILABLE = "login service unavailable"
