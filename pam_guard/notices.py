@@ -96,7 +96,7 @@ def _concurrent(f, settings):
     return (
         f"pam-guard: concurrent login by {user}",
         f"User {user} logged in from two addresses at once; the new login was {f['action']}.\n"
-        f"New:   {f['address']} at {_when(f['time'])}\n"
+        f"New login:  {f['address']} at {_when(f['time'])}\n"
         f"Still open: {f['other_address']} since {_when(f['other_time'])}\n"
         f"\n"
         f"See: pam-guard sessions {user}\n",

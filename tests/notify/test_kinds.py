@@ -121,7 +121,7 @@ def test_concurrent(make_site, smtp):
     assert mail.message["Subject"] == "pam-guard: concurrent login by frank"
     text = body(mail)
     assert "the new login was refused" in text
-    assert "New:   10.2.2.2 at" in text
+    assert "New login:  10.2.2.2 at" in text
     assert "Still open: 10.1.1.1 since" in text
     _keep("concurrent", mail)
 
