@@ -284,6 +284,9 @@ def _translate(exc, settings) -> DirectoryError:
     if isinstance(exc, lx.LDAPInvalidCredentialsResult):
         return DirectoryError(f"{where}: the bind {settings.bind_dn!r} was refused "
                               "(invalid credentials): check bind_password_file")
+    if isinstance(exc, lx.LDAPNoSuchObjectResult):
+        return DirectoryError(f"{where}: user_base {settings.user_base!r} does not exist or the "
+                              f"bind {settings.bind_dn or '(anonymous)'!r} may not see it")
     if isinstance(exc, lx.LDAPOperationResult):
         return DirectoryError(f"{where}: {exc.description}: {exc.message}".rstrip(": "))
     if isinstance(exc, OSError | lx.LDAPSocketOpenError | lx.LDAPSocketReceiveError |

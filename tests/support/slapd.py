@@ -269,6 +269,22 @@ class Slapd:
         """Freeze slapd (SIGSTOP): connections are accepted by the kernel, nothing answers."""
         assert self.proc is not None
         self.proc.send_signal(signal.SIGSTOP)
+        # SIGSTOP is asynchronous: wait until every thread is stopped, or a request sent
+        # right after pause() may still be answered.
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and not self._all_threads_stopped():
+            time.sleep(0.01)
+
+    def _all_threads_stopped(self) -> bool:
+        tasks = f"/proc/{self.proc.pid}/task"
+        try:
+            for tid in os.listdir(tasks):
+                with open(f"{tasks}/{tid}/stat") as f:
+                    if f.read().rsplit(")", 1)[1].split()[0] != "T":
+                        return False
+        except OSError:
+            return False
+        return True
 
     def resume(self) -> None:
         assert self.proc is not None
