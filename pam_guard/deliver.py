@@ -146,6 +146,22 @@ def waiting(engine) -> int:
         return conn.execute(select(func.count()).select_from(outbox).where(_waiting())).scalar_one()
 
 
+def unsent(engine) -> list:
+    """Every notice not sent yet (waiting or given up), oldest first: `deliver --list`."""
+    with engine.connect() as conn:
+        return conn.execute(select(outbox).where(outbox.c.sent_at.is_(None))
+                            .order_by(outbox.c.id)).all()
+
+
+def state(row, now: float) -> str:
+    """'given up', 'sending' (claimed by a live run) or 'waiting'."""
+    if row.attempts >= MAX_ATTEMPTS:
+        return "given up"
+    if row.claimed_until is not None and row.claimed_until >= now:
+        return "sending"
+    return "waiting"
+
+
 def given_up(engine) -> list:
     """Notices that will not be tried again, newest first."""
     with engine.connect() as conn:

@@ -24,7 +24,30 @@ def register(sub) -> None:
                              "(after the mail server is fixed)")
     parser.add_argument("--batch", type=int, default=None, metavar="N",
                         help="notices claimed at a time (default 20)")
+    parser.add_argument("--list", action="store_true",
+                        help="send nothing; list the notices not sent yet (waiting or given up)")
     parser.set_defaults(func=run)
+
+
+def show_unsent(args, engine) -> int:
+    import time
+
+    from pam_guard import deliver
+    from pam_guard.commands.common import print_table, when
+
+    now = time.time()
+    rows = [{"id": r.id, "kind": r.kind, "subject": r.subject, "to": r.recipients,
+             "created": when(r.created), "state": deliver.state(r, now), "attempts": r.attempts,
+             "next_try": when(r.next_try), "last_error": r.last_error or ""}
+            for r in deliver.unsent(engine)]
+    if args.json:
+        print_json(rows)
+    elif rows:
+        print_table(("ID", "KIND", "SUBJECT", "TO", "CREATED", "STATE", "TRIES", "NEXT TRY",
+                     "LAST ERROR"), [tuple(r.values()) for r in rows])
+    else:
+        print("no notices waiting")
+    return EXIT_OK
 
 
 def run(args) -> int:
@@ -35,6 +58,11 @@ def run(args) -> int:
     if batch < 1:
         raise CommandError("--batch must be at least 1", EXIT_CONFIG)
     engine = engine_for(settings)
+    if args.list:
+        try:
+            return show_unsent(args, engine)
+        finally:
+            engine.dispose()
     try:
         report = deliver.deliver(engine, settings.notify, retry_now=args.retry_now, batch=batch)
     except deliver.DeliveryConfigError as exc:

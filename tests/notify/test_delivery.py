@@ -3,6 +3,7 @@ notices stay queued, retry with growing backoff, arrive once, or are given up an
 
 from __future__ import annotations
 
+import json
 import time
 
 from pam_guard import deliver
@@ -33,6 +34,9 @@ def test_server_down_then_back(make_site, smtp):
     assert 50 < first_wait <= 60
     assert row["claimed_by"] is None  # the claim is released, not left to expire
 
+    table = site.deliver("--list").stdout
+    assert "waiting" in table and "Connection refused" in table
+
     # Not due yet: a run in the backoff period does not touch it.
     done = site.deliver()
     assert done.returncode == 0 and "sent 0, failed 0, gave up 0, waiting 1" in done.stdout
@@ -58,6 +62,7 @@ def test_server_down_then_back(make_site, smtp):
     assert site.deliver().returncode == 0
     time.sleep(0.2)
     assert len(smtp.messages) == 1  # sent once, never again
+    assert site.deliver("--list").stdout == "no notices waiting\n"
 
 
 def test_gives_up_after_bounded_attempts(make_site, smtp):
@@ -73,6 +78,10 @@ def test_gives_up_after_bounded_attempts(make_site, smtp):
     assert f"gave up on notice 1 (lock: 'pam-guard: account alice locked' to {ADMIN}) after " \
            f"{deliver.MAX_ATTEMPTS} tries" in done.stderr
     assert "waiting 0" in done.stdout
+    listed = json.loads(site.cli("--json", "deliver", "--list").stdout)
+    assert [(n["id"], n["kind"], n["state"], n["attempts"]) for n in listed] == [
+        (1, "lock", "given up", deliver.MAX_ATTEMPTS)]
+    assert "Connection refused" in listed[0]["last_error"]
     smtp.start()
     done = site.deliver("--retry-now")
     assert done.returncode == 0 and "sent 0," in done.stdout
