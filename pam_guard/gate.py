@@ -226,6 +226,12 @@ class Gate:
             verdict = decide.check(attempt, history, self.settings)
         else:
             verdict = decide.check_preauth(attempt, history, self.settings)
+            if not verdict.allowed:
+                # A refusal saves a new status: decide it on the full history (denials,
+                # sessions), not on the locks-only read, or a high_risk user falls back.
+                history = logins.load_history(conn, attempt, self.settings, account, full=True,
+                                              directory=directory)
+                verdict = decide.check_preauth(attempt, history, self.settings)
         if not verdict.allowed:
             logins.insert_event(conn, attempt, DENIED, verdict.reasons)
         elif record_success:
@@ -235,20 +241,26 @@ class Gate:
         self._finish(conn, attempt, verdict, touch=not verdict.allowed or record_success)
         return verdict
 
-    def _record_success(self, attempt) -> Verdict:
-        def body(conn):
-            account = logins.account_row(conn, attempt.user, attempt.time, lock=True)
-            history = logins.load_history(conn, attempt, self.settings, account, full=True)
-            status, why = decide.compute_status(history, self.settings, attempt)
-            logins.insert_event(conn, attempt, SUCCESS)
-            logins.reset_failures(conn, attempt.user, attempt.time)
-            self._user_notice(conn, attempt, account, SUCCESS)
-            notices = decide.status_notices(attempt.user, history.status, status, why)
-            verdict = Verdict(True, (), None, tuple(notices), status, why, None)
-            self._finish(conn, attempt, verdict, touch=True)
-            return verdict
+    def record_successes(self, attempts) -> list:
+        """Record many good logins in one transaction, one commit for all (RADIUS group
+        commit). Invalid user names are skipped. Raises StoreError (the caller retries)."""
+        valid = [a for a in attempts if invalid_reason(a.user) is None]
+        return self._in_transaction(None, lambda conn: [self._success_in(conn, a) for a in valid])
 
-        return self._in_transaction(attempt, body)
+    def _record_success(self, attempt) -> Verdict:
+        return self._in_transaction(attempt, lambda conn: self._success_in(conn, attempt))
+
+    def _success_in(self, conn, attempt) -> Verdict:
+        account = logins.account_row(conn, attempt.user, attempt.time, lock=True)
+        history = logins.load_history(conn, attempt, self.settings, account, full=True)
+        status, why = decide.compute_status(history, self.settings, attempt)
+        logins.insert_event(conn, attempt, SUCCESS)
+        logins.reset_failures(conn, attempt.user, attempt.time)
+        self._user_notice(conn, attempt, account, SUCCESS)
+        notices = decide.status_notices(attempt.user, history.status, status, why)
+        verdict = Verdict(True, (), None, tuple(notices), status, why, None)
+        self._finish(conn, attempt, verdict, touch=True)
+        return verdict
 
     def _record_failure(self, attempt) -> Verdict:
         def body(conn):
