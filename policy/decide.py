@@ -183,7 +183,9 @@ def compute_status(history, settings, attempt=None, now=None, denied=False, open
     if attempt is not None:
         if history.last_activity is None:
             return NEW, "first logon"
-        if now - history.last_activity > st.new_user_days * DAY:
+        # new_user_days = 0 turns the "returning after a long gap" part off: otherwise any
+        # gap at all would keep every user new forever.
+        if st.new_user_days and now - history.last_activity > st.new_user_days * DAY:
             return NEW, f"first logon after {st.new_user_days} days without activity"
     elif history.last_activity is None:
         return NEW, "no history"

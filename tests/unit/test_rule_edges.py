@@ -158,3 +158,11 @@ def test_a_failure_that_makes_high_risk_needs_denials_not_failures():
     # Failures lock; only denials (refused logins) count toward high risk.
     assert decide.after_failure(attempt(), history(failures=2, denied_recent=5),
                                 settings()).status == "protected"
+
+
+def test_new_user_days_zero_means_only_first_logons_are_new():
+    zero = settings(status={"new_user_days": 0})
+    assert decide.check(attempt(), history(), zero).status == "protected"
+    assert decide.check(attempt(), history(last_activity=None), zero).status == "new"
+    assert decide.check(attempt(), history(last_activity=NOW - 400 * DAY), zero).status == "protected"
+    assert decide.check(attempt(), history(last_activity=NOW - 16 * DAY), settings()).status == "new"
