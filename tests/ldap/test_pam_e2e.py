@@ -1,0 +1,63 @@
+"""End to end through real PAM (pamtester): a stack that authenticates against the test slapd
+(tests/ldap/pam_ldap_bind.py) guarded by pam-guard's hook with custom authentication on."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from tests.ldap.conftest import write_secret
+from tests.support.slapd import ADMIN_DN, ADMIN_PASSWORD, MAX_FAILURE, PEOPLE
+
+support = pytest.importorskip("tests.support.pam")
+
+BIND_MODULE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "pam_ldap_bind.py")
+
+
+def _stack(guard_config: str, url: str) -> str:
+    hook = f"{support.HOOK} config={guard_config}"
+    return (
+        f"auth     requisite                pam_python.so {hook} preauth\n"
+        f"auth     [success=1 default=bad]  pam_python.so {BIND_MODULE} url={url} base={PEOPLE}\n"
+        f"auth     [default=die]            pam_python.so {hook} authfail\n"
+        f"account  required                 pam_python.so {hook}\n"
+    )
+
+
+@pytest.fixture
+def ldap_guard(slapd):
+    why = support.have_pam_tools()
+    if why:
+        pytest.skip(why)
+    guard = support.GuardConfig()
+    secret = write_secret(os.path.join(guard.dir, "bind.pw"), ADMIN_PASSWORD)
+    guard.write({"custom_authentication": {
+        "enabled": True, "url": slapd.url, "kind": "openldap", "bind_dn": ADMIN_DN,
+        "bind_password_file": secret, "user_base": PEOPLE, "timeout_seconds": 2}})
+    service = support.write_service(_stack(guard.path, slapd.url))
+    yield guard, service
+    support.remove_service(service)
+    guard.remove()
+
+
+def test_pam_refuses_a_directory_locked_user_until_unlocked(slapd, ldap_guard):
+    guard, service = ldap_guard
+    uid, password, dn = slapd.add_user()
+    ok = support.pamtester(service, uid, password, rhost="192.0.2.44", env=guard.env)
+    assert ok.ok, ok.output
+    for _ in range(MAX_FAILURE):
+        bad = support.pamtester(service, uid, "wrong", rhost="192.0.2.44", env=guard.env)
+        assert not bad.ok
+    # The failed binds went to slapd through the stack: the directory has locked the account.
+    assert "pwdAccountLockedTime" in slapd.read(dn, "pwdAccountLockedTime")
+    refused = support.pamtester(service, uid, password, rhost="192.0.2.44", env=guard.env)
+    assert not refused.ok
+    events = guard.events(uid)
+    assert [e[1] for e in events] == ["success"] + ["failure"] * MAX_FAILURE + ["denied"]
+    assert events[-1][2] == "directory_locked"
+    assert guard.query("SELECT locked_at FROM accounts WHERE username = ?", (uid,)) == [(None,)]
+    guard.cli("unlock", uid)
+    assert "pwdAccountLockedTime" not in slapd.read(dn, "pwdAccountLockedTime")
+    again = support.pamtester(service, uid, password, rhost="192.0.2.44", env=guard.env)
+    assert again.ok, again.output
