@@ -219,12 +219,15 @@ def history(conn, user=None, outcomes=(), since=None, until=None, cidr=None, ser
 
 
 def prune(conn, now: float, retention_days: int) -> dict:
-    """Drop events, ended sessions and sent notices older than the retention period."""
+    """Drop events, sessions and sent notices older than the retention period.
+
+    A session's age is its last sign of life (last_update: its end, or the last update of
+    one whose end never came), so sessions whose Stop was lost do not stay forever.
+    """
     cutoff = now - retention_days * DAY
     counts = {
         "events": conn.execute(delete(events).where(events.c.ts < cutoff)).rowcount,
-        "sessions": conn.execute(delete(sessions).where(and_(
-            sessions.c.ended.is_not(None), sessions.c.ended < cutoff))).rowcount,
+        "sessions": conn.execute(delete(sessions).where(sessions.c.last_update < cutoff)).rowcount,
         "notices": conn.execute(delete(outbox).where(and_(
             outbox.c.sent_at.is_not(None), outbox.c.sent_at < cutoff))).rowcount,
     }

@@ -96,6 +96,8 @@ sessions = Table(
 )
 Index("ix_sessions_user_ended", sessions.c.username, sessions.c.ended)
 Index("ix_sessions_nas_ended", sessions.c.nas, sessions.c.ended)
+# Pruning finds sessions by their last sign of life (revision 0002).
+Index("ix_sessions_last_update", sessions.c.last_update)
 
 # Notices waiting for `pam-guard deliver` (SPEC §6): written in the event's transaction.
 outbox = Table(

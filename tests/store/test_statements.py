@@ -335,13 +335,15 @@ def _fill_outbox_and_rules(conn, rows: int = 20000) -> None:
     conn.commit()
 
 
-@pytest.fixture(scope="module")
-def big_sqlite(tmp_path_factory):
+@pytest.fixture(scope="module", params=["analyzed", "no-stats"])
+def big_sqlite(request, tmp_path_factory):
+    """A default store never gets ANALYZE, so plans must hold with and without statistics."""
     url = f"sqlite:///{tmp_path_factory.mktemp('plans') / 'pam-guard.db'}"
     create_or_upgrade(url)
     conn = connect(url)
     _fill_outbox_and_rules(conn)
-    fill(conn, events=60000, users=2000, sessions=20000, end=BIG)
+    fill(conn, events=60000, users=2000, sessions=20000, end=BIG,
+         stats=request.param == "analyzed")
     yield conn
     conn.close()
 
