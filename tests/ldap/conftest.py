@@ -36,7 +36,7 @@ def write_secret(path, text: str, mode: int = 0o600) -> str:
 
 
 @pytest.fixture
-def ldap_raw(slapd, tmp_path):
+def ldap_raw(slapd, tmp_path):  # noqa: F811 - the imported fixture, by name
     """ldap_raw(admin=False, **overrides) -> the [custom_authentication] table as a dict."""
 
     def make(admin: bool = False, **overrides) -> dict:
@@ -58,7 +58,8 @@ def directory(ldap_raw):
 
     def make(admin: bool = False, clock=None, **overrides) -> Directory:
         settings = build_settings({"custom_authentication": ldap_raw(admin, **overrides)})
-        found = Directory(settings.custom_authentication, **({"clock": clock} if clock else {}))
+        section = settings.custom_authentication  # type: ignore[attr-defined]
+        found = Directory(section, **({"clock": clock} if clock else {}))
         made.append(found)
         return found
 
@@ -103,7 +104,7 @@ class Site:
 @pytest.fixture
 def make_site(tmp_path, ldap_raw):
     """make_site(admin=False, custom={...}, **sections) -> Site."""
-    sites = []
+    sites: list[Site] = []
 
     def make(admin: bool = False, custom: dict | None = None, **overrides) -> Site:
         root = tmp_path / f"site{len(sites)}"

@@ -276,6 +276,7 @@ class Slapd:
             time.sleep(0.01)
 
     def _all_threads_stopped(self) -> bool:
+        assert self.proc is not None
         tasks = f"/proc/{self.proc.pid}/task"
         try:
             for tid in os.listdir(tasks):
@@ -380,7 +381,7 @@ def make_test_ca(directory: str) -> tuple[str, str, str]:
     from cryptography.hazmat.primitives.asymmetric import ec
     from cryptography.x509.oid import NameOID
 
-    now = datetime.datetime.now(datetime.timezone.utc)
+    now = datetime.datetime.now(datetime.UTC)
     ca_key = ec.generate_private_key(ec.SECP256R1())
     ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "pam-guard test CA")])
     ca = (x509.CertificateBuilder().subject_name(ca_name).issuer_name(ca_name)
