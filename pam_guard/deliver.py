@@ -14,7 +14,8 @@ systemd timer every minute. Rules:
   every recipient) the notice is given up: it stays in the outbox, unsent, and the run says
   so and exits non-zero.
 - A mail server that cannot be reached ends the run after marking the notices it held; the
-  rest stay due for the next run.
+  rest stay due for the next run. A session the server drops (421, e.g. its limit of
+  messages per session) is reopened and the message tried once more.
 
 Admin side: SQLAlchemy Core, smtplib and email.message are fine here.
 """
@@ -38,6 +39,7 @@ from store.schema import outbox
 MAX_ATTEMPTS = 30
 MAX_BACKOFF = 4 * 3600.0
 SMTP_TIMEOUT = 30.0
+MAX_DROPS = 3  # sessions dropped in a row, with nothing sent between, before a run gives up
 BATCH = 20
 # A claim outlives the slowest batch: every message of it timing out once.
 LEASE = BATCH * SMTP_TIMEOUT * 2
@@ -252,7 +254,8 @@ def _describe(row) -> str:
 
 
 def _send_one(smtp, row, notify):
-    """('sent', partial-refusal text) | ('failed', error) | ('refused', error) | ('down', error)."""
+    """(outcome, text): 'sent' (text: recipients refused, if any), 'failed' (4xx: retry
+    later), 'refused' (5xx: never), or 'broken' (the session dropped: try a new one)."""
     to = split_recipients(row.recipients)
     try:
         message = build_message(row, notify)
@@ -265,10 +268,57 @@ def _send_one(smtp, row, notify):
         return ("refused" if all(c >= 500 for c in codes) else "failed"), _refusals(exc.recipients)
     except smtplib.SMTPResponseException as exc:
         text = f"{exc.smtp_code} {_text(exc.smtp_error)}"
+        if exc.smtp_code == 421:  # the server closes the session (e.g. its per-session limit)
+            return "broken", text
         return ("refused" if exc.smtp_code >= 500 else "failed"), text
     except (OSError, smtplib.SMTPException) as exc:
-        return "down", f"{type(exc).__name__}: {exc}"
+        return "broken", f"{type(exc).__name__}: {exc}"
     return "sent", _refusals(refused)
+
+
+class _Mailer:
+    """The SMTP session of one run: opened on first use, reopened when the server drops it
+    (a server may limit messages per session), but not after MAX_DROPS drops in a row. Once
+    the server cannot be reached, every send is 'down'."""
+
+    def __init__(self, notify, password) -> None:
+        self.notify = notify
+        self.password = password
+        self.smtp = None
+        self.drops = 0
+        self.unreachable = ""
+
+    def _open(self) -> bool:
+        if self.drops >= MAX_DROPS:
+            self.unreachable = f"the server dropped {self.drops} sessions in a row"
+            return False
+        try:
+            self.smtp = open_smtp(self.notify, self.password)
+        except ServerUnreachable as exc:
+            self.unreachable = str(exc)
+            return False
+        return True
+
+    def send(self, row):
+        """(outcome, text) as _send_one, plus 'down' when the server cannot be reached. A
+        message whose session dropped is tried once more on a new session."""
+        text = ""
+        for _ in range(2):
+            if self.unreachable or (self.smtp is None and not self._open()):
+                return "down", self.unreachable
+            outcome, text = _send_one(self.smtp, row, self.notify)
+            if outcome != "broken":
+                if outcome == "sent":
+                    self.drops = 0
+                return outcome, text
+            self.drops += 1
+            self.close()
+        return "failed", text
+
+    def close(self) -> None:
+        if self.smtp is not None:
+            _quit(self.smtp)
+            self.smtp = None
 
 
 def _text(reply) -> str:
@@ -289,41 +339,26 @@ def deliver(engine, notify, now=time.time, retry_now: bool = False, batch: int =
     me = worker_id()
     sent = failed = gave_up = 0
     errors: list[str] = []
-    smtp = None
-    unreachable = ""
+    mailer = _Mailer(notify, password)
     try:
-        while True:
+        while not mailer.unreachable:
             rows = claim(engine, me, now(), batch)
             if not rows:
                 break
-            if smtp is None:
-                try:
-                    smtp = open_smtp(notify, password)
-                except ServerUnreachable as exc:
-                    unreachable = str(exc)
-            for row in rows:
-                if unreachable:
-                    outcome, text = "down", unreachable
-                else:
-                    outcome, text = _send_one(smtp, row, notify)
+            for row in rows:  # every claimed row gets an outcome, even once the server is gone
+                outcome, text = mailer.send(row)
                 if outcome == "sent":
                     mark_sent(engine, me, row, now(), text)
                     sent += 1
                     if text:
                         errors.append(f"{_describe(row)}: some recipients refused: {text}")
-                    continue
-                if mark_failed(engine, me, row, now(), text, permanent=outcome == "refused"):
+                elif mark_failed(engine, me, row, now(), text, permanent=outcome == "refused"):
                     gave_up += 1
                     errors.append(f"gave up on {_describe(row)} after {row.attempts + 1} "
                                   f"tries: {text}")
                 else:
                     failed += 1
                     errors.append(f"{_describe(row)} not sent, will retry: {text}")
-                if outcome == "down" and not unreachable:
-                    unreachable = text  # the session broke: stop, keep the rest for later
-            if unreachable:
-                break
     finally:
-        if smtp is not None:
-            _quit(smtp)
-    return Report(sent, failed, gave_up, waiting(engine), unreachable, errors)
+        mailer.close()
+    return Report(sent, failed, gave_up, waiting(engine), mailer.unreachable, errors)

@@ -176,3 +176,28 @@ def test_login_without_starttls_is_refused(make_site, tmp_path):
     _lock(site)
     done = site.deliver()
     assert done.returncode == 2 and "starttls" in done.stderr
+
+
+def test_server_that_limits_messages_per_session(make_site, tmp_path):
+    """A busy server answers 421 after 3 messages a session: the run reopens and sends all."""
+    with SmtpServer(per_session=3) as server:
+        site = make_site(port=server.port, lockout=QUIET)
+        for i in range(8):
+            _lock(site, f"user{i}")
+        done = site.deliver()
+        assert done.returncode == 0, done.stderr
+        assert "sent 8, failed 0" in done.stdout
+        assert len(server.wait_for(8)) == 8 and server.dropped == 2
+        assert [r["attempts"] for r in site.outbox()] == [1] * 8
+
+
+def test_server_that_drops_every_session(make_site, tmp_path):
+    with SmtpServer(per_session=0) as server:
+        site = make_site(port=server.port, lockout=QUIET)
+        for i in range(4):
+            _lock(site, f"user{i}")
+        done = site.deliver()
+        assert done.returncode == 3
+        assert "dropped 3 sessions in a row" in done.stderr
+        assert server.messages == []
+        assert all(r["sent_at"] is None and r["attempts"] == 1 for r in site.outbox())

@@ -4,7 +4,8 @@
 it accepts, and can be stopped and started again on the same port (the mail server going down
 and coming back). Options: STARTTLS with a self-signed certificate made by `cryptography`
 (`make_certificate`), AUTH with one user and password (over TLS only, as aiosmtpd requires),
-a delay per message (to make two senders overlap), and recipients it refuses with 550.
+a delay per message (to make two senders overlap), recipients it refuses with 550, and a limit
+of messages per session (after which it answers 421 and closes, as busy servers do).
 """
 
 from __future__ import annotations
@@ -77,6 +78,18 @@ class _Collector:
     def __init__(self, owner: SmtpServer) -> None:
         self.owner = owner
 
+    async def handle_MAIL(self, server, session, envelope, address, mail_options):
+        limit = self.owner.per_session
+        if limit is not None:
+            done = getattr(session, "pam_guard_count", 0)
+            if done >= limit:
+                self.owner.dropped += 1
+                return "421 4.7.0 too many messages in this session"
+            session.pam_guard_count = done + 1
+        envelope.mail_from = address
+        envelope.mail_options.extend(mail_options)
+        return "250 OK"
+
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
         if address in self.owner.refuse:
             return "550 5.1.1 no such user here"
@@ -98,12 +111,15 @@ class SmtpServer:
     """A loopback SMTP server for one test; use as a context manager or start()/stop()."""
 
     def __init__(self, port: int | None = None, tls: tuple[str, str] | None = None,
-                 auth: tuple[str, str] | None = None, delay: float = 0.0, refuse=()) -> None:
+                 auth: tuple[str, str] | None = None, delay: float = 0.0, refuse=(),
+                 per_session: int | None = None) -> None:
         self.port = port or free_port()
         self.tls = tls
         self.auth = auth
         self.delay = delay
         self.refuse = set(refuse)
+        self.per_session = per_session
+        self.dropped = 0  # sessions answered with 421
         self.messages: list[Received] = []
         self.logins: list[str] = []
         self.lock = threading.Lock()
