@@ -1,0 +1,6 @@
+"""The FreeRADIUS rlm_python3 module of pam-guard (SPEC §9).
+
+`radius_hook.module` holds the functions rlm_python3 calls (instantiate, authorize,
+post_auth, accounting, detach); `radius_hook.request` turns a request's attribute list into
+the facts pam-guard records; `radius_hook.writer` commits success records in batches.
+"""

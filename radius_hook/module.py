@@ -1,0 +1,323 @@
+"""The functions rlm_python3 calls: instantiate, authorize, post_auth, accounting, detach.
+
+Mapping (SPEC §9):
+- authorize: every rule of SPEC §4 before authentication; a refusal is `reject` with one
+  short Reply-Message (and is recorded as a denial by the gate).
+- post_auth: records a success; on the `Post-Auth-Type REJECT` path records a failure, which
+  may lock the account.
+- accounting: Start / Interim-Update / Stop keep the session table; Accounting-On/-Off (a NAS
+  reboot) end every session of that NAS.
+
+Traps of rlm_python3 in FreeRADIUS 3.2.1 handled here:
+- Only one python3 instance may be loaded, and all calls into it are serialised behind one
+  mutex: per-call time is the server's throughput, so authorize reads without a write
+  transaction when there is nothing to record, and successes are committed in batches by a
+  writer thread (radius_hook.writer).
+- An exception in instantiate does not stop the server: a config that cannot be loaded is
+  logged and every request is then refused (never silently let in); loading is retried.
+- post_auth can run twice for one request (once on the accept path, then again in
+  `Post-Auth-Type REJECT` when a later post-auth module rejects, without Post-Auth-Type
+  set), and runs on the REJECT path after our own authorize refusal: a per-thread mark
+  (a request is processed from authorize to post-auth by one thread) makes each request count
+  once.
+- print goes nowhere once radiusd is a daemon: everything is logged with radiusd.radlog.
+Nothing raises out of these functions.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+
+from policy.types import INVALID_USER, RADIUS, STORE_ERROR
+from policy.usernames import escape, invalid_reason
+from radius_hook import request as rq
+
+try:  # provided by rlm_python3 inside radiusd; absent when imported elsewhere (tests, tools)
+    import radiusd
+except ImportError:  # pragma: no cover - outside radiusd
+    radiusd = None
+
+# Return codes and log levels of FreeRADIUS 3.2 (src/include/modules.h, log.h): the values
+# radiusd exports, repeated for use outside radiusd.
+REJECT, FAIL, OK, HANDLED, INVALID, USERLOCK, NOTFOUND, NOOP, UPDATED = range(9)
+L_AUTH, L_INFO, L_ERR, L_WARN = 2, 3, 4, 5
+
+DEFAULT_CONFIG = "/etc/pam-guard/pam-guard.toml"
+CHECK_SECONDS = 1.0  # how often the config file is looked at for changes
+RETRY_SECONDS = 5.0  # how often a config that failed to load is tried again
+MARK_SECONDS = 5.0  # a post-auth mark older than this belongs to another request
+
+_REFUSED = "Login refused."
+_UNAVAILABLE = "Login refused: login service unavailable. Try again later."
+
+
+def log(level: int, text: str) -> None:
+    """One line in radiusd's log (print goes nowhere once radiusd is a daemon)."""
+    line = "pam-guard: " + text.replace("\n", " ")[:1000]
+    try:
+        if radiusd is not None:
+            radiusd.radlog(level, line)
+    except Exception:  # noqa: BLE001 - logging must never fail a request
+        pass
+
+
+def _messages():
+    from pam_guard.hook import USER_MESSAGES  # the same one-line texts PAM users see
+
+    return USER_MESSAGES
+
+
+class Guard:
+    """The module's state: settings and gate for one config file, reloaded when it changes."""
+
+    def __init__(self, config_path: str) -> None:
+        self.config_path = config_path
+        self.gate = None
+        self.writer = None
+        self.error = "not loaded yet"
+        self._key = None
+        self._next_check = 0.0
+        self.messages = _messages()
+
+    def load(self) -> None:
+        """(Re)load settings and make a gate; on failure keep the error, refuse requests."""
+        from pam_guard.config import load_settings
+        from pam_guard.gate import Gate
+        from radius_hook.writer import Writer
+
+        try:
+            st = os.stat(self.config_path)
+            settings = load_settings(self.config_path)
+        except Exception as exc:  # noqa: BLE001 - ConfigError, OSError, anything: fail closed
+            self.error = f"config {self.config_path}: {exc}"
+            log(L_ERR, f"{self.error}; refusing every request until it loads")
+            self._close()
+            self._next_check = time.monotonic() + RETRY_SECONDS
+            return
+        self._close()
+        self.gate = Gate(settings)
+        self.writer = Writer(Gate(settings), log=lambda text: log(L_ERR, text))
+        self.error = ""
+        self._key = (st.st_ino, st.st_size, st.st_mtime_ns)
+        self._next_check = time.monotonic() + CHECK_SECONDS
+        log(L_INFO, f"loaded {self.config_path} (store {settings.store.url.split('://')[0]})")
+
+    def current(self):
+        """The gate to use now, or None when the config cannot be loaded."""
+        now = time.monotonic()
+        if now >= self._next_check:
+            self._next_check = now + CHECK_SECONDS
+            try:
+                st = os.stat(self.config_path)
+                key = (st.st_ino, st.st_size, st.st_mtime_ns)
+            except OSError:
+                key = None
+            if self.gate is None or key != self._key:
+                if self.writer is not None:
+                    self.writer.flush()
+                self.load()
+        return self.gate
+
+    def _close(self) -> None:
+        if self.writer is not None:
+            self.writer.stop()
+            self.writer = None
+        if self.gate is not None:
+            self.gate.close()
+            self.gate = None
+
+    def close(self) -> None:
+        self._close()
+
+
+_guard: Guard | None = None
+_marks = threading.local()  # per worker thread: (user, stage, monotonic time) of its request
+
+
+def _mark(user, stage: str) -> None:
+    _marks.seen = (user, stage, time.monotonic())
+
+
+def _take_mark(user):
+    """The stage this thread's current request reached for `user`, consumed; or None."""
+    seen = getattr(_marks, "seen", None)
+    _marks.seen = None
+    if seen is None or seen[0] != user or time.monotonic() - seen[2] > MARK_SECONDS:
+        return None
+    return seen[1]
+
+
+def _reject(text: str):
+    return REJECT, {"reply": (("Reply-Message", text),)}
+
+
+def _attempt(gate, attrs: dict, user):
+    settings = gate.settings
+    address, raw = rq.source_address(attrs, settings.radius.address_order)
+    return gate.attempt(user, RADIUS, rq.session_type(attrs, settings.radius.port_type_map),
+                        address, raw, rq.client_detail(attrs), None)
+
+
+def _decide(gate, attempt):
+    """authorize's verdict: a read-only check first; the gate's recording path only when
+    there is something to record (a refusal, a flag, a notice) or the check cannot run."""
+    try:
+        verdict, _history = gate.explain(attempt)
+    except Exception:  # noqa: BLE001 - store/directory trouble: the gate's path handles it
+        return gate.authorize(attempt)
+    if verdict.allowed and not verdict.reasons and not verdict.notices:
+        return verdict
+    return gate.authorize(attempt)
+
+
+# --- rlm_python3 entry points --------------------------------------------------------------------
+
+def instantiate(p):
+    """Load the config named by the module's `config { config_file = ... }` section."""
+    global _guard
+    try:
+        conf = getattr(radiusd, "config", None) or {}
+        path = conf.get("config_file") or DEFAULT_CONFIG
+        _guard = Guard(path)
+        _guard.load()
+    except Exception as exc:  # noqa: BLE001 - radiusd 3.2.1 would carry on regardless
+        log(L_ERR, f"instantiate: {type(exc).__name__}: {exc}; refusing every request")
+    return 0
+
+
+def authorize(p):
+    """Refuse a locked, address-restricted, sharing-flagged or concurrent login."""
+    _marks.seen = None
+    user = None
+    gate = None
+    try:
+        attrs = rq.pairs(p)
+        user = attrs.get("User-Name")
+        if not user:
+            log(L_AUTH, "authorize: request without User-Name: refused")
+            _mark(user, "denied")
+            return _reject(_REFUSED)
+        gate = _guard.current() if _guard is not None else None
+        if gate is None:
+            log(L_ERR, f"authorize: refused {escape(user)[:100]}: "
+                f"{_guard.error if _guard else 'module not instantiated'}")
+            _mark(user, "denied")
+            return _reject(_UNAVAILABLE)
+        attempt = _attempt(gate, attrs, user)
+        verdict = _decide(gate, attempt)
+        if verdict.allowed:
+            if verdict.reasons:
+                log(L_INFO, f"authorize: let in {escape(user)[:100]} with "
+                    f"{','.join(verdict.reasons)}"
+                    + (f" ({gate.last_error})" if STORE_ERROR in verdict.reasons else ""))
+            _mark(user, "allowed")
+            return NOOP
+        reasons = verdict.reasons or (STORE_ERROR,)
+        detail = f" ({gate.last_error})" if reasons[0] in (STORE_ERROR, INVALID_USER) else ""
+        log(L_AUTH, f"authorize: refused {escape(user)[:100]} from "
+            f"{attempt.address or attempt.address_raw or '-'}: {','.join(reasons)}{detail}")
+        _mark(user, "denied")
+        return _reject(_guard.messages.get(reasons[0], _REFUSED))
+    except Exception as exc:  # noqa: BLE001 - never raise into radiusd
+        log(L_ERR, f"authorize: {type(exc).__name__}: {exc}")
+        _mark(user, "denied")
+        if gate is not None and gate.settings.failure.on_store_error == "allow":
+            _mark(user, "allowed")
+            return NOOP
+        return _reject(_UNAVAILABLE)
+
+
+def post_auth(p):
+    """Record the outcome of authentication: success, or (REJECT path) failure, once."""
+    try:
+        attrs = rq.pairs(p)
+        user = attrs.get("User-Name")
+        stage = _take_mark(user)
+        rejecting = rq.pairs(p, "config").get("Post-Auth-Type") == "Reject"
+        if stage == "accepted":
+            # Second run for one request: a later post-auth module rejected after we recorded
+            # the success. The password was right: no failure to count.
+            log(L_INFO, f"post_auth: {escape(user)[:100]} rejected after authentication; "
+                "not counted as a failed password")
+            return NOOP
+        if not user or stage == "denied":
+            return NOOP  # refused by authorize: already recorded there
+        gate = _guard.current() if _guard is not None else None
+        if gate is None:
+            log(L_ERR, f"post_auth: {escape(user)[:100]} not recorded: "
+                f"{_guard.error if _guard else 'module not instantiated'}")
+            return NOOP
+        attempt = _attempt(gate, attrs, user)
+        if rejecting:
+            verdict = gate.record_failure(attempt)
+            if verdict.lock is not None:
+                log(L_AUTH, f"locked user {escape(user)[:100]}: {verdict.lock[0]}")
+            elif STORE_ERROR in verdict.reasons:
+                log(L_ERR, f"post_auth: failure of {escape(user)[:100]} not recorded: "
+                    f"{gate.last_error}")
+            return NOOP
+        _mark(user, "accepted")
+        _guard.writer.success(attempt)
+        return NOOP
+    except Exception as exc:  # noqa: BLE001 - never raise into radiusd
+        log(L_ERR, f"post_auth: {type(exc).__name__}: {exc}")
+        return NOOP
+
+
+_SESSION_STATES = ("Start", "Interim-Update", "Stop")
+_NAS_STATES = ("Accounting-On", "Accounting-Off")
+
+
+def accounting(p):
+    """Keep the session table true; answer only once the change is stored (else `fail`, so
+    radiusd sends no Accounting-Response and the NAS sends the record again)."""
+    try:
+        attrs = rq.pairs(p)
+        status = attrs.get("Acct-Status-Type")
+        if status not in _SESSION_STATES and status not in _NAS_STATES:
+            return NOOP
+        gate = _guard.current() if _guard is not None else None
+        if gate is None:
+            log(L_ERR, f"accounting: not recorded: {_guard.error if _guard else 'no module'}")
+            return FAIL
+        nas = rq.nas_of(attrs)
+        if status in _NAS_STATES:
+            if not nas:
+                log(L_WARN, f"accounting: {status} without NAS address or identifier: ignored")
+                return NOOP
+            ok = gate.nas_restart(RADIUS, nas)
+        else:
+            user = attrs.get("User-Name")
+            key = attrs.get("Acct-Session-Id")
+            if not key or not user or invalid_reason(user) is not None:
+                log(L_WARN, f"accounting: {status} without a usable User-Name or "
+                    f"Acct-Session-Id ({escape(user or '-')[:100]}): no session change")
+                return NOOP
+            if status == "Start":
+                address, _raw = rq.source_address(attrs, gate.settings.radius.address_order)
+                ok = gate.session_start(user, RADIUS,
+                                        rq.session_type(attrs, gate.settings.radius.port_type_map),
+                                        key, nas, address, rq.client_detail(attrs))
+            elif status == "Stop":
+                ok = gate.session_stop(user, RADIUS, key, nas)
+            else:
+                ok = gate.session_update(user, RADIUS, key, nas)
+        if not ok:
+            log(L_ERR, f"accounting: {status} not recorded: {gate.last_error}")
+            return FAIL
+        return OK
+    except Exception as exc:  # noqa: BLE001 - never raise into radiusd
+        log(L_ERR, f"accounting: {type(exc).__name__}: {exc}")
+        return FAIL
+
+
+def detach(p=None):
+    """radiusd is stopping: commit what is queued, close the store."""
+    try:
+        if _guard is not None:
+            _guard.close()
+    except Exception as exc:  # noqa: BLE001
+        log(L_ERR, f"detach: {type(exc).__name__}: {exc}")
+    return OK

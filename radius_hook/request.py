@@ -1,0 +1,79 @@
+"""What pam-guard takes from a RADIUS request: user, source address, session type, NAS.
+
+rlm_python3 (with `pass_all_vps_dict = yes`) passes a dict of lists ("request", "config",
+...), each a tuple of (name, value) text pairs, or None when the list is empty. Values are
+text as FreeRADIUS prints them (NAS-Port-Type = "Virtual", addresses as dotted quads).
+"""
+
+from __future__ import annotations
+
+from policy.addresses import parse_address
+
+# SPEC §9: the NAS-Port-Type names that have an obvious session type.
+DEFAULT_PORT_TYPES = {"Virtual": "vpn", "Wireless-802.11": "wifi", "Ethernet": "lan"}
+NO_PORT_TYPE = "radius"  # the session type when the NAS says nothing
+
+_SOURCES = {
+    "calling_station_id": ("Calling-Station-Id",),
+    "framed_ip_address": ("Framed-IP-Address", "Framed-IPv6-Address"),
+    "nas_ip_address": ("NAS-IP-Address", "NAS-IPv6-Address"),
+}
+
+
+def pairs(p, name: str = "request") -> dict:
+    """One list of the call's argument as {attribute: first value}."""
+    if isinstance(p, dict):
+        items = p.get(name)
+    else:  # pass_all_vps_dict off: p is the request list itself
+        items = p if name == "request" else None
+    found: dict = {}
+    for item in items or ():
+        if len(item) == 2 and item[0] not in found:
+            found[item[0]] = item[1]
+    return found
+
+
+def source_address(attrs: dict, order) -> tuple:
+    """(canonical address or None, what was given): the first source in `order` that holds an
+    address. Anything else (a MAC in Calling-Station-Id) is kept as given, never resolved."""
+    raw = None
+    for source in order:
+        for name in _SOURCES[source]:
+            value = attrs.get(name)
+            if not value:
+                continue
+            address = parse_address(value)
+            if address is not None:
+                return address, value
+            if raw is None:
+                raw = value
+    return None, raw
+
+
+def session_type(attrs: dict, port_type_map) -> str:
+    """The service recorded for this request, from NAS-Port-Type (configured map first)."""
+    port_type = attrs.get("NAS-Port-Type")
+    if not port_type:
+        return NO_PORT_TYPE
+    configured = dict(port_type_map)
+    if port_type in configured:
+        return configured[port_type]
+    return DEFAULT_PORT_TYPES.get(port_type) or port_type.lower()[:64]
+
+
+def nas_of(attrs: dict) -> str:
+    """The NAS that sent the request: its address, else its identifier."""
+    return (attrs.get("NAS-IP-Address") or attrs.get("NAS-IPv6-Address")
+            or attrs.get("NAS-Identifier") or "")
+
+
+def client_detail(attrs: dict) -> str:
+    """The client text recorded with an event: NAS and Calling-Station-Id."""
+    parts = []
+    nas = attrs.get("NAS-Identifier") or nas_of(attrs)
+    if nas:
+        parts.append(f"nas={nas}")
+    csid = attrs.get("Calling-Station-Id")
+    if csid:
+        parts.append(f"csid={csid}")
+    return " ".join(parts)
