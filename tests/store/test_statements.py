@@ -21,7 +21,7 @@ from store import statements as sql
 from store.db import connect
 from store.migrate import create_or_upgrade, engine_for
 from store.schema import metadata
-from tests.store.fill import fill
+from tests.store.fill import begin_bulk, fill
 
 STATEMENTS = {name: text for name, text in vars(sql).items()
               if name.isupper() and isinstance(text, str)}
@@ -321,7 +321,7 @@ def test_plan_checks_cover_every_read_of_events_and_sessions():
 
 def _fill_outbox_and_rules(conn, rows: int = 20000) -> None:
     """Many queued notices and address-list entries, so that a scan would show."""
-    conn.begin(write=True)
+    begin_bulk(conn)
     conn.execute("""
         WITH RECURSIVE seq(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM seq WHERE i < :n)
         INSERT INTO outbox (created, kind, subject, recipients, title, body, attempts, next_try)
