@@ -1,0 +1,60 @@
+"""Fixtures for the FreeRADIUS tests: a private pam-guard config and store per test, and a
+real freeradius (tests/support/radius.py) using pam-guard's packaged module against it."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.support import radius as support
+from tests.support.pam import GuardConfig
+
+pytestmark = pytest.mark.radius
+
+
+def pytest_collection_modifyitems(items):
+    why = support.have_freeradius()
+    for item in items:
+        if "tests/radius/" in str(item.fspath):
+            item.add_marker(pytest.mark.radius)
+            if why:
+                item.add_marker(pytest.mark.skip(reason=why))
+
+
+@pytest.fixture
+def make_guard():
+    """make_guard({section: {key: value}}) -> GuardConfig (config + SQLite store), removed after."""
+    made = []
+
+    def make(sections=None):
+        guard = GuardConfig(sections)
+        made.append(guard)
+        return guard
+
+    yield make
+    for guard in made:
+        guard.remove()
+
+
+@pytest.fixture
+def guard(make_guard):
+    return make_guard()
+
+
+@pytest.fixture
+def start_server():
+    """start_server(guard, **kw) -> RadiusServer using pam-guard with guard's config; stopped after."""
+    started = []
+
+    def start(guard, **kw):
+        server = support.start_radius(guard.path, env=guard.env, **kw)
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        server.stop()
+
+
+@pytest.fixture
+def server(guard, start_server):
+    return start_server(guard)

@@ -1,0 +1,49 @@
+"""Lockout over RADIUS: failures counted once per request, the lock's Reply-Message, unlock."""
+
+from __future__ import annotations
+
+from tests.radius.helpers import LOCK_MESSAGE, outcomes, wait_for
+
+ADDR = {"Calling_Station_Id": "192.0.2.10", "NAS_Port_Type": "Virtual"}
+
+
+def test_three_wrong_passwords_lock_until_unlock(guard, server):
+    for _ in range(3):
+        assert server.auth("alice", "wrong", **ADDR).code == "Access-Reject"
+    reply = server.auth("alice", server.password, **ADDR)
+    assert reply.code == "Access-Reject"
+    assert reply.attrs.get("Reply-Message", "").startswith(LOCK_MESSAGE)
+    guard.cli("unlock", "alice")
+    reply = server.auth("alice", server.password, **ADDR)
+    assert reply.code == "Access-Accept", reply
+    assert wait_for(lambda: outcomes(guard, "alice")[-1:] == [("success", "")])
+
+
+def test_failures_are_counted_once_per_request(guard, server):
+    for _ in range(3):
+        server.auth("bob", "wrong", **ADDR)
+    server.auth("bob", server.password, **ADDR)  # refused in authorize: a denial, no failure
+    assert outcomes(guard, "bob") == [("failure", "")] * 3 + [("denied", "locked")]
+    (events,) = guard.query("SELECT count(*) FROM events WHERE username = 'bob'")
+    assert events == (4,)
+
+
+def test_two_failures_then_success_does_not_lock(guard, server):
+    for _ in range(2):
+        server.auth("carol", "wrong", **ADDR)
+    assert server.auth("carol", server.password, **ADDR).code == "Access-Accept"
+    # The success reset the count: two more failures still do not lock.
+    wait_for(lambda: ("success", "") in outcomes(guard, "carol"))
+    for _ in range(2):
+        server.auth("carol", "wrong", **ADDR)
+    assert server.auth("carol", server.password, **ADDR).code == "Access-Accept"
+    (locked,) = guard.query("SELECT locked_at FROM accounts WHERE username = 'carol'")
+    assert locked == (None,)
+
+
+def test_failed_login_records_source_and_session_type(guard, server):
+    server.auth("dave", "wrong", Calling_Station_Id="::ffff:198.51.100.7",
+                NAS_Port_Type="Wireless-802.11", NAS_Identifier="ap-1")
+    (row,) = guard.query("SELECT address, service, client FROM events WHERE username = 'dave'")
+    assert row[0] == "198.51.100.7" and row[1] == "wifi"
+    assert "nas=ap-1" in row[2]
