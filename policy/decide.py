@@ -83,8 +83,18 @@ def check(attempt, history, settings, rules=RULES) -> Verdict:
 
 
 def check_preauth(attempt, history, settings) -> Verdict:
-    """Only what refuses a login before the password is asked: the locks."""
-    return check(attempt, history, settings, PREAUTH_RULES)
+    """Only what refuses a login before the password is asked: the locks.
+
+    A refusal is a denial and decides the status like any other (the caller must pass the
+    full history then). Letting in decides no status: nothing has happened yet, and the
+    account phase or the failure that follows decides it on the full history; a status
+    worked out here from a locks-only history would tell the admin of changes that are not.
+    """
+    verdict = check(attempt, history, settings, PREAUTH_RULES)
+    if not verdict.allowed:
+        return verdict
+    notices = tuple(n for n in verdict.notices if n.kind != "status")
+    return verdict._replace(status=None, status_why="", notices=notices)
 
 
 def after_failure(attempt, history, settings, address_failure_users=()) -> Verdict:

@@ -166,3 +166,16 @@ def test_new_user_days_zero_means_only_first_logons_are_new():
     assert decide.check(attempt(), history(last_activity=None), zero).status == "new"
     assert decide.check(attempt(), history(last_activity=NOW - 400 * DAY), zero).status == "protected"
     assert decide.check(attempt(), history(last_activity=NOW - 16 * DAY), settings()).status == "new"
+
+
+def test_preauth_that_lets_in_decides_no_status_and_tells_nothing():
+    # history as preauth reads it: locks only, so no denials, even for a high_risk user.
+    verdict = decide.check_preauth(attempt(), history(status="high_risk"), settings())
+    assert verdict.allowed and verdict.status is None and verdict.notices == ()
+
+
+def test_preauth_that_refuses_decides_the_status():
+    held = history(status="protected", locked_at=NOW - MINUTE, denied_recent=5)
+    verdict = decide.check_preauth(attempt(), held, settings())
+    assert verdict.status == "high_risk"
+    assert [n.kind for n in verdict.notices] == ["status"]
