@@ -47,3 +47,25 @@ def test_failed_login_records_source_and_session_type(guard, server):
     (row,) = guard.query("SELECT address, service, client FROM events WHERE username = 'dave'")
     assert row[0] == "198.51.100.7" and row[1] == "wifi"
     assert "nas=ap-1" in row[2]
+
+
+REJECT_REX = 'if (&User-Name == "rex") {\n\t\treject\n\t}'
+
+
+def test_post_auth_reject_after_success_is_not_a_failure(guard, start_server):
+    # A post-auth policy after pam_guard rejects: FreeRADIUS 3.2.1 then runs post_auth again
+    # (Post-Auth-Type REJECT) for the same request. The right password is no failure.
+    server = start_server(guard, post_auth_after=REJECT_REX)
+    for _ in range(4):
+        assert server.auth("rex", server.password).code == "Access-Reject"
+    assert wait_for(lambda: len(outcomes(guard, "rex")) == 4)
+    assert set(outcomes(guard, "rex")) == {("success", "")}
+    assert "not counted as a failed password" in server.log_text()
+
+
+def test_post_auth_reject_before_pam_guard_counts_once(guard, start_server):
+    # A policy before pam_guard rejects: only the REJECT path reaches pam_guard, where the
+    # packaged snippet's `update control` marks it; one failure per request.
+    server = start_server(guard, post_auth_before=REJECT_REX)
+    server.auth("rex", server.password)
+    assert outcomes(guard, "rex") == [("failure", "")]

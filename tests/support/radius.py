@@ -283,8 +283,10 @@ class RadiusServer:
 
 
 def _radiusd_conf(root: str, auth_port: int, acct_port: int, secret: str, module_conf: str,
-                  python_slot: bool, threads: int) -> str:
-    post_auth = snippet_body("post-auth") if python_slot else ""
+                  python_slot: bool, threads: int, post_auth_before: str = "",
+                  post_auth_after: str = "") -> str:
+    post_auth = "\n".join((post_auth_before, snippet_body("post-auth") if python_slot else "",
+                           post_auth_after))
     accounting = snippet_body("accounting") if python_slot else ""
     authorize = snippet_body("authorize") if python_slot else ""
     return f"""\
@@ -340,6 +342,9 @@ modules {{
 	always ok {{
 		rcode = ok
 	}}
+	always reject {{
+		rcode = reject
+	}}
 {module_conf}
 }}
 server default {{
@@ -378,12 +383,14 @@ server default {{
 
 def start_radius(guard_config: str | None = None, *, module: str | None = "pam_guard",
                  users: dict | None = None, password: str = DEFAULT_PASSWORD, env=None,
-                 threads: int = 8, attempts: int = 3) -> RadiusServer:
+                 threads: int = 8, attempts: int = 3, post_auth_before: str = "",
+                 post_auth_after: str = "") -> RadiusServer:
     """Write a raddb in a temp dir and start freeradius on free loopback ports.
 
     Every user name not in `users` ({name: password}) has `password` (a DEFAULT entry), so
     tests need not list their users. `env` is the server's environment (e.g. a private
-    PAM_GUARD_CACHE_DIR).
+    PAM_GUARD_CACHE_DIR). `post_auth_before` / `post_auth_after` are unlang lines put around
+    the packaged post-auth snippet (e.g. a policy that rejects).
     """
     if module == "pam_guard" and not guard_config:
         raise ValueError("module pam_guard needs the pam-guard config path")
@@ -414,7 +421,8 @@ def start_radius(guard_config: str | None = None, *, module: str | None = "pam_g
         auth_port, acct_port = free_udp_port(), free_udp_port()
         with open(os.path.join(root, "radiusd.conf"), "w") as handle:
             handle.write(_radiusd_conf(root, auth_port, acct_port, secret, module_conf,
-                                       module is not None, threads))
+                                       module is not None, threads, post_auth_before,
+                                       post_auth_after))
         server = RadiusServer(root, auth_port, acct_port, secret, password)
         server.root = root
         try:
