@@ -282,6 +282,10 @@ class Gate:
         if touch and verdict.status is not None:
             logins.save_status(conn, attempt.user, attempt.time, verdict.status, verdict.status_why)
         for notice in verdict.notices:
+            # A status not saved (RADIUS authorize letting in: post-auth saves it) is not told
+            # either, or the admin hears of it twice, or of a change that never happened.
+            if notice.kind == "status" and not touch:
+                continue
             self._queue(conn, attempt.time, notice)
 
     def _user_notice(self, conn, attempt, account, outcome) -> None:
