@@ -10,10 +10,6 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
 from sqlalchemy import create_engine, event
 
 from store.db import split_url
@@ -21,7 +17,12 @@ from store.db import split_url
 MIGRATIONS = Path(__file__).with_name("migrations")
 
 
-def alembic_config() -> Config:
+# Alembic is imported where it is used: every admin command needs engine_for, few migrate.
+
+
+def alembic_config():
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     return config
@@ -76,6 +77,8 @@ def create_or_upgrade(url: str) -> str:
         with engine.begin() as conn:
             if conn.dialect.name == "sqlite":
                 conn.exec_driver_sql("PRAGMA journal_mode=WAL")
+            from alembic import command
+
             config = alembic_config()
             config.attributes["connection"] = conn
             command.upgrade(config, "head")
@@ -86,8 +89,12 @@ def create_or_upgrade(url: str) -> str:
 
 def current_revision(engine) -> str:
     with engine.connect() as conn:
+        from alembic.runtime.migration import MigrationContext
+
         return MigrationContext.configure(conn).get_current_revision() or ""
 
 
 def head_revision() -> str:
+    from alembic.script import ScriptDirectory
+
     return ScriptDirectory.from_config(alembic_config()).get_current_head() or ""
