@@ -93,8 +93,13 @@ def open_sessions(conn, user: str, now: float, settings) -> tuple:
 
 
 def count_failures(conn, user: str, now: float, settings, account) -> int:
-    """Failures in the lockout window since the last success or unlock."""
+    """Failures in the lockout window since the last success, unlock or lock expiry."""
     since = max(now - settings.lockout.period_minutes * MINUTE, account["reset_at"] or 0.0)
+    expires = account["lock_expires"]
+    if account["locked_at"] is not None and expires is not None and expires <= now:
+        # A lock that lifted by itself (unlock_after_minutes) gives the whole budget back,
+        # as pam_faillock does once unlock_time has passed.
+        since = max(since, expires)
     return conn.one(sql.COUNT_OUTCOME_SINCE, {"user": user, "outcome": "failure", "since": since})[0]
 
 
