@@ -158,20 +158,23 @@ class Directory:
         """pwdLockoutDuration of the user's policy: pwdPolicySubentry, else the overlay's default.
 
         The default policy's DN lives in cn=config (olcPPolicyDefault); when the bind may not
-        read it and the user names no policy, the duration is unknown and the lock is taken
+        read it and the user names no policy, the duration is UNKNOWN and the lock is taken
         to last until an admin unlocks (documented: grant the bind read access to the
         overlay's cn=config entry, or set pwdPolicySubentry).
         """
         policy = kinds.first_value(attrs, "pwdPolicySubentry") or self._default_policy_dn(conn)
         if not policy:
-            return kinds.FOREVER
-        conn.search(policy, "(objectClass=pwdPolicy)", ldap3.BASE,
-                    attributes=["pwdLockoutDuration"])
+            return kinds.UNKNOWN
+        try:
+            conn.search(policy, "(objectClass=pwdPolicy)", ldap3.BASE,
+                        attributes=["pwdLockoutDuration"])
+        except lx.LDAPNoSuchObjectResult:
+            return kinds.UNKNOWN
         found = [e for e in conn.response or () if e.get("type") == "searchResEntry"]
         if not found:
-            return kinds.FOREVER
+            return kinds.UNKNOWN
         raw = kinds.first_value(_text_attributes(found[0]), "pwdLockoutDuration")
-        return float(raw) if raw else kinds.FOREVER
+        return float(raw) if raw else kinds.FOREVER  # absent: ppolicy's default is 0
 
     def _default_policy_dn(self, conn) -> str | None:
         now = time.monotonic()
@@ -196,11 +199,11 @@ class Directory:
         """The domain's lockoutDuration (seconds), read from the DN's domain head."""
         domain = kinds.ad_domain_dn(dn)
         if domain is None:
-            return kinds.FOREVER
+            return kinds.UNKNOWN
         try:
             conn.search(domain, "(objectClass=*)", ldap3.BASE, attributes=["lockoutDuration"])
         except lx.LDAPNoSuchObjectResult:
-            return kinds.FOREVER
+            return kinds.UNKNOWN
         found = [e for e in conn.response or () if e.get("type") == "searchResEntry"]
         raw = kinds.first_value(_text_attributes(found[0]), "lockoutDuration") if found else None
         return kinds.ad_lockout_duration(raw)

@@ -17,6 +17,8 @@ LDAP client in `pam_guard.directory` fetches the attributes and the durations.
   `dsidm account lock` / `ipa user-disable` set). Locked: `accountUnlockTime` in the future,
   or `19700101000000Z` (locked until an admin resets it, passwordUnlock off). Unlock removes
   `nsAccountLock`, `accountUnlockTime` and `passwordRetryCount`.
+A duration that cannot be read (no policy readable, no domain head) keeps a lock in force until
+an admin unlocks, and `describe` says so: guessing an expiry would let locked accounts in.
 Disabled wins over locked: it is the state an unlock does not end (AD) or the admin's choice.
 """
 
@@ -28,7 +30,8 @@ from collections import namedtuple
 
 LOCKED = "locked"
 DISABLED = "disabled"
-FOREVER = None  # a lockout duration of "until an admin unlocks"
+FOREVER = 0.0  # a lockout duration of "until an admin unlocks"
+UNKNOWN = None  # the applicable lockout duration could not be read: treated as FOREVER
 
 PPOLICY_PERMANENT = "000001010000Z"
 DS389_PERMANENT = "19700101000000Z"
@@ -70,9 +73,9 @@ def filetime_to_epoch(value: int) -> float:
 
 
 def ad_lockout_duration(raw: str | None) -> float | None:
-    """Seconds from AD's `lockoutDuration` (negative 100 ns intervals); None = forever."""
+    """Seconds from AD's `lockoutDuration` (negative 100 ns intervals); 0 = forever."""
     if raw is None:
-        return FOREVER
+        return UNKNOWN
     value = int(raw)
     if value in (0, _AD_NEVER):
         return FOREVER
@@ -99,7 +102,10 @@ def _int(text: str | None, name: str) -> int | None:
 
 
 def _timed_lock(locked_at: float, duration: float | None, now: float, what: str) -> Reading:
-    if duration is FOREVER or duration == 0:
+    if duration is UNKNOWN:
+        return Reading(LOCKED, locked_at, None, f"{what}; lockout duration unreadable, so "
+                       "taken as until an admin unlocks")
+    if duration == FOREVER:
         return Reading(LOCKED, locked_at, None, f"{what}; locked until an admin unlocks")
     until = locked_at + duration
     if now >= until:
@@ -118,7 +124,7 @@ def openldap_locked_time(attrs: dict) -> str | None:
 
 
 def openldap_reading(attrs: dict, now: float, duration: float | None) -> Reading:
-    """ppolicy's view; `duration` is the applicable policy's pwdLockoutDuration in seconds."""
+    """ppolicy's view; `duration`: the policy's pwdLockoutDuration in seconds, None unknown."""
     raw = openldap_locked_time(attrs)
     if raw is None:
         return NOT_LOCKED
@@ -147,7 +153,7 @@ def ad_needs_duration(attrs: dict) -> bool:
 
 
 def ad_reading(attrs: dict, now: float, duration: float | None) -> Reading:
-    """AD's view; `duration` is the domain's lockoutDuration in seconds (None: forever)."""
+    """AD's view; `duration`: the domain's lockoutDuration in seconds (0 forever, None unknown)."""
     control = _int(first_value(attrs, "userAccountControl"), "userAccountControl") or 0
     if control & UF_ACCOUNTDISABLE:
         return Reading(DISABLED, None, None, f"userAccountControl {control:#x}: ACCOUNTDISABLE")

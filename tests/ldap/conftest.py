@@ -26,6 +26,20 @@ from tests.support.slapd import (  # noqa: F401 - pytest fixtures
 
 PAM_GUARD = "/opt/pam-guard/bin/pam-guard"
 
+# End-to-end files that also drive PAM or FreeRADIUS carry those markers too.
+_EXTRA_MARKS = {"test_pam_e2e.py": "pam", "test_radius_e2e.py": "radius"}
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        path = str(item.fspath)
+        if "tests/ldap/" not in path or path.endswith("test_kinds.py"):
+            continue
+        item.add_marker(pytest.mark.ldap)
+        extra = _EXTRA_MARKS.get(os.path.basename(path))
+        if extra:
+            item.add_marker(getattr(pytest.mark, extra))
+
 
 def write_secret(path, text: str, mode: int = 0o600) -> str:
     fd = os.open(str(path), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)

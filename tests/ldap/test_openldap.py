@@ -71,6 +71,17 @@ def test_default_policy_read_from_cn_config(slapd, directory):
     assert found._default_policy is not None and found._default_policy[1].startswith("cn=default")
 
 
+def test_default_policy_unreadable_is_taken_as_forever(slapd, directory):
+    """The rootdn of the data may not read cn=config: with no pwdPolicySubentry the duration
+    is unknown, and pam-guard keeps the account locked (saying why) rather than guess."""
+    uid, _, dn = slapd.add_user()
+    lock_by_binds(slapd, dn)
+    admin = directory(admin=True, clock=lambda: time.time() + 86400)
+    assert admin.state(uid) == "locked"
+    assert admin._default_policy is not None and admin._default_policy[1] is None
+    assert "unreadable" in admin.describe(uid)["why"]
+
+
 def test_unlock_clears_the_lock_and_login_works_again(slapd, directory):
     uid, password, dn = slapd.add_user()
     lock_by_binds(slapd, dn)
