@@ -115,9 +115,9 @@ class Site:
         """The parsed --json output of a command that must succeed."""
         return json.loads(self.ok("--json", *args))
 
-    def peak_rss_mb(self, *args: str) -> float:
-        """Run a command with its output thrown away; its peak resident memory in MB."""
-        with open(os.devnull, "w") as sink:
+    def peak_rss_mb(self, *args: str, stdout_path: str = os.devnull) -> float:
+        """Run a command, its output to `stdout_path`; its peak resident memory in MB."""
+        with open(stdout_path, "w") as sink:
             proc = subprocess.Popen([PAM_GUARD, "--config", self.config, *args], env=self.env,
                                     stdout=sink, stderr=subprocess.PIPE)
             _pid, status, usage = os.wait4(proc.pid, 0)
