@@ -61,3 +61,34 @@ def test_pam_refuses_a_directory_locked_user_until_unlocked(slapd, ldap_guard):
     assert "pwdAccountLockedTime" not in slapd.read(dn, "pwdAccountLockedTime")
     again = support.pamtester(service, uid, password, rhost="192.0.2.44", env=guard.env)
     assert again.ok, again.output
+
+
+@pytest.fixture(scope="module")
+def syslog_capture():
+    capture = support.SyslogCapture()
+    yield capture
+    capture.close()
+
+
+def test_pam_with_the_directory_down_answers_per_on_store_error(slapd, ldap_guard,
+                                                                syslog_capture):
+    """slapd paused (a hung directory): the login is refused within the timeout, and logged."""
+    import time
+
+    guard, service = ldap_guard
+    uid, password, _ = slapd.add_user()
+    slapd.pause()
+    try:
+        started = time.monotonic()
+        refused = support.pamtester(service, uid, password, rhost="192.0.2.45", env=guard.env)
+        elapsed = time.monotonic() - started
+    finally:
+        slapd.resume()
+    assert not refused.ok
+    assert elapsed < 10, "one 2 s directory timeout, not a hang"
+    # The gate does not record a refusal whose cause is the directory (see the report):
+    # the proof of the answer is PAM's refusal and the log line naming the directory.
+    if syslog_capture.available:
+        lines = syslog_capture.lines()
+        assert any(uid in line and "store_error" in line and "directory" in line
+                   for line in lines), lines
