@@ -196,3 +196,10 @@ def test_tls_refuses_a_server_the_ca_did_not_sign(slapd, directory, tmp_path, ho
 
 def test_reader_dn_is_the_bind(directory):
     assert directory().settings.bind_dn == READER_DN
+
+
+def test_ldapi_unix_socket(slapd, directory):
+    uid, _, dn = slapd.add_user()
+    for _ in range(3):
+        slapd.bind_ok(dn, "wrong")
+    assert directory(url=slapd.ldapi_url).state(uid) == "locked"

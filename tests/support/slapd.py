@@ -3,7 +3,8 @@
 `start_slapd(root)` builds a cn=config directory with `slapadd -n0` from an LDIF written
 here (mdb backend, the ppolicy overlay loaded from /usr/lib/ldap — its schema is built into
 the 2.5 overlay), loads the base entries with `slapadd -n1`, and starts slapd as root on
-ldap://127.0.0.1:PORT (and ldaps:// when TLS files are given), on ports picked here.
+ldap://127.0.0.1:PORT, on an ldapi:// socket in its directory (and ldaps:// when TLS files
+are given), on ports picked here.
 `.stop()` ends it; pytest fixtures stop it at teardown, and atexit is a safety net.
 
 The directory (suffix dc=example,dc=com):
@@ -214,6 +215,13 @@ class Slapd:
         return f"ldap://127.0.0.1:{self.port}"
 
     @property
+    def ldapi_url(self) -> str:
+        """The Unix-socket listener (ldapi://, path percent-encoded as RFC 4516 wants)."""
+        from urllib.parse import quote
+
+        return "ldapi://" + quote(os.path.join(self.root, "ldapi"), safe="")
+
+    @property
     def ldaps_url(self) -> str:
         return f"ldaps://127.0.0.1:{self.ldaps_port}"
 
@@ -233,7 +241,7 @@ class Slapd:
         _run([SLAPADD, "-n1", "-F", conf], _data_ldif())
 
     def start(self) -> None:
-        urls = self.url + (" " + self.ldaps_url if self.tls else "")
+        urls = f"{self.url} {self.ldapi_url}" + (" " + self.ldaps_url if self.tls else "")
         log = open(os.path.join(self.root, "slapd.log"), "ab")
         # -d 0: stay in the foreground (so Popen owns it) and log nothing to stderr.
         self.proc = subprocess.Popen(
