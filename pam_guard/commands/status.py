@@ -45,7 +45,7 @@ def user_report(settings, gate, user) -> dict:
         found = gate.status_of(user)
     if found is None:
         view = _directory_view(settings, user) if custom else None
-        if view and view.get("dn"):
+        if view and view.get("found"):
             return {"user": user, "status": None, "why": "pam-guard has no record of it",
                     "directory": view}
         raise CommandError(f"unknown user {user!r}: pam-guard has no record of it"

@@ -1,0 +1,158 @@
+"""status, trackstat, sessions, explain, prune and init-store against what the Gate recorded."""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+
+from tests.cli.conftest import DAY, HOUR
+
+
+def test_status_lists_high_risk_first(make_site):
+    site = make_site({"ip_lock": {"enabled": True}})
+    site.ok("ip", "allow", "mallory", "10.0.0.0/8")
+    now = time.time()
+    site.success("alice", "192.0.2.1", at=now - 120)
+    site.success("zoe", "10.1.1.1", at=now - 100)
+    site.success("mallory", "10.9.9.9", at=now - 90)
+    for i in range(6):  # six denials in the 30-minute period: more than denied_limit 5
+        assert site.success("mallory", f"203.0.113.{i + 1}", at=now - 60 + i).reasons == (
+            "ip_restricted",)
+    for i in range(5):  # five are tolerated
+        site.success("zoe", f"203.0.113.{i + 1}", at=now - 50 + i)
+    site.ok("lock", "bob")
+
+    rows = site.json("status")
+    assert rows[0]["user"] == "mallory" and rows[0]["status"] == "high_risk"
+    assert "6 denied logons" in rows[0]["why"]
+    assert {r["user"] for r in rows} == {"alice", "bob", "mallory", "zoe"}
+    assert all(r["status"] != "high_risk" for r in rows[1:])
+    assert [r["locked"] for r in rows if r["user"] == "bob"] == [True]
+    table = site.ok("status").splitlines()
+    assert table[0].split()[:2] == ["USER", "STATUS"] and table[1].split()[:2] == [
+        "mallory", "high_risk"]
+
+    report = site.json("status", "mallory")
+    assert report["status"] == "high_risk" and report["locked"] is False
+    text = site.ok("status", "zoe")
+    assert "status:      high_risk" not in text and "user:        zoe" in text
+
+
+def test_status_of_a_user_shows_failures_trackstat_and_sessions(site):
+    now = time.time()
+    site.success("alice", "192.0.2.1", at=now - 300)
+    site.failure("alice", "192.0.2.66", at=now - 30)
+    site.clock.now = now - 20
+    assert site.gate.session_start("alice", "pam", "sshd", "host:1:pts/1", "", "192.0.2.1")
+    assert site.gate.session_start("alice", "radius", "vpn", "acct-7", "nas1", "2001:db8::7")
+
+    report = site.json("status", "alice")
+    assert report["failures_in_window"] == 1 and report["failure_limit"] == 3
+    assert report["trackstat"] == {"logins_used": 1, "unique_addresses": 1, "percent": 100.0,
+                                   "determination": "not enough data"}
+    assert sorted((s["service"], s["address"]) for s in report["open_sessions"]) == [
+        ("sshd", "192.0.2.1"), ("vpn", "2001:db8::7")]
+    assert "sessions:    2 open" in site.ok("status", "alice")
+
+    sessions = site.json("sessions", "alice")
+    assert sorted(s["session"] for s in sessions) == ["acct-7", "host:1:pts/1"]
+    assert site.gate.session_stop("alice", "radius", "acct-7", "nas1")
+    assert [s["session"] for s in site.json("sessions")] == ["host:1:pts/1"]
+    assert "no open sessions for bob" in site.ok("sessions", "bob")
+
+
+def test_trackstat_page(make_site):
+    site = make_site({"trackstat": {"enabled": True, "logins": 15, "rating": 20},
+                      "concurrent": {"enabled": True, "action": "allow"}})
+    start = time.time() - 2 * DAY
+    for i in range(15):  # 20 minutes apart: no concurrent logins among these
+        at = start + i * 1200
+        site.success("sharer", f"192.0.2.{i % 4 + 1}", at=at)  # 4 of 15 = 26.7 % > 20 %
+        site.success("steady", f"198.51.100.{i % 3 + 1}", at=at)  # 3 of 15 = 20 %: not over
+    for i in range(5):
+        site.success("newbie", "203.0.113.5", at=start + i * 1200)
+    site.success("roamer", "192.0.2.10", at=start)
+    site.success("roamer", "192.0.2.11", at=start + 60)  # a second place within 15 minutes
+
+    rows = {r["user"]: r for r in site.json("trackstat")}
+    assert set(rows) == {"newbie", "roamer", "sharer", "steady"}
+    assert (rows["sharer"]["figure"], rows["sharer"]["percent"],
+            rows["sharer"]["determination"]) == ("4/15", 26.7, "sharing")
+    assert (rows["steady"]["figure"], rows["steady"]["determination"]) == ("3/15", "ok")
+    assert rows["newbie"]["determination"] == "not enough data"
+    assert rows["newbie"]["logins_used"] == 5
+    assert rows["roamer"]["concurrent_seen"] is True
+    assert not any(rows[u]["concurrent_seen"] for u in ("sharer", "steady", "newbie"))
+    assert rows["sharer"]["addresses"] == [f"192.0.2.{i}" for i in range(1, 5)]
+
+    page = site.ok("trackstat").splitlines()
+    assert page[0].split()[:3] == ["USER", "LOGINS", "USED"]
+    sharer = next(line for line in page if line.startswith("sharer"))
+    assert "15/15" in sharer and "4/15" in sharer and "26.7%" in sharer and "sharing" in sharer
+    assert site.json("trackstat", "steady")["determination"] == "ok"
+
+
+def _dump(site) -> list[str]:
+    conn = sqlite3.connect(site.store_path)
+    try:
+        return list(conn.iterdump())
+    finally:
+        conn.close()
+
+
+def test_explain_shows_every_rule_and_changes_nothing(make_site):
+    site = make_site({"ip_lock": {"enabled": True}})
+    site.ok("ip", "allow", "dave", "10.0.0.0/8")
+    now = time.time()
+    for i in range(3):
+        site.failure("dave", "10.1.1.1", at=now - 30 + i)
+    before = _dump(site)
+
+    report = site.json("explain", "dave", "--ip", "192.0.2.1", "--service", "sshd")
+    assert report["allowed"] is False
+    assert report["reasons"] == ["locked", "ip_restricted"]
+    results = {r["rule"]: (r["result"], r["denies"]) for r in report["rules"]}
+    assert results["locked"] == ("locked", True)
+    assert results["ip_restricted"] == ("ip_restricted", True)
+    assert results["password_sharing"] == ("passes", False)
+    assert len(results) == 6
+    text = site.ok("explain", "dave", "--ip", "192.0.2.1")
+    assert "verdict: DENY (locked, ip_restricted)" in text
+    assert _dump(site) == before  # nothing written, not even a status
+
+    site.ok("unlock", "dave")
+    report = site.json("explain", "dave", "--ip", "10.2.3.4")
+    assert report["allowed"] is True and report["reasons"] == []
+    assert all(r["result"] == "passes" for r in report["rules"])
+    assert site.json("explain", "dave", "--ip", "local")["reasons"] == ["ip_restricted"]
+
+
+def test_prune_drops_only_what_is_past_retention(make_site):
+    site = make_site({"store": {"retention_days": 30}})
+    old = time.time() - 40 * DAY
+    for i in range(3):  # locks, and queues a lock notice for the admin
+        site.failure("erin", "192.0.2.9", at=old + i)
+    site.success("erin", "192.0.2.9", at=time.time() - HOUR)
+    site.clock.now = old
+    for key in ("old-ended", "lost-stop", "alive"):
+        site.gate.session_start("erin", "radius", "vpn", key, "nas1", "192.0.2.9")
+    site.gate.session_stop("erin", "radius", "old-ended", "nas1")
+    site.clock.now = time.time() - HOUR  # a long session, still updated: kept
+    site.gate.session_update("erin", "radius", "alive", "nas1")
+    notices = site.query("SELECT count(*) FROM outbox")[0][0]
+    assert notices >= 1
+    site.execute("UPDATE outbox SET sent_at = created")  # as `pam-guard deliver` marks them
+
+    assert site.json("prune") == {"retention_days": 30, "events": 3, "sessions": 2,
+                                  "notices": notices}
+    assert site.query("SELECT outcome, reasons FROM events") == [("denied", "locked")]
+    assert site.query("SELECT session_key FROM sessions") == [("alive",)]
+    assert site.json("prune") == {"retention_days": 30, "events": 0, "sessions": 0,
+                                  "notices": 0}
+
+
+def test_init_store_upgrades_in_place_and_keeps_data(site):
+    site.ok("lock", "frank")
+    assert "schema revision" in site.ok("init-store")
+    assert site.json("status", "frank")["locked"] is True
+    assert site.cli("audit", "verify").returncode == 0
