@@ -139,13 +139,21 @@ def connect(url: str, timeout: float = 2.0) -> Connection:
         import psycopg2
     except ImportError as exc:  # pragma: no cover - depends on the install
         raise StoreError("PostgreSQL store needs psycopg2 (pip install psycopg2-binary)") from exc
+    millis = int(timeout * 1000)
+
     def reopen():
         try:
             return psycopg2.connect(
                 target,
                 connect_timeout=max(1, int(timeout)),
-                options=f"-c statement_timeout={int(timeout * 1000)} "
-                f"-c lock_timeout={int(timeout * 1000)}",
+                options=f"-c statement_timeout={millis} -c lock_timeout={millis}",
+                # A server host that vanishes mid-session (no ACKs) drops the connection
+                # after the timeout instead of after the kernel's ~15 minutes of retries.
+                tcp_user_timeout=millis,
+                keepalives=1,
+                keepalives_idle=30,
+                keepalives_interval=max(1, int(timeout)),
+                keepalives_count=3,
             )
         except psycopg2.Error as exc:
             raise StoreError(f"cannot reach store: {exc}".strip()) from exc

@@ -449,3 +449,17 @@ def test_parallel_threads_share_nothing_and_count_everything(store_url):
     assert errors == []
     assert outcomes(store_url, "shared") == ["failure"] * 20
 
+
+
+@pytest.mark.postgres
+def test_postgresql_connection_carries_the_timeouts(postgres_url):
+    """statement/lock timeouts (server side) and the TCP bounds (client side) = the setting."""
+    conn = connect(postgres_url, timeout=3)
+    try:
+        assert conn.one("SHOW statement_timeout")[0] == "3s"
+        assert conn.one("SHOW lock_timeout")[0] == "3s"
+        params = conn.raw.get_dsn_parameters()
+        assert params["connect_timeout"] == "3" and params["tcp_user_timeout"] == "3000"
+        assert params["keepalives"] == "1"
+    finally:
+        conn.close()
