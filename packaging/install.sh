@@ -106,6 +106,59 @@ else
         "'* * * * * root $PREFIX/bin/pam-guard deliver'"
 fi
 # @@FREERADIUS@@ (issue 4: module files when --with-freeradius)
+if [ "$WITH_FREERADIUS" = 1 ]; then
+    RADDB=${PAM_GUARD_RADDB:-/etc/freeradius/3.0}
+    # The stable module file rlm_python3 loads (python_path = $PREFIX/radius).
+    install -d -m 0755 "$PREFIX/radius"
+    sed "s|@SITE_PACKAGES@|$SITE_PACKAGES|; s|@PREFIX@|$PREFIX|g" \
+        "$SRC/packaging/freeradius/pam_guard_radius.py" > "$PREFIX/radius/pam_guard_radius.py.new"
+    chmod 0644 "$PREFIX/radius/pam_guard_radius.py.new"
+    mv "$PREFIX/radius/pam_guard_radius.py.new" "$PREFIX/radius/pam_guard_radius.py"
+    install -d -m 0755 "$PREFIX/share/freeradius/site-snippets"
+    install -m 0644 "$SRC"/packaging/freeradius/sites/* "$PREFIX/share/freeradius/site-snippets/"
+    install -m 0644 "$SRC/packaging/freeradius/clients.conf.example" "$PREFIX/share/freeradius/"
+    # mods-available only: never enabled, never edits a site by itself. An admin's own
+    # edited copy is kept; the shipped one is then left beside it as pam_guard.dist.
+    module_text=$(sed "s|@PREFIX@|$PREFIX|g" "$SRC/packaging/freeradius/mods-available/pam_guard")
+    if [ -d "$RADDB/mods-available" ]; then
+        if [ ! -e "$RADDB/mods-available/pam_guard" ]; then
+            printf '%s\n' "$module_text" > "$RADDB/mods-available/pam_guard"
+            chmod 0640 "$RADDB/mods-available/pam_guard"
+            chgrp freerad "$RADDB/mods-available/pam_guard" 2>/dev/null || true
+            say "wrote $RADDB/mods-available/pam_guard"
+        elif [ "$(cat "$RADDB/mods-available/pam_guard")" != "$module_text" ]; then
+            printf '%s\n' "$module_text" > "$RADDB/mods-available/pam_guard.dist"
+            say "kept your $RADDB/mods-available/pam_guard; the shipped one is pam_guard.dist"
+        fi
+    else
+        say "no $RADDB/mods-available: FreeRADIUS 3.2 is not installed where expected"
+    fi
+    cat <<RADIUS
+
+FreeRADIUS: pam-guard's module is in $RADDB/mods-available/pam_guard (not enabled).
+FreeRADIUS 3.2 loads only ONE python3 module instance: do not enable it beside another.
+To use it:
+
+  ln -s ../mods-available/pam_guard $RADDB/mods-enabled/pam_guard
+
+and add to your site (e.g. $RADDB/sites-enabled/default; examples in
+$PREFIX/share/freeradius/site-snippets/):
+
+  authorize {      ... pam_guard        (before pap/chap/eap)
+  post-auth {      ... pam_guard        (last)
+      Post-Auth-Type REJECT {
+          update control {
+              &Post-Auth-Type := Reject
+          }
+          pam_guard
+      }
+  }
+  accounting {     ... pam_guard
+
+and require_message_authenticator = yes in each client (Blast-RADIUS, CVE-2024-3596;
+$PREFIX/share/freeradius/clients.conf.example). Then: freeradius -XC && systemctl restart freeradius
+RADIUS
+fi
 
 cat <<LINES
 
