@@ -206,6 +206,8 @@ def authorize(p):
             _mark(user, "denied")
             return _reject(_UNAVAILABLE)
         attempt = _attempt(gate, attrs, user)
+        if _guard.writer.pending(user):
+            _guard.writer.settle(user)  # decide on every success this server let in
         verdict = _decide(gate, attempt)
         if verdict.allowed:
             if verdict.reasons:
@@ -251,6 +253,8 @@ def post_auth(p):
             return NOOP
         attempt = _attempt(gate, attrs, user)
         if rejecting:
+            if _guard.writer.pending(user):
+                _guard.writer.settle(user)  # a queued success resets the count first
             verdict = gate.record_failure(attempt)
             if verdict.lock is not None:
                 log(L_AUTH, f"locked user {escape(user)[:100]}: {verdict.lock[0]}")

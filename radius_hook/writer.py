@@ -19,7 +19,8 @@ import collections
 import threading
 import time
 
-MAX_BATCH = 512  # successes committed in one transaction at most
+MAX_BATCH = 1024  # successes committed in one transaction at most
+LINGER = 0.005  # seconds a batch waits for company: fewer, larger commits and fewer wake-ups
 RETRIES = 3  # attempts at committing a batch while the store is unreachable
 RETRY_PAUSE = 0.2  # seconds between them
 
@@ -34,6 +35,7 @@ class Writer:
         self._pending: collections.Counter = collections.Counter()  # user -> not yet committed
         self._cond = threading.Condition()
         self._stopping = False
+        self._urgent = 0  # callers waiting in settle/flush: commit without lingering
         self._thread = threading.Thread(target=self._run, name="pam-guard-writer", daemon=True)
         self._thread.start()
 
@@ -42,7 +44,8 @@ class Writer:
         with self._cond:
             self._queue.append(attempt)
             self._pending[attempt.user] += 1
-            self._cond.notify()
+            if len(self._queue) == 1 or len(self._queue) >= MAX_BATCH:
+                self._cond.notify()  # wake the writer only when it has to act
 
     def pending(self, user) -> bool:
         """Whether `user` has successes queued or being committed (a dict lookup)."""
@@ -52,19 +55,31 @@ class Writer:
         """Wait until `user`'s queued successes are committed (or dropped after errors)."""
         deadline = time.monotonic() + timeout
         with self._cond:
-            while user in self._pending:
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    self._log(f"writer: successes of a user still queued after {timeout:.0f} s")
-                    return
-                self._cond.wait(left)
+            self._urgent += 1
+            self._cond.notify_all()
+            try:
+                self._wait_for(lambda: user not in self._pending, deadline, timeout)
+            finally:
+                self._urgent -= 1
+
+    def _wait_for(self, done, deadline: float, timeout: float) -> None:
+        while not done():
+            left = deadline - time.monotonic()
+            if left <= 0:
+                self._log(f"writer: successes still queued after {timeout:.0f} s")
+                return
+            self._cond.wait(left)
 
     def flush(self, timeout: float = 10.0) -> None:
         """Wait until everything queued so far is committed."""
         deadline = time.monotonic() + timeout
         with self._cond:
-            while self._pending and time.monotonic() < deadline:
-                self._cond.wait(max(0.0, deadline - time.monotonic()))
+            self._urgent += 1
+            self._cond.notify_all()
+            try:
+                self._wait_for(lambda: not self._pending, deadline, timeout)
+            finally:
+                self._urgent -= 1
 
     def stop(self) -> None:
         """Commit what is queued, then end the thread and close its store connection."""
@@ -78,6 +93,12 @@ class Writer:
         with self._cond:
             while not self._queue and not self._stopping:
                 self._cond.wait()
+            deadline = time.monotonic() + LINGER
+            while len(self._queue) < MAX_BATCH and not self._stopping and not self._urgent:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    break
+                self._cond.wait(left)
             batch = []
             while self._queue and len(batch) < MAX_BATCH:
                 batch.append(self._queue.popleft())
