@@ -64,9 +64,14 @@ class Gate:
         return self._conn
 
     def close(self) -> None:
+        """Close the store connection, and the directory's (both reopen on next use)."""
         if self._conn is not None:
             self._conn.close()
             self._conn = None
+        # An LDAP socket left open until interpreter shutdown aborts radiusd at exit.
+        closer = getattr(self._directory, "close", None)
+        if closer is not None:
+            closer()
 
     def directory(self):
         """The LDAP directory client, made on first use (only with custom authentication)."""

@@ -46,3 +46,7 @@ def test_authorize_refuses_a_directory_locked_user(slapd, radius_on_ldap, direct
     # lets the user in again.
     assert directory(admin=True).unlock(locked)
     assert server.auth(locked, server.password).code == "Access-Accept"
+    # radiusd stops cleanly: detach closes the LDAP connection (an open one aborted it).
+    assert server.proc is not None
+    server.proc.terminate()
+    assert server.proc.wait(timeout=15) == 0, server.log_text()[-2000:]
