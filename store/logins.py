@@ -107,6 +107,10 @@ def address_failure_users(conn, address, now: float, settings) -> tuple:
     """The user of each failure from `address` within the address-alert period."""
     if address is None:
         return ()
+    if conn.dialect == "postgresql":
+        # Without it, N users failing at once from one address each count fewer than N and
+        # the spraying alert comes late or never (SQLite serialises writes already).
+        conn.execute(sql.LOCK_ADDRESS, {"address": address})
     since = now - settings.lockout.ip_alert_period_minutes * MINUTE
     return tuple(r[0] for r in conn.all(sql.ADDRESS_FAILURE_USERS, {"address": address, "since": since}))
 

@@ -43,6 +43,12 @@ SELECT username FROM events
 WHERE address = :address AND outcome = 'failure' AND ts > :since
 """
 
+# PostgreSQL only: serialises failures from one address across users until commit, so the
+# count of ADDRESS_FAILURE_USERS read after it sees every earlier failure (the account row
+# lock only orders one user's). SQLite's BEGIN IMMEDIATE already serialises every write.
+# The first key namespaces pam-guard's advisory locks ('pg' in ASCII).
+LOCK_ADDRESS = "SELECT pg_advisory_xact_lock(28775, hashtext(:address))"
+
 ADDRESS_RULES = "SELECT kind, entry FROM address_rules WHERE username = :user"
 
 LAST_SUCCESS_ADDRESSES = """

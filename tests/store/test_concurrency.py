@@ -4,7 +4,8 @@ SPEC §10: failure counts are atomic. Each round starts N separate processes (sp
 PAM logins and RADIUS servers are), lets each open its own store connection, then releases
 them together through a barrier; each calls `Gate.record_failure` once. With max_attempts = N
 exactly one of them must set the lock; with N + 1 none may. Nothing may be lost and nobody
-may see a deadlock or a timeout.
+may see a deadlock or a timeout. The same holds across users for the password-spraying
+alert: N users failing at once from one address reach ip_alert_attempts = N exactly once.
 """
 
 from __future__ import annotations
@@ -45,12 +46,28 @@ def test_n_simultaneous_failures_count_n(pool, store_url, max_attempts, locks):
         tasks = [(store_url, user, when, max_attempts)] * N
         # chunksize 1: each of the N workers takes exactly one task (the rest wait at the barrier)
         results = pool.starmap(workers.record_failure_together, tasks, chunksize=1)
-        errors = [(reasons, error) for _locked, reasons, error in results if reasons or error]
+        errors = [(reasons, error) for _locked, reasons, error, _n in results if reasons or error]
         assert errors == [], f"round {round_no}: {errors}"
-        assert sum(1 for locked, _r, _e in results if locked) == locks, f"round {round_no}"
+        assert sum(1 for locked, *_rest in results if locked) == locks, f"round {round_no}"
         failures = _count(store_url, "SELECT count(*) FROM events WHERE username = :u AND "
                                      "outcome = 'failure'", {"u": user})
         assert failures == N, f"round {round_no}: {failures} of {N} failures recorded"
         locked_at = _count(store_url, "SELECT locked_at FROM accounts WHERE username = :u",
                            {"u": user})
         assert (locked_at == when) if locks else (locked_at is None)
+
+
+@pytest.mark.parametrize("threshold,alerts", [(N, 1), (N + 1, 0)], ids=["threshold-N", "threshold-N+1"])
+def test_n_users_failing_at_once_from_one_address_alert_once(pool, store_url, threshold, alerts):
+    for round_no in range(ROUNDS):
+        address = f"198.51.100.{round_no + 1}"
+        when = WHEN + round_no * 3600  # past the previous round's alert rate limit
+        tasks = [(store_url, f"sprayed{round_no}_{i}", when, 100, threshold, address)
+                 for i in range(N)]
+        results = pool.starmap(workers.record_failure_together, tasks, chunksize=1)
+        errors = [(reasons, error) for _locked, reasons, error, _n in results if reasons or error]
+        assert errors == [], f"round {round_no}: {errors}"
+        said = sum(kinds.count("ip_alert") for *_rest, kinds in results)
+        queued = _count(store_url, "SELECT count(*) FROM outbox WHERE kind = 'ip_alert' AND "
+                                   "subject = :a", {"a": address})
+        assert (said, queued) == (alerts, alerts), f"round {round_no}"

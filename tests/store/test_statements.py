@@ -153,6 +153,15 @@ def case_address_failure_users(conn):
     assert sorted(got) == [("alice",), ("alice",), ("bob",)]
 
 
+def case_lock_address(conn):
+    if conn.dialect == "sqlite":
+        pytest.skip("PostgreSQL only: SQLite's BEGIN IMMEDIATE already serialises writers")
+    conn.execute(sql.LOCK_ADDRESS, {"address": "192.0.2.9"})
+    held = conn.one("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' "
+                    "AND pid = pg_backend_pid() AND classid = 28775")[0]
+    assert held == 1
+
+
 def case_address_rules(conn):
     assert _rows(conn, sql.ADDRESS_RULES, {"user": USER}) == [("allow", "192.0.2.0/24")]
 
