@@ -16,6 +16,7 @@ What waits and what does not:
 from __future__ import annotations
 
 import collections
+import os
 import threading
 import time
 
@@ -36,12 +37,22 @@ class Writer:
         self._cond = threading.Condition()
         self._stopping = False
         self._urgent = 0  # callers waiting in settle/flush: commit without lingering
-        self._thread = threading.Thread(target=self._run, name="pam-guard-writer", daemon=True)
-        self._thread.start()
+        self._thread = None
+        self._pid = 0
+
+    def _ensure_thread(self) -> None:
+        # Started on first use, and again after a fork: a daemonising radiusd may fork after
+        # instantiate, and threads do not survive a fork.
+        if self._thread is None or self._pid != os.getpid():
+            self._pid = os.getpid()
+            self._thread = threading.Thread(target=self._run, name="pam-guard-writer",
+                                            daemon=True)
+            self._thread.start()
 
     def success(self, attempt) -> None:
         """Queue a success for the next commit."""
         with self._cond:
+            self._ensure_thread()
             self._queue.append(attempt)
             self._pending[attempt.user] += 1
             if len(self._queue) == 1 or len(self._queue) >= MAX_BATCH:
@@ -86,7 +97,8 @@ class Writer:
         with self._cond:
             self._stopping = True
             self._cond.notify_all()
-        self._thread.join(timeout=15)
+        if self._thread is not None and self._pid == os.getpid():
+            self._thread.join(timeout=15)
         self._gate.close()
 
     def _take(self) -> list:
