@@ -26,12 +26,29 @@ cleanup() {
 trap cleanup EXIT
 
 step() { printf '\n== %s\n' "$*"; }
-login() {  # login PASSWORD: one pamtester login, prints pamtester's verdict
-    printf '%s\n' "$1" | pamtester -I rhost="$RHOST" "$SERVICE" "$DEMO_USER" authenticate acct_mgmt 2>&1 \
-        | sed 's/^/   pamtester: /' || true
+login() {  # login PASSWORD: one pamtester login; says whether the password was asked for
+    local out
+    out=$(printf '%s\n' "$1" | pamtester -I rhost="$RHOST" "$SERVICE" "$DEMO_USER" authenticate acct_mgmt 2>&1) || true
+    case "$out" in
+        *Password:*) echo "   (pam_unix asked for the password)" ;;
+        *) echo "   (refused before the password was asked for)" ;;
+    esac
+    printf '%s\n' "${out//Password: /}" | sed '/^$/d; s/^/   /'
 }
 
-id "$DEMO_USER" >/dev/null 2>&1 || useradd --no-create-home --shell /usr/sbin/nologin "$DEMO_USER"
+# The demo user is made here and marked as such; an existing account of the same name that
+# is not the demo's is never touched (its password changed or the account removed).
+DEMO_GECOS="pam-guard demo user"
+if id "$DEMO_USER" >/dev/null 2>&1; then
+    if [ "$(getent passwd "$DEMO_USER" | cut -d: -f5)" != "$DEMO_GECOS" ]; then
+        trap - EXIT
+        rm -f "/etc/pam.d/$SERVICE"
+        echo "demo.sh: user $DEMO_USER exists and is not the demo's; set PAM_GUARD_DEMO_USER" >&2
+        exit 1
+    fi
+else
+    useradd --no-create-home --shell /usr/sbin/nologin --comment "$DEMO_GECOS" "$DEMO_USER"
+fi
 echo "$DEMO_USER:$PASSWORD" | chpasswd
 sed -e '/^#/d' /opt/pam-guard/share/pam.d/pam-guard-sshd > "/etc/pam.d/$SERVICE"
 "$PAM_GUARD" unlock "$DEMO_USER" >/dev/null 2>&1 || true   # a clean start if the demo ran before

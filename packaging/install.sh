@@ -82,6 +82,12 @@ sed "s|@SITE_PACKAGES@|$SITE_PACKAGES|" "$SRC/packaging/hook.py" > "$PREFIX/hook
 chmod 0644 "$PREFIX/hook.py.new" && mv "$PREFIX/hook.py.new" "$PREFIX/hook.py"
 install -d -m 0755 "$PREFIX/share/pam.d"
 install -m 0644 "$SRC"/packaging/pam.d/* "$PREFIX/share/pam.d/"
+# pam_python never writes bytecode (it sets Py_DontWriteBytecodeFlag): without .pyc files every
+# login would compile the hook's modules again. pip compiles a regular install; an editable one
+# runs from the source tree, so compile that.
+if [ "$EDITABLE" = 1 ]; then
+    "$PREFIX/bin/python" -m compileall -q "$SRC/policy" "$SRC/store" "$SRC/pam_guard" "$SRC/radius_hook" >/dev/null
+fi
 # @@SYSTEMD@@ (issue 6: deliver timer)
 # --- systemd: `pam-guard deliver` every minute sends the queued notices ---------------------------
 if command -v systemctl >/dev/null 2>&1 && [ -d /etc/systemd/system ]; then
