@@ -53,6 +53,13 @@ class Site:
     def __init__(self, sections: dict | None = None, url: str | None = None,
                  template: str | None = None) -> None:
         self.dir = tempfile.mkdtemp(prefix="pam-guard-cli-")
+        try:
+            self._setup(sections, url, template)
+        except BaseException:
+            shutil.rmtree(self.dir, ignore_errors=True)
+            raise
+
+    def _setup(self, sections, url, template) -> None:
         os.chmod(self.dir, 0o700)
         self.config = os.path.join(self.dir, "pam-guard.toml")
         self.store_path = os.path.join(self.dir, "store", "pam-guard.db")
