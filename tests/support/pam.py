@@ -145,10 +145,14 @@ class GuardConfig:
         with open(os.path.join(self.dir, "audit.key"), "w") as handle:
             handle.write(secrets.token_hex(32))
         os.chmod(os.path.join(self.dir, "audit.key"), 0o600)
-        self.write(sections or {})
-        from store.migrate import create_or_upgrade
+        try:
+            self.write(sections or {})
+            from store.migrate import create_or_upgrade
 
-        create_or_upgrade(self.url)
+            create_or_upgrade(self.url)
+        except BaseException:
+            self.remove()  # a half-made config is nobody's to clean up later
+            raise
 
     def write(self, sections: dict) -> None:
         """(Re)write the config: {section: {key: value}}; the store URL and a 1 s timeout
