@@ -170,6 +170,7 @@ def _no_user(pamh, phase: str):
 
 
 def pam_sm_authenticate(pamh, flags, argv):
+    """`preauth`: refuse a locked account before the password; `authfail`: record a failure."""
     config, mode = None, None
     try:
         config, mode = parse_args(argv)
@@ -204,10 +205,12 @@ def pam_sm_authenticate(pamh, flags, argv):
 
 
 def pam_sm_setcred(pamh, flags, argv):
+    """No credentials to set: nothing to say."""
     return pamh.PAM_IGNORE
 
 
 def pam_sm_acct_mgmt(pamh, flags, argv):
+    """The password was good: apply every rule, record the success or the denial."""
     config = None
     try:
         config, _mode = parse_args(argv)
@@ -227,6 +230,7 @@ def pam_sm_acct_mgmt(pamh, flags, argv):
 
 
 def _session_key(pamh) -> str:
+    # open_session and close_session run in the same login process; the host is the `nas`.
     return f"{os.getpid()}:{_item(pamh, 'tty') or '-'}"
 
 
@@ -253,8 +257,10 @@ def _session(pamh, argv, opening: bool):
 
 
 def pam_sm_open_session(pamh, flags, argv):
+    """Track the session (concurrent and session-limit rules); never blocks a login."""
     return _session(pamh, argv, True)
 
 
 def pam_sm_close_session(pamh, flags, argv):
+    """End the session opened by this login process."""
     return _session(pamh, argv, False)
