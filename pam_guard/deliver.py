@@ -7,7 +7,9 @@ systemd timer every minute. Rules:
   claim by anyone else), so two overlapping runs, on one host or on many hosts sharing a
   PostgreSQL store, never take the same notice: the second UPDATE finds the row already
   claimed and leaves it. A claim is a lease (`claimed_until`): a run that dies mid-way holds
-  its notices only until the lease ends, then another run takes them.
+  its notices only until the lease ends, then another run takes them. Right before each
+  message is sent its lease is renewed, and a run that finds it lost the claim (it was too
+  slow, and another run took over) skips the message.
 - A failed try counts in `attempts`, records `last_error` and waits `backoff(attempts)`
   (1, 2, 4 ... minutes, at most 4 hours) in `next_try`. After MAX_ATTEMPTS (about 3.7 days
   of retries, as a mail server keeps a queue for days) or a permanent refusal (SMTP 5xx for
@@ -41,8 +43,8 @@ MAX_BACKOFF = 4 * 3600.0
 SMTP_TIMEOUT = 30.0
 MAX_DROPS = 3  # sessions dropped in a row, with nothing sent between, before a run gives up
 BATCH = 20
-# A claim outlives the slowest batch: every message of it timing out once.
-LEASE = BATCH * SMTP_TIMEOUT * 2
+# A claim outlives the slowest message: connect, TLS, login and send, each timing out once.
+LEASE = 10 * SMTP_TIMEOUT
 
 Report = namedtuple("Report", "sent failed gave_up waiting unreachable errors")
 Report.__doc__ = """What one run did: counts of notices sent, failed (will retry), given up;
@@ -96,18 +98,22 @@ def flush(engine, now: float) -> int:
 def claim(engine, me: str, now: float, limit: int = BATCH) -> list:
     """Claim up to `limit` due notices for worker `me`, oldest first; returns their rows.
 
-    One UPDATE whose WHERE repeats the "nobody holds it" test: on SQLite the write lock
-    serialises it, on PostgreSQL a concurrent claimer re-checks that WHERE on the row after the
-    first one commits and skips it. Either way a row is claimed by exactly one worker.
+    The UPDATE's WHERE repeats the "nobody holds it" test, so a row is claimed by exactly one
+    worker. On SQLite the UPDATE picks its rows itself, in one statement under the write lock
+    (a read first, then a write, could fail on a stale snapshot). On PostgreSQL the rows are
+    first locked with SELECT ... FOR UPDATE SKIP LOCKED, so a second claimer passes over them
+    instead of waiting for them and then finding them taken.
     """
     candidates = (select(outbox.c.id).where(_due(now))
                   .order_by(outbox.c.next_try, outbox.c.id).limit(limit))
     with engine.begin() as conn:
-        conn.execute(
-            update(outbox)
-            .where(and_(outbox.c.id.in_(candidates.scalar_subquery()), _due(now)))
-            .values(claimed_by=me, claimed_until=now + LEASE)
-        )
+        if conn.dialect.name == "postgresql":
+            ids = conn.execute(candidates.with_for_update(skip_locked=True)).scalars().all()
+            chosen = outbox.c.id.in_(ids)
+        else:
+            chosen = outbox.c.id.in_(candidates.scalar_subquery())
+        conn.execute(update(outbox).where(and_(chosen, _due(now)))
+                     .values(claimed_by=me, claimed_until=now + LEASE))
     with engine.connect() as conn:
         return conn.execute(
             select(outbox)
@@ -115,6 +121,17 @@ def claim(engine, me: str, now: float, limit: int = BATCH) -> list:
                         outbox.c.claimed_until > now))
             .order_by(outbox.c.id)
         ).all()
+
+
+def hold(engine, me: str, notice_id: int, now: float) -> bool:
+    """Renew our lease on a notice just before sending it; False when it is no longer ours."""
+    with engine.begin() as conn:
+        return conn.execute(
+            update(outbox)
+            .where(and_(outbox.c.id == notice_id, outbox.c.claimed_by == me,
+                        outbox.c.sent_at.is_(None)))
+            .values(claimed_until=now + LEASE)
+        ).rowcount == 1
 
 
 def _finish(engine, me: str, notice_id: int, values: dict) -> None:
@@ -346,6 +363,8 @@ def deliver(engine, notify, now=time.time, retry_now: bool = False, batch: int =
             if not rows:
                 break
             for row in rows:  # every claimed row gets an outcome, even once the server is gone
+                if not mailer.unreachable and not hold(engine, me, row.id, now()):
+                    continue  # our lease ran out and another run took the notice over
                 outcome, text = mailer.send(row)
                 if outcome == "sent":
                     mark_sent(engine, me, row, now(), text)

@@ -106,3 +106,23 @@ def test_racing_claimers_share_without_overlap(url, engine):
         t.join(timeout=120)
     every = [i for ids in taken.values() for i in ids]
     assert sorted(every) == list(range(1, 201))  # each exactly once
+
+
+def test_a_run_that_lost_its_claim_does_not_send(url, engine):
+    """A too slow run (its lease ran out, another run took over) must skip the notice."""
+    _queue(url, 2)
+    rows = deliver.claim(engine, "A", NOW)
+    assert deliver.hold(engine, "A", rows[0].id, NOW + 5)  # still ours: lease renewed
+    later = NOW + 5 + deliver.LEASE + 1
+    assert [r.id for r in deliver.claim(engine, "B", later)] == [1, 2]
+    assert not deliver.hold(engine, "A", 1, later)
+    assert not deliver.hold(engine, "A", 2, later)
+    assert deliver.hold(engine, "B", 1, later)
+
+
+def test_renewed_lease_keeps_others_out(url, engine):
+    _queue(url, 1)
+    [row] = deliver.claim(engine, "A", NOW)
+    renewed_at = NOW + deliver.LEASE - 1
+    assert deliver.hold(engine, "A", row.id, renewed_at)
+    assert deliver.claim(engine, "B", NOW + deliver.LEASE + 1) == []  # the renewal counts
