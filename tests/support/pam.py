@@ -23,6 +23,8 @@ import tempfile
 import time
 from collections import namedtuple
 
+from pam_guard.config import toml_value
+
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 PREFIX = "/opt/pam-guard"
 HOOK = f"{PREFIX}/hook.py"
@@ -115,16 +117,6 @@ def packaged_stack(config: str, hook: str = HOOK, unix_nodelay: bool = True) -> 
 
 # --- a private config and store -----------------------------------------------------------------
 
-def _toml_value(value) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int | float):
-        return str(value)
-    if isinstance(value, str):
-        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
-    if isinstance(value, list | tuple):
-        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
-    raise TypeError(value)
 
 
 class GuardConfig:
@@ -158,12 +150,12 @@ class GuardConfig:
         """(Re)write the config: {section: {key: value}}; the store URL and a 1 s timeout
         are filled in unless given. The snapshot cache sees the change (mtime/size)."""
         store = {"url": self.url, "timeout_seconds": 1, **sections.get("store", {})}
-        body = ["[store]"] + [f"{k} = {_toml_value(v)}" for k, v in store.items()]
+        body = ["[store]"] + [f"{k} = {toml_value(v)}" for k, v in store.items()]
         for section, values in sections.items():
             if section == "store":
                 continue
             body.append(f"\n[{section}]")
-            body += [f"{k} = {_toml_value(v)}" for k, v in values.items()]
+            body += [f"{k} = {toml_value(v)}" for k, v in values.items()]
         tmp = self.path + ".tmp"
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as handle:
