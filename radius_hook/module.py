@@ -164,7 +164,7 @@ def _decide(gate, attempt):
     """authorize's verdict: a read-only check first; the gate's recording path only when
     there is something to record (a refusal, a flag, a notice) or the check cannot run."""
     try:
-        verdict, _history = gate.explain(attempt)
+        verdict = gate.check_quick(attempt)
     except Exception:  # noqa: BLE001 - store/directory trouble: the gate's path handles it
         return gate.authorize(attempt)
     if verdict.allowed and not verdict.reasons and not verdict.notices:

@@ -87,6 +87,17 @@ class Connection:
     def all(self, sql: str, params=None):
         return self.execute(sql, params).fetchall()
 
+    def execute_many(self, sql: str, rows) -> None:
+        """Run one statement once per parameter dict of `rows`, inside the open transaction
+        (one call into the driver: no per-row Python work between the rows)."""
+        if not rows:
+            return
+        try:
+            self.raw.cursor().executemany(self._sql(sql), rows)
+        except self._error as exc:
+            raise StoreError(f"{type(exc).__name__}: {exc}") from exc
+        self._fresh = False
+
     def begin(self, write: bool) -> None:
         """Start a transaction; on SQLite a write one takes the write lock at once."""
         if self.dialect == "sqlite":

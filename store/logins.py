@@ -43,17 +43,7 @@ def load_history(conn, attempt, settings, account, *, full: bool, directory=None
     now = attempt.time
     if account is None:
         return History(directory=directory)
-    known = account["last_activity"] is not None
-    base = dict(
-        known=known,
-        locked_at=account["locked_at"],
-        lock_expires=account["lock_expires"],
-        lock_reason=account["lock_reason"] or "",
-        exempt=account["exempt"],
-        last_activity=account["last_activity"],
-        status=account["status"],
-        directory=directory,
-    )
+    base = _account_facts(account, directory)
     if not full:
         return History(**base)
     base["failures"] = count_failures(conn, user, now, settings, account)
@@ -83,6 +73,49 @@ def load_history(conn, attempt, settings, account, *, full: bool, directory=None
     if st.session_limits or st.access_point_limit or st.inside_outside:
         base["open_sessions"] = open_sessions(conn, user, now, settings)
     return History(**base)
+
+
+def _account_facts(account, directory) -> dict:
+    """The History fields that come from the account row itself."""
+    return dict(
+        known=account["last_activity"] is not None,
+        locked_at=account["locked_at"],
+        lock_expires=account["lock_expires"],
+        lock_reason=account["lock_reason"] or "",
+        exempt=account["exempt"],
+        last_activity=account["last_activity"],
+        status=account["status"],
+        directory=directory,
+    )
+
+
+def account_only(settings) -> bool:
+    """Whether the enabled rules and the status need nothing of a user's history but the
+    account row and the recent denials (true of the default settings: lockout only).
+
+    Then `check` and `compute_status` read no failure count (only after_failure does), no
+    address list, no past logins and no sessions, and one statement
+    (`account_and_denials`) gives everything a decision or a recorded success needs.
+    """
+    st = settings.status
+    return not (settings.ip_lock.enabled or settings.trackstat.enabled
+                or settings.concurrent.enabled or st.session_limits or st.access_point_limit
+                or st.inside_outside)
+
+
+def account_and_denials(conn, user: str, now: float, settings, directory=None):
+    """(account dict or None, History) in one read, for settings where `account_only` holds.
+
+    The History equals `load_history(..., full=True)`'s under such settings, except that
+    `failures` is left at 0: no decision before a login, nor a status, reads it.
+    """
+    since = now - settings.status.denied_period_minutes * MINUTE
+    row = conn.one(sql.ACCOUNT_AND_DENIALS, {"user": user, "since": since})
+    if row is None:
+        return None, History(directory=directory)
+    account = dict(zip(_ACCOUNT_FIELDS, row, strict=False))
+    account["exempt"] = bool(account["exempt"])
+    return account, History(denied_recent=row[-1], **_account_facts(account, directory))
 
 
 def open_sessions(conn, user: str, now: float, settings) -> tuple:
@@ -115,22 +148,29 @@ def address_failure_users(conn, address, now: float, settings) -> tuple:
     return tuple(r[0] for r in conn.all(sql.ADDRESS_FAILURE_USERS, {"address": address, "since": since}))
 
 
+def event_row(attempt, outcome: str, reasons=()) -> dict:
+    """INSERT_EVENT's parameters for one attempt (also for Connection.execute_many)."""
+    return {
+        "ts": attempt.time,
+        "user": attempt.user,
+        "channel": attempt.channel,
+        "service": attempt.service or "",
+        "address": attempt.address,
+        "address_raw": attempt.address_raw,
+        "client": attempt.client,
+        "secure": attempt.secure,
+        "outcome": outcome,
+        "reasons": ",".join(reasons),
+    }
+
+
 def insert_event(conn, attempt, outcome: str, reasons=()) -> None:
-    conn.execute(
-        sql.INSERT_EVENT,
-        {
-            "ts": attempt.time,
-            "user": attempt.user,
-            "channel": attempt.channel,
-            "service": attempt.service or "",
-            "address": attempt.address,
-            "address_raw": attempt.address_raw,
-            "client": attempt.client,
-            "secure": attempt.secure,
-            "outcome": outcome,
-            "reasons": ",".join(reasons),
-        },
-    )
+    conn.execute(sql.INSERT_EVENT, event_row(attempt, outcome, reasons))
+
+
+def success_update(user: str, now: float, status: str, why: str) -> dict:
+    """RECORD_SUCCESS's parameters: failures reset, activity and status saved."""
+    return {"user": user, "now": now, "status": status, "status_why": why[:256]}
 
 
 def save_status(conn, user: str, now: float, status: str, why: str) -> None:

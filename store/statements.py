@@ -26,6 +26,17 @@ SELECT first_seen, last_activity, reset_at, locked_at, lock_expires, lock_reason
 FROM accounts WHERE username = :user
 """
 
+# The one read of an authorize (and of a recorded success) when the enabled rules need
+# nothing of the history but the account and its recent denials (the default settings):
+# READ_ACCOUNT's fields, then the denied count of COUNT_OUTCOME_SINCE, in one statement.
+ACCOUNT_AND_DENIALS = """
+SELECT first_seen, last_activity, reset_at, locked_at, lock_expires, lock_reason, exempt,
+       status, notify_on, notify_to,
+       (SELECT count(*) FROM events
+        WHERE events.username = :user AND events.outcome = 'denied' AND events.ts > :since)
+FROM accounts WHERE username = :user
+"""
+
 INSERT_EVENT = """
 INSERT INTO events (ts, username, channel, service, address, address_raw, client, secure,
                     outcome, reasons)
@@ -75,6 +86,14 @@ WHERE username = :user AND ended IS NULL AND last_update > :fresh_since
 
 UPDATE_ACCOUNT_AFTER = """
 UPDATE accounts SET last_activity = :now, status = :status, status_why = :status_why,
+       status_since = CASE WHEN status = :status THEN status_since ELSE :now END
+WHERE username = :user
+"""
+
+# A recorded success in one statement: RESET_FAILURES and UPDATE_ACCOUNT_AFTER together.
+RECORD_SUCCESS = """
+UPDATE accounts SET reset_at = :now, last_activity = :now, status = :status,
+       status_why = :status_why,
        status_since = CASE WHEN status = :status THEN status_since ELSE :now END
 WHERE username = :user
 """

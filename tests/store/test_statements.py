@@ -134,6 +134,15 @@ def case_read_account(conn):
     assert conn.one(sql.READ_ACCOUNT, {"user": "nobody"}) is None
 
 
+def case_account_and_denials(conn):
+    row = conn.one(sql.ACCOUNT_AND_DENIALS, {"user": USER, "since": NOW - 5 * MIN})
+    assert tuple(row[:10]) == tuple(conn.one(sql.READ_ACCOUNT, {"user": USER}))
+    assert row[10] == 1  # the denial 2 min ago; failures and successes are not counted
+    assert conn.one(sql.ACCOUNT_AND_DENIALS, {"user": USER, "since": NOW - 1 * MIN})[10] == 0
+    assert conn.one(sql.ACCOUNT_AND_DENIALS, {"user": "bob", "since": NOW - 5 * MIN})[10] == 0
+    assert conn.one(sql.ACCOUNT_AND_DENIALS, {"user": "nobody", "since": 0}) is None
+
+
 def case_insert_event(conn):
     conn.execute(sql.INSERT_EVENT, _event(NOW, USER, "failure", None))
     got = conn.one("SELECT address, outcome FROM events WHERE ts = :t", {"t": NOW})
@@ -194,6 +203,19 @@ def case_update_account_after(conn):
     assert tuple(_account(conn)[4:]) == ("protected", "rules on", NOW, NOW)
     conn.execute(sql.UPDATE_ACCOUNT_AFTER, dict(params, now=NOW + 60))
     assert tuple(_account(conn)[4:]) == ("protected", "rules on", NOW, NOW + 60)  # same: since kept
+
+
+def case_record_success(conn):
+    params = {"user": USER, "now": NOW, "status": "protected", "status_why": "rules on"}
+    conn.execute(sql.RECORD_SUCCESS, params)
+    assert tuple(_account(conn)) == (NOW, None, None, "", "protected", "rules on", NOW, NOW)
+    conn.execute(sql.RECORD_SUCCESS, dict(params, now=NOW + 60))
+    assert tuple(_account(conn)) == (NOW + 60, None, None, "", "protected", "rules on", NOW,
+                                     NOW + 60)  # same status: status_since kept
+    conn.execute(sql.RECORD_SUCCESS, dict(params, now=NOW + 120, status="new"))
+    assert tuple(_account(conn)[4:7]) == ("new", "rules on", NOW + 120)
+    assert conn.one("SELECT username FROM accounts WHERE username = 'bob'") is not None
+    assert _account(conn, "bob")[0] == 0  # other accounts untouched
 
 
 def case_set_status(conn):
@@ -305,6 +327,7 @@ READS = {
     "LAST_FAILURE_SOURCES": {"user": "user7", "now": BIG, "limit": 5},
     "LAST_NOTICE": {"kind": "lock", "subject": "user7"},
     "READ_ACCOUNT": {"user": "user7"},
+    "ACCOUNT_AND_DENIALS": {"user": "user7", "since": BIG - 3600},
     "ADDRESS_RULES": {"user": "user7"},
     # Writes that find their rows by a WHERE clause: the same must hold for them.
     "TOUCH_SESSION": {"channel": "radius", "nas": "nas7", "key": "fill-7", "now": BIG},
@@ -312,6 +335,7 @@ READS = {
     "CLOSE_NAS_SESSIONS": {"channel": "radius", "nas": "nas7", "now": BIG},
     "UPDATE_ACCOUNT_AFTER": {"user": "user7", "now": BIG, "status": "new", "status_why": ""},
     "RESET_FAILURES": {"user": "user7", "now": BIG},
+    "RECORD_SUCCESS": {"user": "user7", "now": BIG, "status": "new", "status_why": ""},
 }
 # Reads that return rows in index order, so need no sort of the user's whole history.
 ORDERED = ("LAST_SUCCESS_ADDRESSES", "LAST_FAILURE_SOURCES")
