@@ -1,0 +1,108 @@
+"""The lean group commit of RADIUS successes (Gate._successes_in, used under the default
+settings) stores exactly what recording each success on its own does (Gate._success_in):
+same accounts, events and queued notices, same verdicts, on SQLite and on PostgreSQL.
+
+The batch holds the cases where the two could part: one user twice (the second reads what
+the first wrote), a user seen for the first time, a user whose status changes (a notice), a
+user who asked for a notice of each success, a user returning after a long gap.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from pam_guard.gate import Gate
+from policy.settings import build_settings
+from store import logins
+from store import statements as sql
+from store.db import connect
+
+T0 = 1_800_000_000.0
+DAY = 86400.0
+
+
+def _gate(url) -> Gate:
+    settings = build_settings({"store": {"url": url, "timeout_seconds": 1}}, "<batch test>")
+    assert logins.account_only(settings)  # the defaults take the lean path
+    return Gate(settings, clock=lambda: T0)
+
+
+def _seed(url) -> None:
+    conn = connect(url)
+    conn.begin(write=True)
+    limit = _gate(url).settings.status.denied_limit
+    accounts = {"alice": T0 - DAY, "bob": T0 - DAY, "carol": T0 - DAY, "erin": T0 - 90 * DAY}
+    for user, last in accounts.items():
+        conn.execute(sql.LOCK_ACCOUNT, {"user": user, "now": T0 - 100 * DAY, "false": False})
+        conn.execute(sql.UPDATE_ACCOUNT_AFTER, {"user": user, "now": last,
+                                                "status": "protected", "status_why": "seed"})
+    for i in range(limit + 1):  # bob is over the denial limit: high_risk, a status notice
+        conn.execute(sql.INSERT_EVENT, {
+            "ts": T0 - 60 * (i + 1), "user": "bob", "channel": "radius", "service": "vpn",
+            "address": "198.51.100.7", "address_raw": "198.51.100.7", "client": "", "secure": None,
+            "outcome": "denied", "reasons": "locked"})
+    conn.execute("UPDATE accounts SET notify_on = 'success', notify_to = 'carol@localhost' "
+                 "WHERE username = 'carol'")
+    conn.commit()
+    conn.close()
+
+
+def _batch(gate):
+    names = ["alice", "bob", "alice", "carol", "dave", "erin", "dave", "b\x01ad"]
+    return [gate.attempt(user, "radius", "vpn", f"10.0.0.{i}", f"10.0.0.{i}", "nas=n1")._replace(
+        time=T0 + i) for i, user in enumerate(names)]
+
+
+def _contents(url):
+    conn = connect(url)
+    try:
+        return (
+            conn.all("SELECT username, first_seen, last_activity, reset_at, status, status_why,"
+                     " status_since, locked_at FROM accounts ORDER BY username"),
+            conn.all("SELECT ts, username, channel, service, address, address_raw, client,"
+                     " outcome, reasons FROM events ORDER BY ts, username, outcome"),
+            conn.all("SELECT created, kind, subject, recipients, title, body FROM outbox"
+                     " ORDER BY created, kind, subject"),
+        )
+    finally:
+        conn.close()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def two_stores(request, tmp_path):
+    """Two fresh stores of one engine with the same seeded history."""
+    from store.migrate import create_or_upgrade
+
+    if request.param == "sqlite":
+        urls = [f"sqlite:///{tmp_path / name / 'pam-guard.db'}" for name in ("a", "b")]
+        for url in urls:
+            create_or_upgrade(url)
+    else:
+        server = request.getfixturevalue("postgres_server")
+        urls = [server.create_database(template=server.migrated_template()) for _ in range(2)]
+    for url in urls:
+        _seed(url)
+    return urls
+
+
+def test_lean_batch_stores_what_one_by_one_stores(two_stores):
+    lean_url, single_url = two_stores
+    lean, single = _gate(lean_url), _gate(single_url)
+    try:
+        lean_verdicts = lean.record_successes(_batch(lean))
+        valid = [a for a in _batch(single) if a.user != "b\x01ad"]
+        single_verdicts = single._in_transaction(
+            None, lambda conn: [single._success_in(conn, a) for a in valid])
+    finally:
+        lean.close()
+        single.close()
+    assert lean_verdicts == single_verdicts
+    assert [v.status for v in lean_verdicts] == [
+        "protected", "high_risk", "protected", "protected", "new", "new", "protected"]
+    got, want = _contents(lean_url), _contents(single_url)
+    assert got == want
+    accounts, events, outbox = got
+    denials = lean.settings.status.denied_limit + 1
+    assert len(events) == 7 + denials  # the seven successes and bob's seeded denials
+    assert {(kind, subject) for _c, kind, subject, *_rest in outbox} == {
+        ("status", "bob"), ("user_success", "carol")}
