@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections import namedtuple
 
-from policy.addresses import parse_network
+from policy.addresses import is_network
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -88,7 +88,7 @@ def _choice_list(*choices: str) -> Callable[[Any], tuple[str, ...]]:
 def _networks(value: Any) -> tuple[str, ...]:
     items = _str_list(value)
     for item in items:
-        if parse_network(item) is None:
+        if not is_network(item):
             raise ValueError(f"{item!r} is not a CIDR network (e.g. 10.0.0.0/8 or fc00::/7)")
     return items
 
