@@ -132,7 +132,9 @@ def connect(url: str, timeout: float = 2.0) -> Connection:
     """Open the store at `url`, waiting at most `timeout` seconds for a lock or a server."""
     dialect, target = split_url(url)
     if dialect == "sqlite":
-        import sqlite3
+        # The C module alone: the sqlite3 package also imports datetime for adapters the
+        # store never uses, ~2 ms of every PAM login process (shared/PERF.md's method).
+        import _sqlite3 as sqlite3
 
         try:
             raw = sqlite3.connect(
