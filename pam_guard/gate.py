@@ -90,8 +90,24 @@ class Gate:
                        _sanitize_text(client), secure, self.clock())
 
     def preauth(self, attempt) -> Verdict:
-        """Before the password: refuse a locked account (pam-guard's lock or the directory's)."""
-        return self._decide(attempt, full=False, record_success=False)
+        """Before the password: refuse a locked account (pam-guard's lock or the directory's).
+
+        Most logins are not locked, so the first look is one read that takes no write lock;
+        only a refusal goes on to the write transaction that records it.
+        """
+        def run(attempt):
+            directory = self._directory_state(attempt.user)
+            account = self._read_single(
+                lambda conn: logins.account_row(conn, attempt.user, attempt.time, lock=False))
+            history = logins.load_history(None, attempt, self.settings, account, full=False,
+                                          directory=directory)
+            verdict = decide.check_preauth(attempt, history, self.settings)
+            if verdict.allowed:
+                return verdict
+            return self._in_transaction(
+                attempt, lambda conn: self._decide_in(conn, attempt, False, False, directory))
+
+        return self._guarded(attempt, run)
 
     def login(self, attempt) -> Verdict:
         """After a good password (PAM account phase): every rule; records success or denial."""
@@ -137,9 +153,13 @@ class Gate:
             return logins.account_and_denials(conn, attempt.user, attempt.time, self.settings,
                                               directory)[1]
 
+        return decide.check(attempt, self._read_single(body), self.settings)
+
+    def _read_single(self, body):
+        """body(conn) for a read of one statement: on SQLite no transaction around it (one
+        statement reads one consistent snapshot), elsewhere a read-only transaction."""
         conn = self._connection()
-        history = body(conn) if conn.dialect == "sqlite" else self.read(body)
-        return decide.check(attempt, history, self.settings)
+        return body(conn) if conn.dialect == "sqlite" else self.read(body)
 
     def read(self, body):
         """Run body(conn) in a read-only transaction and return its result (admin reports)."""
