@@ -9,10 +9,14 @@ Mapping (SPEC §9):
   reboot) end every session of that NAS.
 
 Traps of rlm_python3 in FreeRADIUS 3.2.1 handled here:
-- Only one python3 instance may be loaded, and all calls into it are serialised behind one
-  mutex: per-call time is the server's throughput, so authorize reads without a write
-  transaction when there is nothing to record, and successes are committed in batches by a
-  writer thread (radius_hook.writer).
+- Only one python3 instance may be loaded, and every call into it needs the GIL: Python time
+  per call is the server's throughput, so authorize reads without a write transaction when
+  there is nothing to record, and successes are committed in batches by a writer thread
+  (radius_hook.writer).
+- Worker threads do call in concurrently: the GIL is released inside every SQLite call, so
+  two requests could otherwise use the gate's one connection at once (a transaction begun
+  inside another's, threads fighting over SQLite's connection mutex). `_gate_lock` makes
+  the gate's store work one request at a time; nothing waits on the writer under it.
 - An exception in instantiate does not stop the server: a config that cannot be loaded is
   logged and every request is then refused (never silently let in); loading is retried.
 - post_auth can run twice for one request (once on the accept path, then again in
@@ -117,7 +121,8 @@ class Guard:
             if self.gate is None or key != self._key:
                 if self.writer is not None:
                     self.writer.flush()
-                self.load()
+                with _gate_lock:  # never close the gate under a request using it
+                    self.load()
         return self.gate
 
     def _close(self) -> None:
@@ -133,6 +138,7 @@ class Guard:
 
 
 _guard: Guard | None = None
+_gate_lock = threading.Lock()  # one request at a time on the gate's store connection
 _marks = threading.local()  # per worker thread: (user, stage, monotonic time) of its request
 
 
@@ -208,7 +214,8 @@ def authorize(p):
         attempt = _attempt(gate, attrs, user)
         if _guard.writer.pending(user):
             _guard.writer.settle(user)  # decide on every success this server let in
-        verdict = _decide(gate, attempt)
+        with _gate_lock:
+            verdict = _decide(gate, attempt)
         if verdict.allowed:
             if verdict.reasons:
                 log(L_INFO, f"authorize: let in {escape(user)[:100]} with "
@@ -255,7 +262,8 @@ def post_auth(p):
         if rejecting:
             if _guard.writer.pending(user):
                 _guard.writer.settle(user)  # a queued success resets the count first
-            verdict = gate.record_failure(attempt)
+            with _gate_lock:
+                verdict = gate.record_failure(attempt)
             if verdict.lock is not None:
                 log(L_AUTH, f"locked user {escape(user)[:100]}: {verdict.lock[0]}")
             elif STORE_ERROR in verdict.reasons:
@@ -286,28 +294,10 @@ def accounting(p):
         if gate is None:
             log(L_ERR, f"accounting: not recorded: {_guard.error if _guard else 'no module'}")
             return FAIL
-        nas = rq.nas_of(attrs)
-        if status in _NAS_STATES:
-            if not nas:
-                log(L_WARN, f"accounting: {status} without NAS address or identifier: ignored")
-                return NOOP
-            ok = gate.nas_restart(RADIUS, nas)
-        else:
-            user = attrs.get("User-Name")
-            key = attrs.get("Acct-Session-Id")
-            if not key or not user or invalid_reason(user) is not None:
-                log(L_WARN, f"accounting: {status} without a usable User-Name or "
-                    f"Acct-Session-Id ({escape(user or '-')[:100]}): no session change")
-                return NOOP
-            if status == "Start":
-                address, _raw = rq.source_address(attrs, gate.settings.radius.address_order)
-                ok = gate.session_start(user, RADIUS,
-                                        rq.session_type(attrs, gate.settings.radius.port_type_map),
-                                        key, nas, address, rq.client_detail(attrs))
-            elif status == "Stop":
-                ok = gate.session_stop(user, RADIUS, key, nas)
-            else:
-                ok = gate.session_update(user, RADIUS, key, nas)
+        with _gate_lock:
+            ok = _account(gate, attrs, status)
+        if ok is None:
+            return NOOP
         if not ok:
             log(L_ERR, f"accounting: {status} not recorded: {gate.last_error}")
             return FAIL
@@ -315,6 +305,31 @@ def accounting(p):
     except Exception as exc:  # noqa: BLE001 - never raise into radiusd
         log(L_ERR, f"accounting: {type(exc).__name__}: {exc}")
         return FAIL
+
+
+def _account(gate, attrs: dict, status: str):
+    """Apply one accounting record to the session table: True/False (stored or not), or
+    None when the record cannot be used (logged)."""
+    nas = rq.nas_of(attrs)
+    if status in _NAS_STATES:
+        if not nas:
+            log(L_WARN, f"accounting: {status} without NAS address or identifier: ignored")
+            return None
+        return gate.nas_restart(RADIUS, nas)
+    user = attrs.get("User-Name")
+    key = attrs.get("Acct-Session-Id")
+    if not key or not user or invalid_reason(user) is not None:
+        log(L_WARN, f"accounting: {status} without a usable User-Name or "
+            f"Acct-Session-Id ({escape(user or '-')[:100]}): no session change")
+        return None
+    if status == "Start":
+        address, _raw = rq.source_address(attrs, gate.settings.radius.address_order)
+        return gate.session_start(user, RADIUS,
+                                  rq.session_type(attrs, gate.settings.radius.port_type_map),
+                                  key, nas, address, rq.client_detail(attrs))
+    if status == "Stop":
+        return gate.session_stop(user, RADIUS, key, nas)
+    return gate.session_update(user, RADIUS, key, nas)
 
 
 def detach(p=None):
