@@ -300,7 +300,9 @@ class Gate:
         fewer statements: one read and one account update a success, and the event rows
         and account updates sent in runs by execute_many (the writer thread holds the GIL
         for less of each batch). The same rows and verdicts as `_success_in`."""
-        events, updates, touched = [], [], set()
+        events: list[dict] = []
+        updates: list[dict] = []
+        touched: set[str] = set()
 
         def flush():
             conn.execute_many(sql.INSERT_EVENT, events)
