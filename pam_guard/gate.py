@@ -247,7 +247,13 @@ class Gate:
             self.close()
             return self._fail_closed(attempt, f"store: {exc}")
         except DirectoryError as exc:
-            return self._fail_closed(attempt, f"directory: {exc}")
+            verdict = self._fail_closed(attempt, f"directory: {exc}")
+            if not verdict.allowed:
+                # The store still works: record the refusal like any other (SPEC §4).
+                error = self.last_error
+                self._write(lambda conn, now: logins.insert_event(conn, attempt, DENIED, verdict.reasons))
+                self.last_error = error
+            return verdict
 
     def _directory_state(self, user):
         if not self.settings.custom_authentication.enabled:

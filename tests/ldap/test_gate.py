@@ -100,6 +100,9 @@ def test_directory_down_denies_per_on_store_error(make_site):
     assert time.monotonic() - started < 2
     assert not verdict.allowed and verdict.reasons == ("store_error",)
     assert site.gate.last_error.startswith("directory: ")
+    # The store still works, so the refusal is recorded like any denial (SPEC §4).
+    rows = site.rows("SELECT outcome, reasons FROM events WHERE username = 'someone'")
+    assert [tuple(r) for r in rows] == [("denied", "store_error")]
 
 
 def test_directory_down_allows_per_on_store_error(make_site):
@@ -107,3 +110,4 @@ def test_directory_down_allows_per_on_store_error(make_site):
     verdict = site.gate.login(site.attempt("someone"))
     assert verdict.allowed and verdict.reasons == ("store_error",)
     assert "unreachable" in site.gate.last_error
+    assert site.rows("SELECT outcome FROM events WHERE username = 'someone'") == []
