@@ -18,6 +18,7 @@ import pytest
 from pam_guard.config import parse_file
 from pam_guard.gate import Gate
 from policy.addresses import parse_address
+from tests.support.fixtures import made_then_removed
 from tests.support.postgres import postgres_server, postgres_url  # noqa: F401
 
 PAM_GUARD = "/opt/pam-guard/bin/pam-guard"
@@ -206,16 +207,8 @@ def store_template():
 @pytest.fixture
 def make_site(store_template):
     """Factory of Sites (several per test allowed), removed at teardown."""
-    made: list[Site] = []
-
-    def make(sections: dict | None = None, url: str | None = None) -> Site:
-        site = Site(sections, url, template=store_template)
-        made.append(site)
-        return site
-
-    yield make
-    for site in made:
-        site.close()
+    yield from made_then_removed(
+        lambda sections=None, url=None: Site(sections, url, template=store_template), Site.close)
 
 
 @pytest.fixture

@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from tests.support import pam as support
+from tests.support.fixtures import made_then_removed
 
 pytestmark = pytest.mark.pam
 
@@ -30,16 +31,7 @@ def syslog():
 @pytest.fixture
 def make_user():
     """make_user() -> User: a real local user with a password, removed afterwards."""
-    made = []
-
-    def make(**kw):
-        user = support.create_user(**kw)
-        made.append(user.name)
-        return user
-
-    yield make
-    for name in made:
-        support.remove_user(name)
+    yield from made_then_removed(support.create_user, lambda user: support.remove_user(user.name))
 
 
 @pytest.fixture
@@ -50,31 +42,13 @@ def user(make_user):
 @pytest.fixture
 def make_guard():
     """make_guard({section: {key: value}}) -> GuardConfig with its own store, removed after."""
-    made = []
-
-    def make(sections=None):
-        guard = support.GuardConfig(sections)
-        made.append(guard)
-        return guard
-
-    yield make
-    for guard in made:
-        guard.remove()
+    yield from made_then_removed(support.GuardConfig, support.GuardConfig.remove)
 
 
 @pytest.fixture
 def make_service():
     """make_service(text) -> a unique /etc/pam.d service name, removed afterwards."""
-    made = []
-
-    def make(text):
-        name = support.write_service(text)
-        made.append(name)
-        return name
-
-    yield make
-    for name in made:
-        support.remove_service(name)
+    yield from made_then_removed(support.write_service, support.remove_service)
 
 
 @pytest.fixture

@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from tests.support import radius as support
+from tests.support.fixtures import made_then_removed
 from tests.support.pam import GuardConfig
 
 pytestmark = pytest.mark.radius
@@ -23,16 +24,7 @@ def pytest_collection_modifyitems(items):
 @pytest.fixture
 def make_guard():
     """make_guard({section: {key: value}}) -> GuardConfig (config + SQLite store), removed after."""
-    made = []
-
-    def make(sections=None):
-        guard = GuardConfig(sections)
-        made.append(guard)
-        return guard
-
-    yield make
-    for guard in made:
-        guard.remove()
+    yield from made_then_removed(GuardConfig, GuardConfig.remove)
 
 
 @pytest.fixture
@@ -43,16 +35,9 @@ def guard(make_guard):
 @pytest.fixture
 def start_server():
     """start_server(guard, **kw) -> RadiusServer using pam-guard with guard's config; stopped after."""
-    started = []
-
-    def start(guard, **kw):
-        server = support.start_radius(guard.path, env=guard.env, **kw)
-        started.append(server)
-        return server
-
-    yield start
-    for server in started:
-        server.stop()
+    yield from made_then_removed(
+        lambda guard, **kw: support.start_radius(guard.path, env=guard.env, **kw),
+        lambda server: server.stop())
 
 
 @pytest.fixture
