@@ -26,7 +26,7 @@ from policy.types import (
     Verdict,
 )
 from policy.usernames import escape, invalid_reason
-from store import logins
+from store import changes, logins
 from store import statements as sql
 from store.db import StoreError, connect
 
@@ -48,10 +48,16 @@ def _sanitize_text(value, limit: int = 256):
 class Gate:
     """Decisions and records for one store; one instance per process (adapters cache it)."""
 
-    def __init__(self, settings, clock=time.time, directory=None, connector=connect) -> None:
+    def __init__(self, settings, clock=time.time, directory=None, connector=connect,
+                 on_commit=None) -> None:
+        """`on_commit(users)` runs after each committed write (users: names, or None for
+        a change that touches everyone); by default it bumps the store's change counters
+        (store.changes) so that processes keeping copies of account state see it at once."""
         self.settings = settings
         self.clock = clock
         self._connector = connector
+        self._on_commit = on_commit or (
+            lambda users: changes.note_change(settings.store.url, users))
         self._conn = None
         self._directory = directory
         self.last_error = ""
@@ -105,7 +111,7 @@ class Gate:
             if verdict.allowed:
                 return verdict
             return self._in_transaction(
-                attempt, lambda conn: self._decide_in(conn, attempt, False, False, directory))
+                (attempt.user,), lambda conn: self._decide_in(conn, attempt, False, False, directory))
 
         return self._guarded(attempt, run)
 
@@ -155,6 +161,13 @@ class Gate:
 
         return decide.check(attempt, self._read_single(body), self.settings)
 
+    def account_state(self, user: str, now: float):
+        """(account dict or None, History) read in one statement, under `logins.account_only`
+        settings without custom authentication: what a copy kept in memory starts from
+        (radius_hook.hot). Raises StoreError."""
+        return self._read_single(
+            lambda conn: logins.account_and_denials(conn, user, now, self.settings))
+
     def _read_single(self, body):
         """body(conn) for a read of one statement: on SQLite no transaction around it (one
         statement reads one consistent snapshot), elsewhere a read-only transaction."""
@@ -191,7 +204,7 @@ class Gate:
                     self._queue(conn, probe.time, notice)
             return history, status, why
 
-        return self._in_transaction(probe, body)
+        return self._in_transaction((user,), body)
 
     def record_success(self, attempt) -> Verdict:
         """A good password already let in (RADIUS post-auth): record it, reset the failures."""
@@ -214,7 +227,7 @@ class Gate:
 
     def nas_restart(self, channel, nas) -> bool:
         """A NAS rebooted (Accounting-On/Off): every session it had open has ended."""
-        return self._write(lambda conn, now: conn.execute(
+        return self._write(None, lambda conn, now: conn.execute(
             sql.CLOSE_NAS_SESSIONS, {"channel": channel, "nas": nas, "now": now}))
 
     # --- internals -------------------------------------------------------------------------
@@ -232,7 +245,8 @@ class Gate:
         self.last_error = f"invalid user name ({why}): {escape(attempt.user)}"
         escaped = attempt._replace(user=escape(attempt.user))
         try:
-            self._write(lambda conn, now: logins.insert_event(conn, escaped, DENIED, (INVALID_USER,)))
+            self._write((escaped.user,),
+                        lambda conn, now: logins.insert_event(conn, escaped, DENIED, (INVALID_USER,)))
         except Exception:  # noqa: BLE001 - the refusal stands even if it cannot be recorded
             pass
         return Verdict(False, (INVALID_USER,), None, (), None, why, None)
@@ -251,7 +265,8 @@ class Gate:
             if not verdict.allowed:
                 # The store still works: record the refusal like any other (SPEC §4).
                 error = self.last_error
-                self._write(lambda conn, now: logins.insert_event(conn, attempt, DENIED, verdict.reasons))
+                self._write((attempt.user,),
+                            lambda conn, now: logins.insert_event(conn, attempt, DENIED, verdict.reasons))
                 self.last_error = error
             return verdict
 
@@ -265,8 +280,8 @@ class Gate:
             # Ask the directory before taking the store's write lock: never hold a lock on I/O.
             directory = self._directory_state(attempt.user)
             return self._in_transaction(
-                attempt, lambda conn: self._decide_in(conn, attempt, full, record_success, directory)
-            )
+                (attempt.user,),
+                lambda conn: self._decide_in(conn, attempt, full, record_success, directory))
 
         return self._guarded(attempt, run)
 
@@ -293,33 +308,57 @@ class Gate:
         self._finish(conn, attempt, verdict, touch=not verdict.allowed or record_success)
         return verdict
 
-    def record_successes(self, attempts) -> list:
+    def record_successes(self, attempts, known=None) -> list:
         """Record many good logins in one transaction, one commit for all (RADIUS group
-        commit). Invalid user names are skipped. Raises StoreError (the caller retries)."""
-        valid = [a for a in attempts if invalid_reason(a.user) is None]
-        if logins.account_only(self.settings):
-            return self._in_transaction(None, lambda conn: self._successes_in(conn, valid))
-        return self._in_transaction(None, lambda conn: [self._success_in(conn, a) for a in valid])
+        commit). Invalid user names are skipped. Raises StoreError (the caller retries).
 
-    def _successes_in(self, conn, attempts) -> list:
-        """`_success_in` for each attempt in turn, under `logins.account_only` settings, with
-        fewer statements: one read and one account update a success, and the event rows
-        and account updates sent in runs by execute_many (the writer thread holds the GIL
-        for less of each batch). The same rows and verdicts as `_success_in`."""
-        events: list[dict] = []
-        updates: list[dict] = []
+        `known` (under `logins.account_only` settings only): for each attempt, the
+        (status, why) its caller already worked out from a current copy of the account
+        (radius_hook.hot), or None. A known success of an existing account with nothing to
+        tell is then written without reading the account again.
+        """
+        known = known or [None] * len(attempts)
+        valid = [(a, k) for a, k in zip(attempts, known, strict=True)
+                 if invalid_reason(a.user) is None]
+        users = [a.user for a, _k in valid]
+        if logins.account_only(self.settings):
+            return self._in_transaction(users, lambda conn: self._successes_in(conn, valid))
+        return self._in_transaction(
+            users, lambda conn: [self._success_in(conn, a) for a, _k in valid])
+
+    def success_outcome(self, history, attempt) -> tuple:
+        """(status, why, status notices) a success leads to, from the account state read
+        before it (`account_and_denials`)."""
+        status, why = decide.compute_status(history, self.settings, attempt)
+        return status, why, decide.status_notices(attempt.user, history.status, status, why)
+
+    def _successes_in(self, conn, items) -> list:
+        """`_success_in` for each (attempt, known status) in turn, under
+        `logins.account_only` settings, with fewer statements: at most one read and one
+        account update a success, and the event rows and account updates sent in runs by
+        execute_many (the writer thread holds the GIL for less of each batch). The same
+        rows and verdicts as `_success_in`."""
+        events: list[list] = []
+        updates: list[list] = []
         touched: set[str] = set()
 
         def flush():
-            conn.execute_many(sql.INSERT_EVENT, events)
-            conn.execute_many(sql.RECORD_SUCCESS, updates)
+            logins.record_success_batch(conn, events, updates)
             events.clear()
             updates.clear()
             touched.clear()
 
         verdicts = []
-        for attempt in attempts:
+        for attempt, known in items:
             user, now = attempt.user, attempt.time
+            if known is not None:
+                if user in touched:
+                    flush()  # one account update a user in each statement
+                events.append(logins.event_values(attempt, SUCCESS))
+                updates.append(logins.success_values(user, now, *known))
+                touched.add(user)
+                verdicts.append(Verdict(True, (), None, (), known[0], known[1], None))
+                continue
             if user in touched:
                 flush()  # a second success of one user reads what the first one wrote
             if conn.dialect != "sqlite":
@@ -330,11 +369,10 @@ class Gate:
             if account is None:  # first sight of the user: make the account row
                 logins.account_row(conn, user, now, lock=True)
                 account, history = logins.account_and_denials(conn, user, now, self.settings)
-            status, why = decide.compute_status(history, self.settings, attempt)
-            events.append(logins.event_row(attempt, SUCCESS))
-            updates.append(logins.success_update(user, now, status, why))
+            status, why, notices = self.success_outcome(history, attempt)
+            events.append(logins.event_values(attempt, SUCCESS))
+            updates.append(logins.success_values(user, now, status, why))
             touched.add(user)
-            notices = decide.status_notices(user, history.status, status, why)
             if notices or account["notify_on"]:
                 flush()  # what a notice tells is stored before the notice is queued
                 self._user_notice(conn, attempt, account, SUCCESS)
@@ -345,7 +383,7 @@ class Gate:
         return verdicts
 
     def _record_success(self, attempt) -> Verdict:
-        return self._in_transaction(attempt, lambda conn: self._success_in(conn, attempt))
+        return self._in_transaction((attempt.user,), lambda conn: self._success_in(conn, attempt))
 
     def _success_in(self, conn, attempt) -> Verdict:
         account = logins.account_row(conn, attempt.user, attempt.time, lock=True)
@@ -372,7 +410,7 @@ class Gate:
             self._finish(conn, attempt, verdict, touch=True)
             return verdict
 
-        return self._in_transaction(attempt, body)
+        return self._in_transaction((attempt.user,), body)
 
     def _finish(self, conn, attempt, verdict, touch: bool) -> None:
         """Save the status and queue the verdict's notices, in the caller's transaction."""
@@ -405,21 +443,24 @@ class Gate:
         logins.queue_notice(conn, now, notice.kind, notice.subject, to, title, body,
                             self.settings.notify.repeat_minutes)
 
-    def _in_transaction(self, attempt, body):
+    def _in_transaction(self, users, body):
+        """body(conn) in a write transaction; once committed, `on_commit(users)` (the users
+        whose state it may change; None: anyone's)."""
         conn = self._connection()
         conn.begin(write=True)
         try:
             result = body(conn)
             conn.commit()
-            return result
         except BaseException:
             conn.rollback()
             raise
+        self._on_commit(users)
+        return result
 
-    def _write(self, body) -> bool:
+    def _write(self, users, body) -> bool:
         """Run body(conn, now) in a write transaction; False (and last_error) on store trouble."""
         try:
-            self._in_transaction(None, lambda conn: body(conn, self.clock()))
+            self._in_transaction(users, lambda conn: body(conn, self.clock()))
             return True
         except StoreError as exc:
             self.close()
@@ -439,7 +480,7 @@ class Gate:
             conn.execute(statement, params)
             conn.execute(sql.TOUCH_ACTIVITY, {"user": user, "now": now})
 
-        return self._write(body)
+        return self._write((user,), body)
 
 
 __all__ = ["Gate", "DirectoryError"]

@@ -35,9 +35,11 @@ import os
 import threading
 import time
 
+from policy import decide
 from policy.types import INVALID_USER, RADIUS, STORE_ERROR
 from policy.usernames import escape, invalid_reason
 from radius_hook import request as rq
+from store.logins import after_success
 
 try:  # provided by rlm_python3 inside radiusd; absent when imported elsewhere (tests, tools)
     import radiusd
@@ -102,6 +104,7 @@ class Guard:
         self.config_path = config_path
         self.gate = None
         self.writer = None
+        self.hot = None  # radius_hook.hot.HotAccounts, when copies of accounts may be kept
         self.error = "not loaded yet"
         self._key = None
         self._next_check = 0.0
@@ -123,9 +126,12 @@ class Guard:
             self._next_check = time.monotonic() + RETRY_SECONDS
             return
         self._close()
+        self.hot = _hot_accounts(settings)
+        on_commit = self.hot.committed if self.hot is not None else None
         self.gate = Gate(settings, connector=_connector(REQUEST_CHECKPOINT_PAGES))
-        self.writer = Writer(Gate(settings, connector=_connector(WRITER_CHECKPOINT_PAGES)),
-                             log=lambda text: log(L_ERR, text))
+        self.writer = Writer(Gate(settings, connector=_connector(WRITER_CHECKPOINT_PAGES),
+                                  on_commit=on_commit),
+                             log=lambda text: log(L_ERR, text), lost=self._forget)
         self.error = ""
         self._key = (st.st_ino, st.st_size, st.st_mtime_ns)
         self._next_check = time.monotonic() + CHECK_SECONDS
@@ -148,16 +154,45 @@ class Guard:
                     self.load()
         return self.gate
 
+    def _forget(self, users) -> None:
+        """Successes the writer could not store: the copies that counted them are wrong."""
+        if self.hot is not None:
+            for user in users:
+                self.hot.drop(user)
+
     def _close(self) -> None:
         if self.writer is not None:
             self.writer.stop()
             self.writer = None
+        if self.hot is not None:
+            self.hot.close()
+            self.hot = None
         if self.gate is not None:
             self.gate.close()
             self.gate = None
 
     def close(self) -> None:
         self._close()
+
+
+def _hot_accounts(settings):
+    """A HotAccounts for these settings, or None when copies cannot be trusted: rules that
+    need more than the account row, custom authentication, a store without change
+    counters (PostgreSQL), or a counter file that cannot be opened (logged)."""
+    from store import changes, logins
+
+    if not logins.account_only(settings) or settings.custom_authentication.enabled:
+        return None
+    path = changes.path_for(settings.store.url)
+    if path is None:
+        return None
+    from radius_hook.hot import HotAccounts
+
+    try:
+        return HotAccounts(path)
+    except OSError as exc:
+        log(L_WARN, f"change counters {path}: {exc}; reading the store on every request")
+        return None
 
 
 _guard: Guard | None = None
@@ -201,6 +236,58 @@ def _decide(gate, attempt):
     return gate.authorize(attempt)
 
 
+def _quiet(verdict) -> bool:
+    return verdict.allowed and not verdict.reasons and not verdict.notices
+
+
+def _decide_hot(gate, hot, attempt):
+    """`_decide` from the kept copy of the account (radius_hook.hot), loading it on a miss;
+    the gate's recording path for anything but a plain yes."""
+    user = attempt.user
+    state = hot.get(user, time.monotonic())
+    if state is None:
+        if invalid_reason(user) is not None:
+            with _gate_lock:
+                return gate.authorize(attempt)
+        if _guard.writer.pending(user):
+            _guard.writer.settle(user)  # a copy must hold every success this server let in
+        stamp = hot.stamp(user)  # before the read: a write after it shows as a new value
+        try:
+            with _gate_lock:
+                state = gate.account_state(user, attempt.time)
+        except Exception:  # noqa: BLE001 - store trouble: the gate's path handles it
+            with _gate_lock:
+                return _decide(gate, attempt)
+        account, history = state
+        if account is not None and not history.denied_recent:
+            hot.keep(user, stamp, account, history, time.monotonic())
+    verdict = decide.check(attempt, state[1], gate.settings)
+    if _quiet(verdict):
+        return verdict
+    hot.drop(user)
+    with _gate_lock:
+        return gate.authorize(attempt)
+
+
+def _success(gate, attempt) -> None:
+    """Queue a success for the writer; with a kept copy of the account, apply it to the
+    copy and hand the writer its status, so nothing is read again."""
+    hot = _guard.hot
+    known = None
+    if hot is not None:
+        state = hot.get(attempt.user, time.monotonic())
+        if state is not None:
+            account, history = state
+            status, why, notices = gate.success_outcome(history, attempt)
+            if not notices and not account["notify_on"]:
+                known = (status, why)
+                hot.update(attempt.user,
+                           *after_success(account, history, attempt.time, status))
+        if known is None:
+            hot.drop(attempt.user)  # the writer's exact path decides what changes
+    _guard.writer.success(attempt, known)
+
+
 # --- rlm_python3 entry points --------------------------------------------------------------------
 
 def instantiate(p):
@@ -235,10 +322,14 @@ def authorize(p):
             _mark(user, "denied")
             return _reject(_UNAVAILABLE)
         attempt = _attempt(gate, attrs, user)
-        if _guard.writer.pending(user):
-            _guard.writer.settle(user)  # decide on every success this server let in
-        with _gate_lock:
-            verdict = _decide(gate, attempt)
+        hot = _guard.hot
+        if hot is not None:
+            verdict = _decide_hot(gate, hot, attempt)
+        else:
+            if _guard.writer.pending(user):
+                _guard.writer.settle(user)  # decide on every success this server let in
+            with _gate_lock:
+                verdict = _decide(gate, attempt)
         if verdict.allowed:
             if verdict.reasons:
                 log(L_INFO, f"authorize: let in {escape(user)[:100]} with "
@@ -283,6 +374,8 @@ def post_auth(p):
             return NOOP
         attempt = _attempt(gate, attrs, user)
         if rejecting:
+            if _guard.hot is not None:
+                _guard.hot.drop(user)
             if _guard.writer.pending(user):
                 _guard.writer.settle(user)  # a queued success resets the count first
             with _gate_lock:
@@ -294,7 +387,7 @@ def post_auth(p):
                     f"{gate.last_error}")
             return NOOP
         _mark(user, "accepted")
-        _guard.writer.success(attempt)
+        _success(gate, attempt)
         return NOOP
     except Exception as exc:  # noqa: BLE001 - never raise into radiusd
         log(L_ERR, f"post_auth: {type(exc).__name__}: {exc}")

@@ -29,9 +29,11 @@ RETRY_PAUSE = 0.2  # seconds between them
 class Writer:
     """A thread that records queued successes through its own gate (own store connection)."""
 
-    def __init__(self, gate, log=lambda text: None) -> None:
+    def __init__(self, gate, log=lambda text: None, lost=lambda users: None) -> None:
+        """`lost(users)` is told of successes that could not be committed."""
         self._gate = gate
         self._log = log
+        self._lost = lost
         self._queue: collections.deque = collections.deque()
         self._pending: collections.Counter = collections.Counter()  # user -> not yet committed
         self._cond = threading.Condition()
@@ -49,11 +51,12 @@ class Writer:
                                             daemon=True)
             self._thread.start()
 
-    def success(self, attempt) -> None:
-        """Queue a success for the next commit."""
+    def success(self, attempt, known=None) -> None:
+        """Queue a success for the next commit; `known`: its (status, why), see
+        Gate.record_successes."""
         with self._cond:
             self._ensure_thread()
-            self._queue.append(attempt)
+            self._queue.append((attempt, known))
             self._pending[attempt.user] += 1
             if len(self._queue) == 1 or len(self._queue) >= MAX_BATCH:
                 self._cond.notify()  # wake the writer only when it has to act
@@ -118,7 +121,7 @@ class Writer:
 
     def _done(self, batch) -> None:
         with self._cond:
-            for attempt in batch:
+            for attempt, _known in batch:
                 self._pending[attempt.user] -= 1
                 if self._pending[attempt.user] <= 0:
                     del self._pending[attempt.user]
@@ -127,14 +130,16 @@ class Writer:
     def _commit(self, batch) -> None:
         from store.db import StoreError
 
+        attempts = [a for a, _k in batch]
         for attempt_no in range(RETRIES):
             try:
-                self._gate.record_successes(batch)
+                self._gate.record_successes(attempts, [k for _a, k in batch])
                 return
             except StoreError as exc:
                 self._gate.close()
                 if attempt_no == RETRIES - 1:
                     self._log(f"writer: {len(batch)} success records lost: store: {exc}")
+                    self._lost([a.user for a in attempts])
                     return
                 time.sleep(RETRY_PAUSE)
 
@@ -148,5 +153,6 @@ class Writer:
             except Exception as exc:  # noqa: BLE001 - the thread must outlive any one batch
                 self._log(f"writer: {len(batch)} success records lost: "
                           f"{type(exc).__name__}: {exc}")
+                self._lost([a.user for a, _k in batch])
             finally:
                 self._done(batch)

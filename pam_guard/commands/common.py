@@ -57,6 +57,12 @@ def store_transaction(args, write: bool = True):
                 conn.exec_driver_sql("BEGIN IMMEDIATE")
             yield settings, conn
             del conn.info["after_commit"]
+        if write:
+            # Processes that keep copies of account state (the RADIUS module) drop them all:
+            # an admin's change acts on the very next login.
+            from store.changes import note_change
+
+            note_change(settings.store.url, None)
         for callback in callbacks:
             callback()
     finally:

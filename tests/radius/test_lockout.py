@@ -69,3 +69,31 @@ def test_post_auth_reject_before_pam_guard_counts_once(guard, start_server):
     server = start_server(guard, post_auth_before=REJECT_REX)
     server.auth("rex", server.password)
     assert outcomes(guard, "rex") == [("failure", "")]
+
+
+def test_admin_lock_and_unlock_act_on_the_next_request(guard, server):
+    """The module keeps a copy of a user's account once it has seen them (radius_hook.hot):
+    an admin's lock and unlock must still act on the very next request."""
+    for _ in range(3):  # the copy is loaded, and kept current by the module's own successes
+        assert server.auth("dora", server.password, **ADDR).code == "Access-Accept"
+    guard.cli("lock", "dora")
+    reply = server.auth("dora", server.password, **ADDR)
+    assert reply.code == "Access-Reject" and reply.attrs["Reply-Message"].startswith(LOCK_MESSAGE)
+    guard.cli("unlock", "dora")
+    assert server.auth("dora", server.password, **ADDR).code == "Access-Accept"
+
+
+def test_kept_copy_counts_failures_and_locks(guard, server):
+    """Successes through the kept copy, then failures: the lock still comes at the third."""
+    for _ in range(2):
+        assert server.auth("emil", server.password, **ADDR).code == "Access-Accept"
+    for _ in range(2):
+        assert server.auth("emil", "wrong", **ADDR).code == "Access-Reject"
+    assert server.auth("emil", server.password, **ADDR).code == "Access-Accept"  # resets
+    for _ in range(3):
+        assert server.auth("emil", "wrong", **ADDR).code == "Access-Reject"
+    reply = server.auth("emil", server.password, **ADDR)
+    assert reply.code == "Access-Reject" and reply.attrs["Reply-Message"].startswith(LOCK_MESSAGE)
+    assert wait_for(lambda: [o for o, _r in outcomes(guard, "emil")] == [
+        "success", "success", "failure", "failure", "success", "failure", "failure", "failure",
+        "denied"])

@@ -32,7 +32,7 @@ def test_store_error_is_logged_and_thread_survives(guard, monkeypatch):
     logged = []
     gate = _gate(guard)
     writer = Writer(_gate(guard), log=logged.append)
-    writer._gate.record_successes = lambda batch: (_ for _ in ()).throw(RuntimeError("boom"))
+    writer._gate.record_successes = lambda *a: (_ for _ in ()).throw(RuntimeError("boom"))
     writer.success(gate.attempt("x", "radius", "vpn"))
     writer.flush()
     assert any("lost" in line and "boom" in line for line in logged)

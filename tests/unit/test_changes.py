@@ -1,0 +1,134 @@
+"""Change counters beside a SQLite store (store.changes) and the RADIUS module's kept copies
+that rely on them (radius_hook.hot): a copy is current until any other process bumps its
+user's counter or the global one, stays current across this process's own commits, and a
+bump that lands between the stamp and the read is never hidden."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from policy.types import History
+from radius_hook import hot as hot_module
+from radius_hook.hot import HotAccounts
+from store import changes
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+@pytest.fixture
+def store_path(tmp_path):
+    path = tmp_path / "pam-guard.db"
+    path.write_bytes(b"")
+    os.chmod(path, 0o640)
+    return str(path)
+
+
+def test_path_for_only_sqlite_files():
+    assert changes.path_for("sqlite:////var/lib/pam-guard/pam-guard.db") == \
+        "/var/lib/pam-guard/pam-guard.db-changes"
+    assert changes.path_for("sqlite:///relative.db") == "relative.db-changes"
+    assert changes.path_for("sqlite://") is None
+    assert changes.path_for("sqlite:///:memory:") is None
+    assert changes.path_for("postgresql://u@localhost/pg") is None
+
+
+def test_slot_is_stable_across_processes_and_never_global():
+    here = [changes.slot_of(u) for u in ("alice", "bob", "é-user", "x" * 300)]
+    code = ("import sys; sys.path.insert(0, sys.argv[1]); from store.changes import slot_of; "
+            "print([slot_of(u) for u in ('alice', 'bob', 'é-user', 'x' * 300)])")
+    other = subprocess.run([sys.executable, "-c", code, ROOT], capture_output=True, text=True,
+                           check=True, env=dict(os.environ, PYTHONHASHSEED="123"))
+    assert other.stdout.strip() == str(here)
+    assert all(1 <= s < changes.SLOTS for s in here) and len(set(here)) == 4
+
+
+def test_bump_counts_each_slot_once_and_makes_the_file_like_the_store(store_path):
+    path = store_path + changes.SUFFIX
+    assert changes.bump_users(path, ["alice", "alice", "bob"]) == {
+        changes.slot_of("alice"): 0, changes.slot_of("bob"): 0}
+    assert changes.bump_users(path, ["alice"]) == {changes.slot_of("alice"): 1}
+    assert changes.bump_users(path, None) == {changes.GLOBAL: 0}
+    info = os.stat(path)
+    assert info.st_size == changes.SIZE and (info.st_mode & 0o777) == 0o640
+    counters = changes.Counters(path)
+    try:
+        assert counters.value(changes.slot_of("alice")) == 2
+        assert counters.value(changes.GLOBAL) == 1
+        assert counters.value(changes.slot_of("carol")) == 0 or \
+            changes.slot_of("carol") in (changes.slot_of("alice"), changes.slot_of("bob"))
+    finally:
+        counters.close()
+
+
+def test_note_change_is_silent_without_a_usable_file(tmp_path):
+    changes.note_change("postgresql://u@localhost/x", ["alice"])  # nothing to tell
+    changes.note_change(f"sqlite:///{tmp_path}/missing-dir/pam-guard.db", ["alice"])  # no dir
+
+
+def _history(status="protected"):
+    return History(known=True, status=status, last_activity=1.0)
+
+
+def test_copy_current_until_another_process_writes_the_user(store_path):
+    path = store_path + changes.SUFFIX
+    hot = HotAccounts(path)
+    try:
+        account = {"notify_on": ""}
+        hot.keep("alice", hot.stamp("alice"), account, _history(), now=100.0)
+        hot.keep("bob", hot.stamp("bob"), account, _history(), now=100.0)
+        assert hot.get("alice", 101.0) == (account, _history())
+        # Another process (its own file descriptor) records something for alice.
+        subprocess.run([sys.executable, "-c",
+                        "import sys; sys.path.insert(0, sys.argv[1]); "
+                        "from store.changes import bump_users; bump_users(sys.argv[2], ['alice'])",
+                        ROOT, path], check=True)
+        assert hot.get("alice", 101.0) is None
+        assert hot.get("bob", 101.0) is not None  # another user's copy stays
+        changes.bump_users(path, None)  # an admin command: every copy goes
+        assert hot.get("bob", 101.0) is None and len(hot) == 0
+    finally:
+        hot.close()
+
+
+def test_own_commits_keep_copies_but_not_a_foreign_bump_among_them(store_path):
+    path = store_path + changes.SUFFIX
+    hot = HotAccounts(path)
+    try:
+        hot.keep("alice", hot.stamp("alice"), {}, _history(), now=0.0)
+        for _ in range(3):
+            hot.committed(["alice", "alice"])  # this process's writer: the copy stays
+        assert hot.get("alice", 1.0) is not None
+        changes.bump_users(path, ["alice"])  # someone else, then us again
+        hot.committed(["alice"])
+        assert hot.get("alice", 1.0) is None
+    finally:
+        hot.close()
+
+
+def test_bump_between_stamp_and_keep_is_seen(store_path):
+    path = store_path + changes.SUFFIX
+    hot = HotAccounts(path)
+    try:
+        stamp = hot.stamp("alice")
+        changes.bump_users(path, ["alice"])  # written after the stamp, maybe before our read
+        hot.keep("alice", stamp, {}, _history(), now=0.0)
+        assert hot.get("alice", 0.0) is None
+    finally:
+        hot.close()
+
+
+def test_copy_expires_and_update_replaces_contents(store_path):
+    hot = HotAccounts(store_path + changes.SUFFIX)
+    try:
+        hot.keep("alice", hot.stamp("alice"), {"a": 1}, _history(), now=0.0)
+        hot.update("alice", {"a": 2}, _history("new"))
+        assert hot.get("alice", hot_module.MAX_AGE - 1) == ({"a": 2}, _history("new"))
+        assert hot.get("alice", hot_module.MAX_AGE + 1) is None
+        hot.update("alice", {"a": 3}, _history())  # gone: nothing to update
+        assert hot.get("alice", 0.0) is None
+    finally:
+        hot.close()
