@@ -308,23 +308,14 @@ class Gate:
         self._finish(conn, attempt, verdict, touch=not verdict.allowed or record_success)
         return verdict
 
-    def record_successes(self, attempts, known=None) -> list:
+    def record_successes(self, attempts) -> list:
         """Record many good logins in one transaction, one commit for all (RADIUS group
-        commit). Invalid user names are skipped. Raises StoreError (the caller retries).
-
-        `known` (under `logins.account_only` settings only): for each attempt, the
-        (status, why) its caller already worked out from a current copy of the account
-        (radius_hook.hot), or None. A known success of an existing account with nothing to
-        tell is then written without reading the account again.
-        """
-        known = known or [None] * len(attempts)
-        valid = [(a, k) for a, k in zip(attempts, known, strict=True)
-                 if invalid_reason(a.user) is None]
-        users = [a.user for a, _k in valid]
+        commit). Invalid user names are skipped. Raises StoreError (the caller retries)."""
+        valid = [a for a in attempts if invalid_reason(a.user) is None]
+        users = [a.user for a in valid]
         if logins.account_only(self.settings):
             return self._in_transaction(users, lambda conn: self._successes_in(conn, valid))
-        return self._in_transaction(
-            users, lambda conn: [self._success_in(conn, a) for a, _k in valid])
+        return self._in_transaction(users, lambda conn: [self._success_in(conn, a) for a in valid])
 
     def success_outcome(self, history, attempt) -> tuple:
         """(status, why, status notices) a success leads to, from the account state read
@@ -332,12 +323,11 @@ class Gate:
         status, why = decide.compute_status(history, self.settings, attempt)
         return status, why, decide.status_notices(attempt.user, history.status, status, why)
 
-    def _successes_in(self, conn, items) -> list:
-        """`_success_in` for each (attempt, known status) in turn, under
-        `logins.account_only` settings, with fewer statements: at most one read and one
-        account update a success, and the event rows and account updates sent in runs by
-        execute_many (the writer thread holds the GIL for less of each batch). The same
-        rows and verdicts as `_success_in`."""
+    def _successes_in(self, conn, attempts) -> list:
+        """`_success_in` for each attempt in turn, under `logins.account_only` settings,
+        with fewer statements: one read and one account update a success, the event rows
+        and account updates sent in runs (logins.record_success_batch). The same rows and
+        verdicts as `_success_in`."""
         events: list[list] = []
         updates: list[list] = []
         touched: set[str] = set()
@@ -349,16 +339,8 @@ class Gate:
             touched.clear()
 
         verdicts = []
-        for attempt, known in items:
+        for attempt in attempts:
             user, now = attempt.user, attempt.time
-            if known is not None:
-                if user in touched:
-                    flush()  # one account update a user in each statement
-                events.append(logins.event_values(attempt, SUCCESS))
-                updates.append(logins.success_values(user, now, *known))
-                touched.add(user)
-                verdicts.append(Verdict(True, (), None, (), known[0], known[1], None))
-                continue
             if user in touched:
                 flush()  # a second success of one user reads what the first one wrote
             if conn.dialect != "sqlite":

@@ -10,12 +10,12 @@ denials, so this keeps that per user:
 - a copy is loaded after reading the user's change counter (store.changes) and is used
   only while that counter and the global one still hold those values, and for at most
   MAX_AGE seconds (a safety net should a writer die between its commit and its counter);
-- this server's own successes update the copy in place (`logins.after_success`, the same
-  change the writer's RECORD_SUCCESS makes), and the writer's commits bump the counters
-  like any writer's; the copies count those bumps of their own (`_mine`), so a copy is
-  current while every bump of its slot since it was loaded was this process's own;
-- anything else (a denial, a failure, a lock, an admin command, another process's login)
-  bumps the counter, and the next request of that user reads the store again.
+- successes are not applied to the copies, and the recorder's commits of them bump no
+  counter: no success can turn a copy that lets its user in into one that should not
+  (tests/unit/test_quiet_copies.py), and a copy that does not let its user in is never
+  trusted (the gate decides from the store);
+- anything else (a denial, a failure, a lock, an admin command, a PAM login) bumps the
+  counter, and the next request of that user reads the store again.
 
 Copies are kept only of existing accounts with no recent denials (a denial count slides
 with the clock), only for a SQLite store (store.changes), and never with custom
@@ -24,16 +24,14 @@ authentication (the directory's lock is not in the store).
 
 from __future__ import annotations
 
-import threading
-
-from store.changes import GLOBAL, SLOTS, Counters, bump_users, slot_of
+from store.changes import GLOBAL, Counters, slot_of
 
 MAX_ENTRIES = 200_000  # copies kept at most (~1 KB each); all are dropped beyond it
 MAX_AGE = 60.0  # seconds a copy is trusted at most
 
-# An entry: [slot, slot value, own bumps of the slot, global value, loaded at (monotonic),
-# account, history], the three numbers as they were before the account was read.
-_SLOT, _STAMP, _MINE, _GLOBAL, _LOADED, _ACCOUNT, _HISTORY = range(7)
+# An entry: [slot, slot value, global value, loaded at (monotonic), account, history,
+# quiet], the first three as they were before the account was read.
+_SLOT, _STAMP, _GLOBAL, _LOADED, _ACCOUNT, _HISTORY, _QUIET = range(7)
 
 
 class HotAccounts:
@@ -44,60 +42,54 @@ class HotAccounts:
         self._counters = Counters(path)
         self._view = self._counters._view
         self._entries: dict = {}
-        self._mine = [0] * SLOTS  # bumps of each slot made by this process's writer
-        # A stamp and the writer's bump-then-count must not interleave: a stamp read between
-        # the two would later hide someone else's bump behind this process's own count.
-        self._bumping = threading.Lock()
 
     def __len__(self) -> int:
         return len(self._entries)
 
     def get(self, user: str, now: float):
         """(account, history) of a copy still current, or None. `now`: time.monotonic()."""
+        entry = self._current(user, now)
+        return None if entry is None else (entry[_ACCOUNT], entry[_HISTORY])
+
+    def quiet(self, user: str, now: float) -> bool:
+        """Whether the user has a current copy already known to let them in with nothing to
+        say (`set_quiet`): authorize needs nothing more."""
+        entry = self._current(user, now)
+        return entry is not None and entry[_QUIET]
+
+    def set_quiet(self, user: str) -> None:
+        """The rules let this copy in with no reason and no notice (decide.check). That
+        holds for as long as the copy is current: under the rules copies are kept for
+        (lockout only), neither the clock nor a success changes it
+        (tests/unit/test_quiet_copies.py checks this of policy.decide)."""
+        entry = self._entries.get(user)
+        if entry is not None:
+            entry[_QUIET] = True
+
+    def _current(self, user: str, now: float):
         entry = self._entries.get(user)
         if entry is None:
             return None
         view = self._view
-        slot = entry[_SLOT]
-        if (view[slot] - entry[_STAMP] != self._mine[slot] - entry[_MINE]
-                or view[GLOBAL] != entry[_GLOBAL] or now - entry[_LOADED] > MAX_AGE):
+        if (view[entry[_SLOT]] != entry[_STAMP] or view[GLOBAL] != entry[_GLOBAL]
+                or now - entry[_LOADED] > MAX_AGE):
             self._entries.pop(user, None)
             return None
-        return entry[_ACCOUNT], entry[_HISTORY]
+        return entry
 
     def stamp(self, user: str) -> tuple:
         """What to read before loading a user from the store, for `keep`."""
         slot = slot_of(user)
-        with self._bumping:
-            return slot, self._view[slot], self._mine[slot], self._view[GLOBAL]
+        return slot, self._view[slot], self._view[GLOBAL]
 
     def keep(self, user: str, stamp: tuple, account: dict, history, now: float) -> None:
         """Keep a copy loaded after `stamp` was read."""
         if len(self._entries) >= MAX_ENTRIES:
             self._entries.clear()
-        self._entries[user] = [*stamp, now, account, history]
-
-    def update(self, user: str, account: dict, history) -> None:
-        """This server changed the user (a success queued for the writer): new contents."""
-        entry = self._entries.get(user)
-        if entry is not None:
-            entry[_ACCOUNT] = account
-            entry[_HISTORY] = history
+        self._entries[user] = [*stamp, now, account, history, False]
 
     def drop(self, user: str) -> None:
         self._entries.pop(user, None)
-
-    def committed(self, users) -> None:
-        """The writer committed changes of `users` that it had already applied to the
-        copies (Gate's on_commit): bump their counters, and count the bumps as our own."""
-        if users is None:
-            bump_users(self.path, None)
-            return
-        with self._bumping:
-            before = bump_users(self.path, users)
-            mine = self._mine
-            for slot in before:
-                mine[slot] += 1
 
     def close(self) -> None:
         self._entries.clear()

@@ -10,9 +10,10 @@ Mapping (SPEC §9):
 
 Traps of rlm_python3 in FreeRADIUS 3.2.1 handled here:
 - Only one python3 instance may be loaded, and every call into it needs the GIL: Python time
-  per call is the server's throughput, so authorize reads without a write transaction when
-  there is nothing to record, and successes are committed in batches by a writer thread
-  (radius_hook.writer).
+  per call is the server's throughput (and our code runs ~4x slower there than in a plain
+  loop). So authorize answers most requests from a kept copy of the account
+  (radius_hook.hot) without a store read, and post_auth hands successes to a recorder
+  process (radius_hook.handoff, radius_hook.recorder) that stores them off radiusd's GIL.
 - rlm_python3 3.2.1 serialises the calls themselves (checked inside radiusd under the
   benchmark's load: never two requests in this module at once), so everything a request
   waits for (a settle, SQLite's busy handler, a WAL checkpoint) stalls the whole server.
@@ -36,10 +37,9 @@ import threading
 import time
 
 from policy import decide
-from policy.types import INVALID_USER, RADIUS, STORE_ERROR
+from policy.types import FAILURE, INVALID_USER, RADIUS, STORE_ERROR, SUCCESS
 from policy.usernames import escape, invalid_reason
 from radius_hook import request as rq
-from store.logins import after_success
 
 try:  # provided by rlm_python3 inside radiusd; absent when imported elsewhere (tests, tools)
     import radiusd
@@ -58,10 +58,9 @@ MARK_SECONDS = 5.0  # a post-auth mark older than this belongs to another reques
 
 # SQLite runs a WAL checkpoint (copy to the database file, fsync) inside the commit that
 # finds the WAL over this many pages. Inside a request that stalls the whole server (calls
-# are serialised), so the writer thread's commits do the checkpoints, in larger steps (less
-# work per record); a request's commit checkpoints only as a backstop, if no success has
-# been recorded for a long time.
-WRITER_CHECKPOINT_PAGES = 10000
+# are serialised), so the recorder's commits do the checkpoints (recorder.CHECKPOINT_PAGES);
+# a request's commit checkpoints only as a backstop, if no success has been recorded for a
+# long time.
 REQUEST_CHECKPOINT_PAGES = 50000
 
 _REFUSED = "Login refused."
@@ -103,7 +102,7 @@ class Guard:
     def __init__(self, config_path: str) -> None:
         self.config_path = config_path
         self.gate = None
-        self.writer = None
+        self.recorder = None
         self.hot = None  # radius_hook.hot.HotAccounts, when copies of accounts may be kept
         self.error = "not loaded yet"
         self._key = None
@@ -114,7 +113,7 @@ class Guard:
         """(Re)load settings and make a gate; on failure keep the error, refuse requests."""
         from pam_guard.config import load_settings
         from pam_guard.gate import Gate
-        from radius_hook.writer import Writer
+        from radius_hook.handoff import Handoff
 
         try:
             st = os.stat(self.config_path)
@@ -126,12 +125,11 @@ class Guard:
             self._next_check = time.monotonic() + RETRY_SECONDS
             return
         self._close()
+        rq.forget_gates()
         self.hot = _hot_accounts(settings)
-        on_commit = self.hot.committed if self.hot is not None else None
         self.gate = Gate(settings, connector=_connector(REQUEST_CHECKPOINT_PAGES))
-        self.writer = Writer(Gate(settings, connector=_connector(WRITER_CHECKPOINT_PAGES),
-                                  on_commit=on_commit),
-                             log=lambda text: log(L_ERR, text), lost=self._forget)
+        self.recorder = Handoff(self.config_path, log=lambda text: log(L_ERR, text),
+                                fallback=self._record_here, note=lambda text: log(L_AUTH, text))
         self.error = ""
         self._key = (st.st_ino, st.st_size, st.st_mtime_ns)
         self._next_check = time.monotonic() + CHECK_SECONDS
@@ -148,22 +146,31 @@ class Guard:
             except OSError:
                 key = None
             if self.gate is None or key != self._key:
-                if self.writer is not None:
-                    self.writer.flush()
+                if self.recorder is not None:
+                    self.recorder.flush()
                 with _gate_lock:  # never close the gate under a request using it
                     self.load()
         return self.gate
 
-    def _forget(self, users) -> None:
-        """Successes the writer could not store: the copies that counted them are wrong."""
-        if self.hot is not None:
-            for user in users:
-                self.hot.drop(user)
+    def _record_here(self, kind, user, at, key) -> None:
+        """An outcome the recorder could not take: recorded in radiusd, synchronously."""
+        gate = self.gate
+        if gate is None:
+            return
+        attempt = rq.attempt_from(gate, user, at, key)
+        with _gate_lock:
+            verdict = (gate.record_success(attempt) if kind == SUCCESS
+                       else gate.record_failure(attempt))
+        if verdict.lock is not None:
+            log(L_AUTH, f"locked user {escape(user)[:100]}: {verdict.lock[0]}")
+        elif STORE_ERROR in verdict.reasons:
+            log(L_ERR, f"post_auth: {kind} of {escape(user)[:100]} not recorded: "
+                f"{gate.last_error}")
 
     def _close(self) -> None:
-        if self.writer is not None:
-            self.writer.stop()
-            self.writer = None
+        if self.recorder is not None:
+            self.recorder.stop()
+            self.recorder = None
         if self.hot is not None:
             self.hot.close()
             self.hot = None
@@ -218,10 +225,8 @@ def _reject(text: str):
 
 
 def _attempt(gate, attrs: dict, user):
-    settings = gate.settings
-    address, raw = rq.source_address(attrs, settings.radius.address_order)
-    return gate.attempt(user, RADIUS, rq.session_type(attrs, settings.radius.port_type_map),
-                        address, raw, rq.client_detail(attrs), None)
+    """The request as the gate's Attempt."""
+    return rq.attempt_from(gate, user, gate.clock(), rq.fact_key(attrs))
 
 
 def _decide(gate, attempt):
@@ -249,8 +254,8 @@ def _decide_hot(gate, hot, attempt):
         if invalid_reason(user) is not None:
             with _gate_lock:
                 return gate.authorize(attempt)
-        if _guard.writer.pending(user):
-            _guard.writer.settle(user)  # a copy must hold every success this server let in
+        if _guard.recorder.pending(user):
+            _guard.recorder.settle(user)  # a copy must hold every success this server let in
         stamp = hot.stamp(user)  # before the read: a write after it shows as a new value
         try:
             with _gate_lock:
@@ -263,29 +268,11 @@ def _decide_hot(gate, hot, attempt):
             hot.keep(user, stamp, account, history, time.monotonic())
     verdict = decide.check(attempt, state[1], gate.settings)
     if _quiet(verdict):
+        hot.set_quiet(user)  # the next requests of this copy need no check (hot.set_quiet)
         return verdict
     hot.drop(user)
     with _gate_lock:
         return gate.authorize(attempt)
-
-
-def _success(gate, attempt) -> None:
-    """Queue a success for the writer; with a kept copy of the account, apply it to the
-    copy and hand the writer its status, so nothing is read again."""
-    hot = _guard.hot
-    known = None
-    if hot is not None:
-        state = hot.get(attempt.user, time.monotonic())
-        if state is not None:
-            account, history = state
-            status, why, notices = gate.success_outcome(history, attempt)
-            if not notices and not account["notify_on"]:
-                known = (status, why)
-                hot.update(attempt.user,
-                           *after_success(account, history, attempt.time, status))
-        if known is None:
-            hot.drop(attempt.user)  # the writer's exact path decides what changes
-    _guard.writer.success(attempt, known)
 
 
 # --- rlm_python3 entry points --------------------------------------------------------------------
@@ -309,6 +296,12 @@ def authorize(p):
     user = None
     gate = None
     try:
+        # Most requests: a current copy of the account already known to let the user in.
+        if _guard is not None and _guard.current() is not None and _guard.hot is not None:
+            user = rq.user_name(p)
+            if user and _guard.hot.quiet(user, time.monotonic()):
+                _mark(user, "allowed")
+                return NOOP
         attrs = rq.pairs(p)
         user = attrs.get("User-Name")
         if not user:
@@ -326,8 +319,8 @@ def authorize(p):
         if hot is not None:
             verdict = _decide_hot(gate, hot, attempt)
         else:
-            if _guard.writer.pending(user):
-                _guard.writer.settle(user)  # decide on every success this server let in
+            if _guard.recorder.pending(user):
+                _guard.recorder.settle(user)  # decide on every success this server let in
             with _gate_lock:
                 verdict = _decide(gate, attempt)
         if verdict.allowed:
@@ -355,10 +348,9 @@ def authorize(p):
 def post_auth(p):
     """Record the outcome of authentication: success, or (REJECT path) failure, once."""
     try:
-        attrs = rq.pairs(p)
-        user = attrs.get("User-Name")
+        user, facts = rq.user_and_facts(p)
         stage = _take_mark(user)
-        rejecting = rq.pairs(p, "config").get("Post-Auth-Type") == "Reject"
+        rejecting = rq.control(p, "Post-Auth-Type") == "Reject"
         if stage == "accepted":
             # Second run for one request: a later post-auth module rejected after we recorded
             # the success. The password was right: no failure to count.
@@ -372,22 +364,13 @@ def post_auth(p):
             log(L_ERR, f"post_auth: {escape(user)[:100]} not recorded: "
                 f"{_guard.error if _guard else 'module not instantiated'}")
             return NOOP
-        attempt = _attempt(gate, attrs, user)
         if rejecting:
             if _guard.hot is not None:
-                _guard.hot.drop(user)
-            if _guard.writer.pending(user):
-                _guard.writer.settle(user)  # a queued success resets the count first
-            with _gate_lock:
-                verdict = gate.record_failure(attempt)
-            if verdict.lock is not None:
-                log(L_AUTH, f"locked user {escape(user)[:100]}: {verdict.lock[0]}")
-            elif STORE_ERROR in verdict.reasons:
-                log(L_ERR, f"post_auth: failure of {escape(user)[:100]} not recorded: "
-                    f"{gate.last_error}")
-            return NOOP
-        _mark(user, "accepted")
-        _success(gate, attempt)
+                _guard.hot.drop(user)  # the failure may lock: the next request reads the store
+            _guard.recorder.hand(FAILURE, user, gate.clock(), facts)
+        else:
+            _mark(user, "accepted")
+            _guard.recorder.hand(SUCCESS, user, gate.clock(), facts)
         return NOOP
     except Exception as exc:  # noqa: BLE001 - never raise into radiusd
         log(L_ERR, f"post_auth: {type(exc).__name__}: {exc}")

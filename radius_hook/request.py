@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 
 from policy.addresses import parse_address
+from policy.types import RADIUS
 
 # ipaddress parsing costs ~30 us, and the same stations come back again and again; the
 # result depends only on the text, so it can be kept (bounded).
@@ -26,6 +27,70 @@ _SOURCES = {
 }
 
 
+def user_name(p):
+    """The request's User-Name, or None (cheaper than `pairs` when that is all one needs)."""
+    items = p.get("request") if isinstance(p, dict) else p
+    for item in items or ():
+        if item[0] == "User-Name" and len(item) == 2:
+            return item[1]
+    return None
+
+
+# Every attribute the recorded facts of a request (address, service, client) come from.
+FACT_ATTRIBUTES = ("Calling-Station-Id", "Framed-IP-Address", "Framed-IPv6-Address",
+                   "NAS-IP-Address", "NAS-IPv6-Address", "NAS-Identifier", "NAS-Port-Type")
+
+
+_FACT_INDEX = {name: i for i, name in enumerate(FACT_ATTRIBUTES)}
+
+
+def fact_key(attrs: dict) -> tuple:
+    """The values `source_address`, `session_type` and `client_detail` read, as one key."""
+    return tuple(attrs.get(name) for name in FACT_ATTRIBUTES)
+
+
+def user_and_facts(p) -> tuple:
+    """(User-Name or None, fact_key) in one pass over the request list (post_auth's path:
+    the same as `pairs` then `fact_key`, first value of each attribute)."""
+    items = p.get("request") if isinstance(p, dict) else p
+    user = None
+    facts = [None] * len(FACT_ATTRIBUTES)
+    index = _FACT_INDEX
+    for item in items or ():
+        if len(item) != 2:
+            continue
+        name = item[0]
+        if name == "User-Name":
+            if user is None:
+                user = item[1]
+        else:
+            i = index.get(name)
+            if i is not None and facts[i] is None:
+                facts[i] = item[1]
+    return user, tuple(facts)
+
+
+def attempt_from(gate, user: str, at: float, key: tuple):
+    """The gate's Attempt for a request with these facts (fact_key) at time `at`. What the
+    facts say (address, service, client) is worked out once for each set of values: the
+    same NASes and stations come back again and again."""
+    return _attempt_template(gate, key)._replace(user=user, time=at)
+
+
+@functools.lru_cache(maxsize=65536)
+def _attempt_template(gate, key: tuple):
+    attrs = {name: value for name, value in zip(FACT_ATTRIBUTES, key, strict=True) if value}
+    settings = gate.settings
+    address, raw = source_address(attrs, settings.radius.address_order)
+    return gate.attempt("", RADIUS, session_type(attrs, settings.radius.port_type_map),
+                        address, raw, client_detail(attrs), None)
+
+
+def forget_gates() -> None:
+    """Drop the worked-out facts (they hold the gate they were made with)."""
+    _attempt_template.cache_clear()
+
+
 def pairs(p, name: str = "request") -> dict:
     """One list of the call's argument as {attribute: first value}."""
     if isinstance(p, dict):
@@ -37,6 +102,15 @@ def pairs(p, name: str = "request") -> dict:
         if len(item) == 2 and item[0] not in found:
             found[item[0]] = item[1]
     return found
+
+
+def control(p, name: str):
+    """The first value of `name` in the call's control ("config") list, or None."""
+    items = p.get("config") if isinstance(p, dict) else None
+    for item in items or ():
+        if item[0] == name and len(item) == 2:
+            return item[1]
+    return None
 
 
 def source_address(attrs: dict, order) -> tuple:

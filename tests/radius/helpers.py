@@ -8,8 +8,8 @@ LOCK_MESSAGE = "Account locked: too many failed logins"
 
 
 def wait_for(predicate, timeout: float = 5.0, step: float = 0.05):
-    """Poll `predicate` until it returns something true (success records are committed by
-    the module's writer thread a few milliseconds after the Access-Accept)."""
+    """Poll `predicate` until it returns something true (successes and failed passwords are
+    committed by the module's recorder process a few milliseconds after the reply)."""
     deadline = time.monotonic() + timeout
     while True:
         value = predicate()

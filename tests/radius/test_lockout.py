@@ -44,7 +44,8 @@ def test_two_failures_then_success_does_not_lock(guard, server):
 def test_failed_login_records_source_and_session_type(guard, server):
     server.auth("dave", "wrong", Calling_Station_Id="::ffff:198.51.100.7",
                 NAS_Port_Type="Wireless-802.11", NAS_Identifier="ap-1")
-    (row,) = guard.query("SELECT address, service, client FROM events WHERE username = 'dave'")
+    (row,) = wait_for(lambda: guard.query(
+        "SELECT address, service, client FROM events WHERE username = 'dave'"))
     assert row[0] == "198.51.100.7" and row[1] == "wifi"
     assert "nas=ap-1" in row[2]
 
@@ -68,6 +69,9 @@ def test_post_auth_reject_before_pam_guard_counts_once(guard, start_server):
     # packaged snippet's `update control` marks it; one failure per request.
     server = start_server(guard, post_auth_before=REJECT_REX)
     server.auth("rex", server.password)
+    # The recorder stores in order: once a later request is stored, rex's record(s) are too.
+    assert server.auth("zed", server.password).code == "Access-Accept"
+    assert wait_for(lambda: outcomes(guard, "zed"))
     assert outcomes(guard, "rex") == [("failure", "")]
 
 

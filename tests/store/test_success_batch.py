@@ -107,32 +107,3 @@ def test_lean_batch_stores_what_one_by_one_stores(two_stores):
     assert {(kind, subject) for _c, kind, subject, *_rest in outbox} == {
         ("status", "bob"), ("user_success", "carol")}
 
-
-def test_known_statuses_store_the_same_and_match_the_kept_copy(two_stores):
-    """What the RADIUS module does with a kept copy of an account (radius_hook.hot): work the
-    status out from the copy, update the copy with logins.after_success and hand the writer
-    the status. The store then holds what recording without a copy holds, and reading the
-    account back gives exactly the updated copy."""
-    known_url, plain_url = two_stores
-    known_gate, plain = _gate(known_url), _gate(plain_url)
-    try:
-        # Existing accounts with nothing to tell (erin returns after 90 days: status new).
-        attempts = [a for a in _batch(known_gate) if a.user in ("alice", "erin")]
-        copies: dict = {}
-        known = []
-        for attempt in attempts:
-            account, history = copies.get(attempt.user) or known_gate.account_state(
-                attempt.user, attempt.time)
-            status, why, notices = known_gate.success_outcome(history, attempt)
-            assert not notices and not account["notify_on"]
-            copies[attempt.user] = logins.after_success(account, history, attempt.time, status)
-            known.append((status, why))
-        assert [k[0] for k in known] == ["protected", "protected", "new"]
-        known_gate.record_successes(attempts, known)
-        plain.record_successes(attempts)
-        assert _contents(known_url) == _contents(plain_url)
-        for user, copy in copies.items():
-            assert known_gate.account_state(user, T0 + 10) == copy
-    finally:
-        known_gate.close()
-        plain.close()

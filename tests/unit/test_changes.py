@@ -94,21 +94,6 @@ def test_copy_current_until_another_process_writes_the_user(store_path):
         hot.close()
 
 
-def test_own_commits_keep_copies_but_not_a_foreign_bump_among_them(store_path):
-    path = store_path + changes.SUFFIX
-    hot = HotAccounts(path)
-    try:
-        hot.keep("alice", hot.stamp("alice"), {}, _history(), now=0.0)
-        for _ in range(3):
-            hot.committed(["alice", "alice"])  # this process's writer: the copy stays
-        assert hot.get("alice", 1.0) is not None
-        changes.bump_users(path, ["alice"])  # someone else, then us again
-        hot.committed(["alice"])
-        assert hot.get("alice", 1.0) is None
-    finally:
-        hot.close()
-
-
 def test_bump_between_stamp_and_keep_is_seen(store_path):
     path = store_path + changes.SUFFIX
     hot = HotAccounts(path)
@@ -121,14 +106,21 @@ def test_bump_between_stamp_and_keep_is_seen(store_path):
         hot.close()
 
 
-def test_copy_expires_and_update_replaces_contents(store_path):
+def test_copy_expires_and_quiet_is_kept_only_with_the_copy(store_path):
     hot = HotAccounts(store_path + changes.SUFFIX)
     try:
         hot.keep("alice", hot.stamp("alice"), {"a": 1}, _history(), now=0.0)
-        hot.update("alice", {"a": 2}, _history("new"))
-        assert hot.get("alice", hot_module.MAX_AGE - 1) == ({"a": 2}, _history("new"))
-        assert hot.get("alice", hot_module.MAX_AGE + 1) is None
-        hot.update("alice", {"a": 3}, _history())  # gone: nothing to update
+        assert not hot.quiet("alice", 1.0)
+        hot.set_quiet("alice")
+        assert hot.quiet("alice", 1.0)
+        assert hot.get("alice", hot_module.MAX_AGE - 1) == ({"a": 1}, _history())
+        assert not hot.quiet("alice", hot_module.MAX_AGE + 1)  # expired: gone
         assert hot.get("alice", 0.0) is None
+        hot.set_quiet("alice")  # no copy: nothing to mark
+        assert not hot.quiet("alice", 0.0)
+        hot.keep("bob", hot.stamp("bob"), {}, _history(), now=0.0)
+        hot.set_quiet("bob")
+        changes.bump_users(hot.path, ["bob"])
+        assert not hot.quiet("bob", 1.0)
     finally:
         hot.close()

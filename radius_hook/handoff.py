@@ -1,0 +1,235 @@
+"""radiusd's side of the recorder (radius_hook.recorder): hand successes and failed
+passwords over, and know which are stored.
+
+What waits and what does not:
+- An outcome is not durable when its reply leaves: the reply does not depend on it (a
+  failure is rejected either way). The recorder commits it within milliseconds; if radiusd
+  or the recorder dies first, what is not yet committed is lost (history rows, the
+  failure-count reset of a success, a failure's count toward a lock) and that is logged.
+- Every decision that reads a user's history first waits until that user's handed-over
+  outcomes are stored (`settle`): a lock from a failure acts on the user's next request,
+  and a failure count never misses a success this server already accepted.
+- If the recorder cannot be started, is gone, or does not take a record within
+  WRITE_WAIT, it is recorded in radiusd itself (`fallback`): slower, never lost.
+"""
+
+from __future__ import annotations
+
+import collections
+import fcntl
+import os
+import select
+import subprocess
+import sys
+import threading
+import time
+
+from policy.types import SUCCESS
+from radius_hook.recorder import FrameReader, frame
+
+PIPE_BUF = 4096  # a write up to this size is atomic on a pipe: a frame is never split
+PIPE_SIZE = 1 << 20  # bytes the pipe to the recorder holds (F_SETPIPE_SZ), when allowed
+WRITE_WAIT = 1.0  # seconds a full pipe may hold up a request before radiusd records itself
+DRAIN_EVERY = 4096  # successes handed over between looks at the recorder's answers
+F_SETPIPE_SZ = getattr(fcntl, "F_SETPIPE_SZ", 1031)
+
+
+def _python() -> str:
+    """The interpreter rlm_python3 embeds (sys.executable is radiusd inside radiusd)."""
+    candidate = os.path.join(sys.base_exec_prefix, "bin", "python3")
+    return candidate if os.access(candidate, os.X_OK) else "/usr/bin/python3"
+
+
+class Handoff:
+    """Successes to a recorder process; `pending`/`settle`/`flush` say what is stored."""
+
+    def __init__(self, config_path: str, log, fallback, note=None) -> None:
+        """`log(text)` writes an error to radiusd's log, `note(text)` an auth line (a lock);
+        `fallback(kind, user, time, key)` records one outcome in this process (when the
+        recorder cannot take it)."""
+        self._config_path = config_path
+        self._log = log
+        self._note = note or log
+        self._fallback = fallback
+        self._lock = threading.Lock()
+        self._proc = None
+        self._pid = 0
+        self._reader = FrameReader()
+        self._seq = 0
+        self._inflight: collections.deque = collections.deque()  # (seq, user) not yet stored
+        self._pending: collections.Counter = collections.Counter()  # user -> not yet stored
+        self._retry_at = 0.0
+        self._stopping = False
+
+    # --- the recorder process ------------------------------------------------------------
+
+    def _running(self) -> bool:
+        if self._proc is not None and self._pid == os.getpid():
+            return True
+        if self._proc is not None:  # a daemonising radiusd forked: that child is not ours
+            self._proc = None
+            self._inflight.clear()
+            self._pending.clear()
+        if time.monotonic() < self._retry_at:
+            return False
+        try:
+            env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p))
+            self._proc = subprocess.Popen(
+                [_python(), "-m", "radius_hook.recorder", self._config_path],
+                stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env, close_fds=True,
+                start_new_session=True)  # a signal to radiusd's group must not cut a commit
+        except OSError as exc:
+            self._log(f"recorder: cannot start: {exc}; recording successes in radiusd")
+            self._retry_at = time.monotonic() + 5.0
+            return False
+        self._pid = os.getpid()
+        fd = self._proc.stdin.fileno()
+        try:
+            fcntl.fcntl(fd, F_SETPIPE_SZ, PIPE_SIZE)
+        except OSError:
+            pass  # the default 64 KB pipe works too
+        os.set_blocking(fd, False)
+        return True
+
+    def _gone(self, why: str) -> None:
+        """The recorder died or stopped answering: what it had not stored is lost."""
+        if self._inflight:
+            self._log(f"recorder: {why}; {len(self._inflight)} success records lost")
+        elif not self._stopping:
+            self._log(f"recorder: {why}")
+        self._inflight.clear()
+        self._pending.clear()
+        proc, self._proc = self._proc, None
+        if proc is not None:
+            try:
+                proc.kill()
+                proc.wait(timeout=5)
+            except Exception:  # noqa: BLE001 - it is gone either way
+                pass
+            for stream in (proc.stdin, proc.stdout):
+                try:
+                    stream.close()
+                except OSError:
+                    pass
+
+    # --- handing over ----------------------------------------------------------------------
+
+    def hand(self, kind: str, user: str, at: float, key: tuple) -> None:
+        """Hand one outcome (SUCCESS or FAILURE) over, or record it here when the recorder
+        cannot take it."""
+        with self._lock:
+            if self._running():
+                seq = self._seq + 1
+                data = frame((seq, kind, user, at, key))
+                if len(data) <= PIPE_BUF and self._write(data):
+                    self._seq = seq
+                    self._inflight.append((seq, user))
+                    self._pending[user] += 1
+                    if len(self._inflight) >= DRAIN_EVERY or kind != SUCCESS:
+                        self._drain(0.0)  # failures are few: their lock lines come soon
+                    return
+        self._fallback(kind, user, at, key)
+
+    def _write(self, data: bytes) -> bool:
+        fd = self._proc.stdin.fileno()
+        deadline = time.monotonic() + WRITE_WAIT
+        while True:
+            try:
+                os.write(fd, data)  # <= PIPE_BUF: all of it or nothing
+                return True
+            except BlockingIOError:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    self._log(f"recorder: not keeping up for {WRITE_WAIT:.0f} s; "
+                              "recording this success in radiusd")
+                    return False
+                select.select([], [fd], [], left)
+            except OSError as exc:  # EPIPE: it died
+                self._gone(f"gone ({exc})")
+                return False
+
+    # --- what is stored --------------------------------------------------------------------
+
+    def _drain(self, timeout: float) -> None:
+        """Read the recorder's answers, waiting up to `timeout` for the first one."""
+        if self._proc is None:
+            return
+        fd = self._proc.stdout.fileno()
+        ready, _w, _x = select.select([fd], [], [], timeout)
+        while ready:
+            data = os.read(fd, 1 << 16)
+            if not data:
+                self._gone("exited")
+                return
+            for message in self._reader.feed(data):
+                self._answer(message)
+            ready, _w, _x = select.select([fd], [], [], 0)
+
+    def _answer(self, message) -> None:
+        kind = message[0]
+        if kind == "log":
+            self._log(f"recorder: {message[1]}")
+            return
+        if kind == "auth":
+            self._note(message[1])
+            return
+        if kind == "lost":
+            self._log(f"recorder: {message[2]}")
+        upto = message[1]
+        inflight, pending = self._inflight, self._pending
+        while inflight and inflight[0][0] <= upto:
+            _seq, user = inflight.popleft()
+            pending[user] -= 1
+            if pending[user] <= 0:
+                del pending[user]
+
+    def pending(self, user: str) -> bool:
+        """Whether `user` has successes handed over and not yet known to be stored."""
+        if user not in self._pending:
+            return False
+        with self._lock:
+            self._drain(0.0)
+            return user in self._pending
+
+    def settle(self, user: str, timeout: float = 5.0) -> None:
+        """Wait until `user`'s handed-over outcomes are stored (or known lost)."""
+        self._wait(lambda: user not in self._pending, timeout)
+
+    def flush(self, timeout: float = 10.0) -> None:
+        """Wait until everything handed over so far is stored (or known lost)."""
+        self._wait(lambda: not self._inflight, timeout)
+
+    def _wait(self, done, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        with self._lock:
+            while not done() and self._proc is not None:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    self._gone(f"no answer within {timeout:.0f} s")
+                    return
+                self._drain(left)
+
+    def stop(self, timeout: float = 15.0) -> None:
+        """Let the recorder store what it has, then end it."""
+        with self._lock:
+            proc = self._proc if self._pid == os.getpid() else None
+            if proc is None:
+                return
+            self._stopping = True
+            try:
+                proc.stdin.close()  # end of input: it records the rest and exits
+            except OSError:
+                pass
+            deadline = time.monotonic() + timeout
+            while self._proc is not None and time.monotonic() < deadline:
+                self._drain(max(0.0, deadline - time.monotonic()))
+            if self._proc is not None:
+                self._gone("did not finish in time")
+                return
+            try:
+                proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+
+
+__all__ = ["Handoff"]

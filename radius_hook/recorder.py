@@ -1,0 +1,199 @@
+"""The recorder: a helper process that stores the RADIUS module's logins and failed passwords.
+
+    python3 -m radius_hook.recorder CONFIG_PATH
+
+radiusd runs every rlm_python3 call under one GIL, one call at a time, on an embedded
+interpreter where our code runs ~4x slower than in a plain loop (measured: bench/). Working
+out and storing a success (its address, its status, two rows) in radiusd's process
+therefore cost more than a whole request of a do-nothing module, even from a thread. So
+post_auth only hands each outcome to this process (radius_hook.handoff), which records it
+with the gate's exact paths (Gate.record_successes, many to one commit; Gate.record_failure,
+which may lock and alert) on its own interpreter and CPU, in the order they came.
+
+Protocol (pipes, frames of a 4-byte length and a marshal payload):
+- stdin:  (seq, kind, user, time, fact key), kind SUCCESS or FAILURE, in order (fact key:
+          request.fact_key);
+- stdout: ("ok", seq) once everything up to seq is committed (or dropped as invalid),
+          ("lost", seq, text) when what is left up to seq could not be stored,
+          ("log", text) for radiusd's log (errors), ("auth", text) (a lock).
+End of stdin: record what is left, then exit.
+
+Commits of successes do not bump the store's change counters (store.changes): no copy kept
+by a RADIUS module can become wrong by a success (tests/unit/test_quiet_copies.py), and a
+bump would make every copy of a busy user stale at once. Failures bump them like any write.
+"""
+
+from __future__ import annotations
+
+import marshal
+import os
+import select
+import struct
+import sys
+import time
+
+from policy.types import STORE_ERROR, SUCCESS
+from policy.usernames import escape
+
+RETRIES = 3  # attempts at committing a batch while the store is unreachable
+RETRY_PAUSE = 0.2  # seconds between them
+MAX_BATCH = 2048  # successes committed in one transaction at most
+CHECKPOINT_PAGES = 10000  # SQLite WAL auto-checkpoint of this connection (see module.py)
+HEADER = struct.Struct("<I")
+
+
+def frame(payload) -> bytes:
+    data = marshal.dumps(payload)
+    return HEADER.pack(len(data)) + data
+
+
+class FrameReader:
+    """Frames out of a byte stream that arrives in arbitrary pieces."""
+
+    def __init__(self) -> None:
+        self._buffer = bytearray()
+
+    def feed(self, data: bytes) -> list:
+        self._buffer += data
+        frames = []
+        view = self._buffer
+        start = 0
+        while len(view) - start >= HEADER.size:
+            (size,) = HEADER.unpack_from(view, start)
+            end = start + HEADER.size + size
+            if end > len(view):
+                break
+            frames.append(marshal.loads(bytes(view[start + HEADER.size:end])))
+            start = end
+        del self._buffer[:start]
+        return frames
+
+
+def _gate(config_path: str):
+    from pam_guard.config import load_settings
+    from pam_guard.gate import Gate
+    from store.db import connect
+
+    def connector(url, timeout):
+        conn = connect(url, timeout)
+        if conn.dialect == "sqlite":
+            conn.raw.execute(f"PRAGMA wal_autocheckpoint={CHECKPOINT_PAGES}")
+        return conn
+
+    from store.changes import note_change
+
+    settings = load_settings(config_path)
+    bumping = {"on": True}  # off while a batch of successes commits (see above)
+
+    def on_commit(users) -> None:
+        if bumping["on"]:
+            note_change(settings.store.url, users)
+
+    gate = Gate(settings, connector=connector, on_commit=on_commit)
+    gate.bumping = bumping
+    return gate
+
+
+def _runs(records):
+    """The records as runs of one kind, in order: [(kind, [records])]."""
+    runs: list = []
+    for record in records:
+        if runs and runs[-1][0] == record[1]:
+            runs[-1][1].append(record)
+        else:
+            runs.append((record[1], [record]))
+    return runs
+
+
+def _record(gate, records, send) -> None:
+    for kind, run in _runs(records):
+        _record_run(gate, kind, run, send)
+
+
+def _record_run(gate, kind, records, send) -> None:
+    from radius_hook.request import attempt_from
+    from store.db import StoreError
+
+    last = records[-1][0]
+    attempts = [attempt_from(gate, user, at, key) for _seq, _k, user, at, key in records]
+    for attempt_no in range(RETRIES):
+        try:
+            if kind == SUCCESS:
+                gate.bumping["on"] = False
+                try:
+                    gate.record_successes(attempts)
+                finally:
+                    gate.bumping["on"] = True
+            else:
+                _failures(gate, attempts, send)
+            send(("ok", last))
+            return
+        except StoreError as exc:
+            gate.close()
+            if attempt_no == RETRIES - 1:
+                send(("lost", last, f"{len(records)} success records lost: store: {exc}"))
+                return
+            time.sleep(RETRY_PAUSE)
+        except Exception as exc:  # noqa: BLE001 - the recorder must outlive any one batch
+            send(("lost", last, f"{len(records)} success records lost: "
+                                f"{type(exc).__name__}: {exc}"))
+            return
+
+
+def _failures(gate, attempts: list, send) -> None:
+    """Each failure through the gate's own path, taken off `attempts` once stored (a retry
+    after a store error goes on where this stopped: no failure counted twice)."""
+    from store.db import StoreError
+
+    while attempts:
+        verdict = gate.record_failure(attempts[0])
+        if STORE_ERROR in verdict.reasons:
+            raise StoreError(gate.last_error)
+        attempt = attempts.pop(0)
+        if verdict.lock is not None:
+            send(("auth", f"locked user {escape(attempt.user)[:100]}: {verdict.lock[0]}"))
+
+
+def run(config_path: str, inp: int, out: int) -> int:
+    def send(message) -> None:
+        os.write(out, frame(message))
+
+    try:
+        gate = _gate(config_path)
+    except Exception as exc:  # noqa: BLE001 - told to radiusd's log; the module records itself
+        send(("log", f"recorder cannot start: {type(exc).__name__}: {exc}"))
+        return 2
+    reader = FrameReader()
+    pending: list = []
+    open_input = True
+    while open_input or pending:
+        if open_input:
+            # Wait for input only when nothing is waiting to be committed: while a commit
+            # runs, what arrives gathers into the next batch.
+            ready, _w, _x = select.select([inp], [], [], None if not pending else 0)
+            if ready:
+                data = os.read(inp, 1 << 20)
+                if data:
+                    pending.extend(reader.feed(data))
+                else:
+                    open_input = False
+        if pending:
+            batch, pending = pending[:MAX_BATCH], pending[MAX_BATCH:]
+            _record(gate, batch, send)
+    gate.close()
+    return 0
+
+
+def main(argv=None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if len(argv) != 1:
+        print("usage: python3 -m radius_hook.recorder CONFIG_PATH", file=sys.stderr)
+        return 2
+    try:
+        return run(argv[0], sys.stdin.fileno(), sys.stdout.fileno())
+    except (BrokenPipeError, KeyboardInterrupt):
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,106 @@
+"""The success recorder process (radius_hook.recorder) and radiusd's side of it
+(radius_hook.handoff), on a real SQLite store: every success handed over is stored, `settle`
+returns only once a user's successes are stored, a recorder that dies or cannot store loses
+nothing silently (logged, and later successes are recorded in radiusd itself)."""
+
+from __future__ import annotations
+
+import os
+import signal
+
+import pytest
+
+from pam_guard.config import load_settings
+from pam_guard.gate import Gate
+from policy.types import FAILURE, SUCCESS
+from radius_hook import request as rq
+from radius_hook.handoff import Handoff
+from radius_hook.recorder import FrameReader, frame
+
+KEY = ("10.0.0.1", None, None, "192.0.2.1", None, None, "Virtual")
+
+
+@pytest.fixture
+def handoff(guard, monkeypatch):
+    monkeypatch.setenv("PAM_GUARD_CACHE_DIR", guard.cache_dir)
+    gate = Gate(load_settings(guard.path))
+    logged: list = []
+
+    def fallback(kind, user, at, key):
+        attempt = rq.attempt_from(gate, user, at, key)
+        (gate.record_success if kind == SUCCESS else gate.record_failure)(attempt)
+
+    made = Handoff(guard.path, log=logged.append, fallback=fallback)
+    made.logged = logged
+    yield made
+    made.stop()
+    gate.close()
+
+
+def test_frames_survive_any_split():
+    data = b"".join(frame((i, SUCCESS, f"user{i}", 1.5 * i, KEY)) for i in range(50))
+    reader = FrameReader()
+    got = []
+    for i in range(0, len(data), 7):
+        got.extend(reader.feed(data[i:i + 7]))
+    assert got == [(i, SUCCESS, f"user{i}", 1.5 * i, KEY) for i in range(50)]
+
+
+def test_every_success_is_stored_and_settle_waits_for_it(guard, handoff):
+    for i in range(300):
+        handoff.hand(SUCCESS, f"w{i % 7}", 1_800_000_000.0 + i, KEY)
+    handoff.settle("w3")
+    assert not handoff.pending("w3")
+    assert guard.query("SELECT count(*) FROM events WHERE username = 'w3'")[0][0] == 43
+    handoff.flush()
+    assert guard.query("SELECT count(*) FROM events")[0][0] == 300
+    row = guard.query("SELECT channel, service, address, client, outcome FROM events "
+                      "WHERE username = 'w0' LIMIT 1")[0]
+    assert tuple(row) == ("radius", "vpn", "10.0.0.1", "nas=192.0.2.1 csid=10.0.0.1", "success")
+    assert handoff.logged == []
+
+
+def test_a_dead_recorder_is_logged_and_later_successes_still_stored(guard, handoff):
+    handoff.hand(SUCCESS, "alice", 1_800_000_000.0, KEY)
+    handoff.flush()
+    os.kill(handoff._proc.pid, signal.SIGKILL)
+    handoff._proc.wait()
+    handoff.hand(SUCCESS, "bob", 1_800_000_001.0, KEY)  # EPIPE: recorded here instead
+    handoff.hand(SUCCESS, "carol", 1_800_000_002.0, KEY)  # a new recorder
+    handoff.flush()
+    users = [r[0] for r in guard.query("SELECT username FROM events ORDER BY ts")]
+    assert users == ["alice", "bob", "carol"]
+    assert any("recorder" in line for line in handoff.logged)
+
+
+def test_store_trouble_is_reported_as_lost(guard, handoff):
+    os.rename(guard.store_path, guard.store_path + ".away")
+    os.mkdir(guard.store_path)  # the store is now a directory: nothing can be stored
+    try:
+        handoff.hand(SUCCESS, "dave", 1_800_000_000.0, KEY)
+        handoff.flush(timeout=20)
+        assert not handoff.pending("dave")
+        assert any("lost" in line for line in handoff.logged), handoff.logged
+    finally:
+        os.rmdir(guard.store_path)
+        os.rename(guard.store_path + ".away", guard.store_path)
+
+
+def test_failures_and_successes_are_stored_in_order_and_lock(guard, handoff):
+    """A success between failures resets the count, as on the synchronous path; the third
+    failure in a row locks, and the lock line reaches radiusd's log."""
+    notes: list = []
+    handoff._note = notes.append
+    t = 1_800_000_000.0
+    for i, kind in enumerate([FAILURE, FAILURE, SUCCESS, FAILURE, FAILURE]):
+        handoff.hand(kind, "erin", t + i, KEY)
+    handoff.settle("erin")
+    assert guard.query("SELECT locked_at FROM accounts WHERE username = 'erin'")[0][0] is None
+    handoff.hand(FAILURE, "erin", t + 10, KEY)
+    handoff.settle("erin")
+    assert guard.query("SELECT locked_at FROM accounts WHERE username = 'erin'")[0][0] == t + 10
+    assert [r[0] for r in guard.query(
+        "SELECT outcome FROM events WHERE username = 'erin' ORDER BY ts")] == [
+        "failure", "failure", "success", "failure", "failure", "failure"]
+    handoff.flush()
+    assert any("locked user erin" in line for line in notes + handoff.logged), (notes, handoff.logged)
