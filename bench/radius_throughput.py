@@ -16,6 +16,10 @@ before the clock starts; sending is plain UDP). Each configuration runs ROUNDS t
 of requests/s to the do-nothing module. Lost or timed-out requests are counted and make the
 run fail. Settings are pam-guard's defaults (lockout on; other rules off).
 
+It also prints the CPU time each request costs in radiusd, in pam-guard's recorder process
+(radius_hook.recorder) and in the load generator (this process, sending only): on a small
+machine they share the same cores, so the sum bounds the throughput.
+
     flock /tmp/pam-guard-bench.lock /opt/pam-guard/bin/python bench/radius_throughput.py
 
 Target (issue 4): pam-guard on SQLite >= 50 % of the do-nothing module's requests/s.
@@ -120,6 +124,37 @@ def encode_requests(server, count: int, seed: int) -> list:
         packet.add_message_authenticator()
         packets.append(packet.RequestPacket())
     return packets
+
+
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a process (0 when it is gone)."""
+    try:
+        with open(f"/proc/{pid}/stat") as handle:
+            fields = handle.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _children(pid: int) -> list:
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as handle:
+                    if int(handle.read().rsplit(")", 1)[1].split()[1]) == pid:
+                        found.append(int(entry))
+            except (OSError, ValueError, IndexError):
+                continue
+    return found
+
+
+def cpu_snapshot(server) -> tuple:
+    """(radiusd CPU s, its child processes' CPU s (the recorder), this process's CPU s)."""
+    pid = server.proc.pid
+    own = os.times()
+    return (_cpu_seconds(pid), sum(_cpu_seconds(c) for c in _children(pid)),
+            own.user + own.system)
 
 
 def drive(port: int, packets: list) -> dict:
@@ -253,7 +288,14 @@ def main() -> int:
                 server = servers[name]
                 key = (name, round_no)
                 packets[key] = encode_requests(server, args.requests, 1000 + round_no)
-                results[name].append(drive(server.auth_port, packets.pop(key)))
+                before_cpu = cpu_snapshot(server)
+                result = drive(server.auth_port, packets.pop(key))
+                time.sleep(0.3)  # the recorder finishes what this round handed over
+                after_cpu = cpu_snapshot(server)
+                answered = result["accepts"] + result["rejects"]
+                result["cpu"] = tuple((b - a) / max(answered, 1) * 1e6
+                                      for a, b in zip(before_cpu, after_cpu, strict=True))
+                results[name].append(result)
         time.sleep(0.5)
         for name, guard in guards.items():
             if guard is None:
@@ -291,6 +333,11 @@ def main() -> int:
         ratio = statistics.median(r["rps"] for r in sqlite_runs) / base
         print(f"\ntarget: pam-guard on SQLite >= 0.50 of the do-nothing module: "
               f"{ratio:.2f} -> {'met' if ratio >= 0.5 else 'MISSED'}")
+    print("\nCPU a request, us (median of rounds): radiusd / recorder process / load generator")
+    for name, runs in results.items():
+        cpu = [statistics.median(r["cpu"][i] for r in runs) for i in range(3)]
+        print(f"  {name:<24} {cpu[0]:7.1f} / {cpu[1]:7.1f} / {cpu[2]:7.1f}   "
+              f"sum {sum(cpu):7.1f}")
     print("per round req/s:", {n: [round(r["rps"]) for r in runs] for n, runs in results.items()})
     return 1 if failed else 0
 

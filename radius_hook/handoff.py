@@ -3,9 +3,12 @@ passwords over, and know which are stored.
 
 What waits and what does not:
 - An outcome is not durable when its reply leaves: the reply does not depend on it (a
-  failure is rejected either way). The recorder commits it within milliseconds; if radiusd
-  or the recorder dies first, what is not yet committed is lost (history rows, the
-  failure-count reset of a success, a failure's count toward a lock) and that is logged.
+  failure is rejected either way). The recorder commits it within milliseconds. If the
+  recorder dies first, what it had not confirmed is recorded in radiusd (`fallback`; one
+  it had committed but not yet confirmed is then stored twice: the one window where a
+  record can double). If radiusd itself dies first, what it had handed over and the
+  recorder had not yet read is lost (history rows, the failure-count reset of a success, a
+  failure's count toward a lock).
 - Every decision that reads a user's history first waits until that user's handed-over
   outcomes are stored (`settle`): a lock from a failure acts on the user's next request,
   and a failure count never misses a success this server already accepted.
@@ -30,8 +33,22 @@ from radius_hook.recorder import FrameReader, frame
 PIPE_BUF = 4096  # a write up to this size is atomic on a pipe: a frame is never split
 PIPE_SIZE = 1 << 20  # bytes the pipe to the recorder holds (F_SETPIPE_SZ), when allowed
 WRITE_WAIT = 1.0  # seconds a full pipe may hold up a request before radiusd records itself
-DRAIN_EVERY = 4096  # successes handed over between looks at the recorder's answers
+DRAIN_EVERY = 4096  # records handed over between looks at the recorder's answers...
+DRAIN_SECONDS = 0.5  # ...or seconds: a recorder that died is noticed (and logged) soon
+RESTART_PAUSE = 5.0  # seconds before starting a recorder again after one could not run
 F_SETPIPE_SZ = getattr(fcntl, "F_SETPIPE_SZ", 1031)
+
+
+def _recorder_command(config_path: str) -> list:
+    """The recorder, on the interpreter rlm_python3 embeds, finding pam-guard where this
+    process found it (the venv's site-packages, or a source tree)."""
+    import radius_hook
+
+    roots = [os.path.dirname(os.path.dirname(os.path.abspath(radius_hook.__file__)))]
+    roots += [p for p in sys.path if p and p not in roots]
+    bootstrap = ("import os, sys; sys.path[:0] = sys.argv[2].split(os.pathsep); "
+                 "from radius_hook.recorder import main; sys.exit(main(sys.argv[1:2]))")
+    return [_python(), "-c", bootstrap, config_path, os.pathsep.join(roots)]
 
 
 def _python() -> str:
@@ -56,9 +73,12 @@ class Handoff:
         self._pid = 0
         self._reader = FrameReader()
         self._seq = 0
-        self._inflight: collections.deque = collections.deque()  # (seq, user) not yet stored
+        # (seq, user, kind, time, key) handed over and not yet confirmed stored
+        self._inflight: collections.deque = collections.deque()
         self._pending: collections.Counter = collections.Counter()  # user -> not yet stored
         self._retry_at = 0.0
+        self._started_at = 0.0
+        self._drained_at = 0.0
         self._stopping = False
 
     # --- the recorder process ------------------------------------------------------------
@@ -73,16 +93,16 @@ class Handoff:
         if time.monotonic() < self._retry_at:
             return False
         try:
-            env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p))
             self._proc = subprocess.Popen(
-                [_python(), "-m", "radius_hook.recorder", self._config_path],
-                stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env, close_fds=True,
+                _recorder_command(self._config_path), stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE, close_fds=True,
                 start_new_session=True)  # a signal to radiusd's group must not cut a commit
-        except OSError as exc:
-            self._log(f"recorder: cannot start: {exc}; recording successes in radiusd")
-            self._retry_at = time.monotonic() + 5.0
+        except Exception as exc:  # noqa: BLE001 - OSError, ValueError: record in radiusd
+            self._log(f"recorder: cannot start: {exc}; recording in radiusd")
+            self._retry_at = time.monotonic() + RESTART_PAUSE
             return False
         self._pid = os.getpid()
+        self._started_at = self._drained_at = time.monotonic()
         fd = self._proc.stdin.fileno()
         try:
             fcntl.fcntl(fd, F_SETPIPE_SZ, PIPE_SIZE)
@@ -92,13 +112,17 @@ class Handoff:
         return True
 
     def _gone(self, why: str) -> None:
-        """The recorder died or stopped answering: what it had not stored is lost."""
-        if self._inflight:
-            self._log(f"recorder: {why}; {len(self._inflight)} success records lost")
+        """The recorder died or stopped answering: what it had not confirmed is recorded
+        here."""
+        orphans = list(self._inflight)
+        if orphans:
+            self._log(f"recorder: {why}; recording its last {len(orphans)} records in radiusd")
         elif not self._stopping:
             self._log(f"recorder: {why}")
         self._inflight.clear()
         self._pending.clear()
+        if time.monotonic() - self._started_at < RESTART_PAUSE:
+            self._retry_at = time.monotonic() + RESTART_PAUSE  # it cannot run: not in a loop
         proc, self._proc = self._proc, None
         if proc is not None:
             try:
@@ -111,6 +135,8 @@ class Handoff:
                     stream.close()
                 except OSError:
                     pass
+        for _seq, user, kind, at, key in orphans:
+            self._fallback(kind, user, at, key)
 
     # --- handing over ----------------------------------------------------------------------
 
@@ -123,9 +149,10 @@ class Handoff:
                 data = frame((seq, kind, user, at, key))
                 if len(data) <= PIPE_BUF and self._write(data):
                     self._seq = seq
-                    self._inflight.append((seq, user))
+                    self._inflight.append((seq, user, kind, at, key))
                     self._pending[user] += 1
-                    if len(self._inflight) >= DRAIN_EVERY or kind != SUCCESS:
+                    if (len(self._inflight) >= DRAIN_EVERY or kind != SUCCESS
+                            or time.monotonic() - self._drained_at > DRAIN_SECONDS):
                         self._drain(0.0)  # failures are few: their lock lines come soon
                     return
         self._fallback(kind, user, at, key)
@@ -154,6 +181,7 @@ class Handoff:
         """Read the recorder's answers, waiting up to `timeout` for the first one."""
         if self._proc is None:
             return
+        self._drained_at = time.monotonic()
         fd = self._proc.stdout.fileno()
         ready, _w, _x = select.select([fd], [], [], timeout)
         while ready:
@@ -178,7 +206,7 @@ class Handoff:
         upto = message[1]
         inflight, pending = self._inflight, self._pending
         while inflight and inflight[0][0] <= upto:
-            _seq, user = inflight.popleft()
+            user = inflight.popleft()[1]
             pending[user] -= 1
             if pending[user] <= 0:
                 del pending[user]

@@ -58,9 +58,8 @@ MARK_SECONDS = 5.0  # a post-auth mark older than this belongs to another reques
 
 # SQLite runs a WAL checkpoint (copy to the database file, fsync) inside the commit that
 # finds the WAL over this many pages. Inside a request that stalls the whole server (calls
-# are serialised), so the recorder's commits do the checkpoints (recorder.CHECKPOINT_PAGES);
-# a request's commit checkpoints only as a backstop, if no success has been recorded for a
-# long time.
+# are serialised), so the recorder does the checkpoints (recorder.CHECKPOINT_RECORDS); a
+# request's commit checkpoints only as a backstop, if the recorder has not run for long.
 REQUEST_CHECKPOINT_PAGES = 50000
 
 _REFUSED = "Login refused."

@@ -173,16 +173,10 @@ def success_values(user: str, now: float, status: str, why: str) -> list:
 
 def record_success_batch(conn, events: list, successes: list) -> None:
     """Insert `events` (event_values lists) and apply RECORD_SUCCESS for each of
-    `successes` (success_values lists, one per user at most): on SQLite one statement each
-    (the JSON forms), elsewhere one driver call each (execute_many)."""
-    if conn.dialect == "sqlite":
-        import json  # not on the PAM login path: only the RADIUS writer records batches
+    `successes` (success_values lists, one per user at most), one driver call each.
 
-        if events:
-            conn.execute(sql.INSERT_EVENTS_JSON, {"rows": json.dumps(events)})
-        if successes:
-            conn.execute(sql.RECORD_SUCCESSES_JSON, {"rows": json.dumps(successes)})
-        return
+    (A single JSON statement per batch was tried on SQLite: it saves the per-row calls but
+    SQLite's JSON parsing costs more — measured 51 vs 23 us a success.)"""
     conn.execute_many(sql.INSERT_EVENT, [dict(zip(EVENT_FIELDS, v, strict=True)) for v in events])
     conn.execute_many(sql.RECORD_SUCCESS,
                       [dict(zip(SUCCESS_FIELDS, v, strict=True)) for v in successes])

@@ -90,31 +90,6 @@ UPDATE accounts SET last_activity = :now, status = :status, status_why = :status
 WHERE username = :user
 """
 
-# SQLite: INSERT_EVENT for a whole batch in one statement (:rows is a JSON array of arrays
-# in logins.EVENT_FIELDS order). One call into SQLite a batch instead of one a row: the
-# RADIUS writer thread then hands the GIL to radiusd's request threads and back once, not
-# once a row (each hand-off costs a thread switch that the serialised server waits for).
-INSERT_EVENTS_JSON = """
-INSERT INTO events (ts, username, channel, service, address, address_raw, client, secure,
-                    outcome, reasons)
-SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4, value ->> 5,
-       value ->> 6, value ->> 7, value ->> 8, value ->> 9
-FROM json_each(:rows)
-"""
-
-# SQLite: RECORD_SUCCESS for a batch of distinct users in one statement (:rows is a JSON
-# array of [user, now, status, status_why]).
-RECORD_SUCCESSES_JSON = """
-UPDATE accounts SET reset_at = batch.now, last_activity = batch.now, status = batch.status,
-       status_why = batch.status_why,
-       status_since = CASE WHEN accounts.status = batch.status THEN accounts.status_since
-                           ELSE batch.now END
-FROM (SELECT value ->> 0 AS username, value ->> 1 AS now, value ->> 2 AS status,
-             value ->> 3 AS status_why
-      FROM json_each(:rows)) AS batch
-WHERE accounts.username = batch.username
-"""
-
 # A recorded success in one statement: RESET_FAILURES and UPDATE_ACCOUNT_AFTER together.
 RECORD_SUCCESS = """
 UPDATE accounts SET reset_at = :now, last_activity = :now, status = :status,

@@ -1,8 +1,10 @@
-"""Who runs SQLite's WAL checkpoints for radiusd: the success recorder, not a request.
+"""Who runs SQLite's WAL checkpoints for radiusd: the recorder, after confirming a batch;
+never a request, nor a commit that radiusd waits for.
 
 A checkpoint runs inside whichever commit finds the WAL over the connection's threshold; in
 a request it would stall the whole server (rlm_python3 serialises calls), so the request
-connection's threshold is a high backstop and the recorder's is the one reached first.
+connection's threshold is a high backstop, and the recorder's connection has none: it
+checkpoints by itself every CHECKPOINT_RECORDS records.
 """
 
 from __future__ import annotations
@@ -24,8 +26,7 @@ def test_recorder_checkpoints_and_requests_do_not(guard, monkeypatch):
         request_pages = _autocheckpoint(loaded.gate)
         recorder_pages = _autocheckpoint(recorder_gate)
         assert request_pages == module.REQUEST_CHECKPOINT_PAGES
-        assert recorder_pages == recorder.CHECKPOINT_PAGES
-        assert recorder_pages < request_pages
+        assert recorder_pages == 0
         # A plain store.db connection keeps SQLite's default: only radiusd's are tuned.
         from store.db import connect
 
@@ -35,3 +36,32 @@ def test_recorder_checkpoints_and_requests_do_not(guard, monkeypatch):
     finally:
         recorder_gate.close()
         loaded.close()
+
+
+def test_recorder_checkpoints_after_enough_records(guard, monkeypatch):
+    """Run the recorder on a pipe: after CHECKPOINT_RECORDS records the WAL is copied back
+    (a reader then finds the rows in the database file itself)."""
+    import os
+    import threading
+
+    from policy.types import SUCCESS
+
+    monkeypatch.setenv("PAM_GUARD_CACHE_DIR", guard.cache_dir)
+    monkeypatch.setattr(recorder, "CHECKPOINT_RECORDS", 50)
+    calls = []
+    real = recorder._checkpoint
+    monkeypatch.setattr(recorder, "_checkpoint", lambda gate: (calls.append(1), real(gate)))
+    to_rec, from_main = os.pipe()
+    from_rec, to_main = os.pipe()
+    worker = threading.Thread(target=recorder.run, args=(guard.path, to_rec, to_main))
+    worker.start()
+    key = ("10.0.0.1", None, None, None, None, None, None)
+    for i in range(120):
+        os.write(from_main, recorder.frame((i + 1, SUCCESS, f"c{i % 9}", 1.8e9 + i, key)))
+    os.close(from_main)
+    worker.join(timeout=30)
+    os.close(to_rec)
+    os.close(to_main)
+    os.close(from_rec)
+    assert not worker.is_alive() and calls  # at least one checkpoint ran
+    assert guard.query("SELECT count(*) FROM events")[0][0] == 120

@@ -1,7 +1,8 @@
 """The success recorder process (radius_hook.recorder) and radiusd's side of it
 (radius_hook.handoff), on a real SQLite store: every success handed over is stored, `settle`
 returns only once a user's successes are stored, a recorder that dies or cannot store loses
-nothing silently (logged, and later successes are recorded in radiusd itself)."""
+nothing (what it had not confirmed, and what comes while it cannot run, is recorded in
+radiusd itself, and logged)."""
 
 from __future__ import annotations
 
@@ -104,3 +105,51 @@ def test_failures_and_successes_are_stored_in_order_and_lock(guard, handoff):
         "failure", "failure", "success", "failure", "failure", "failure"]
     handoff.flush()
     assert any("locked user erin" in line for line in notes + handoff.logged), (notes, handoff.logged)
+
+
+def _children_of(pid: int) -> list:
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as handle:
+                parent = int(handle.read().rsplit(")", 1)[1].split()[1])
+            with open(f"/proc/{entry}/cmdline", "rb") as handle:
+                command = handle.read().replace(b"\0", b" ").decode(errors="replace")
+        except (OSError, ValueError, IndexError):
+            continue
+        if parent == pid:
+            found.append(command)
+    return found
+
+
+def test_radiusd_runs_the_recorder_and_it_stores(guard, server):
+    """Inside a real radiusd the recorder starts (found where the module was found), stores
+    what post_auth hands over, and nothing falls back or is lost."""
+    from tests.radius.helpers import outcomes, wait_for
+
+    for name in ("rita", "rudi"):
+        assert server.auth(name, server.password).code == "Access-Accept"
+    assert server.auth("rita", "wrong").code == "Access-Reject"
+    assert wait_for(lambda: [o for o, _r in outcomes(guard, "rita")] == ["success", "failure"])
+    assert wait_for(lambda: outcomes(guard, "rudi") == [("success", "")])
+    recorders = [c for c in _children_of(server.proc.pid) if "radius_hook.recorder" in c]
+    assert len(recorders) == 1, _children_of(server.proc.pid)
+    assert "recorder:" not in server.log_text()
+
+
+def test_a_recorder_that_cannot_run_loses_nothing(guard, handoff, monkeypatch):
+    import sys
+
+    from radius_hook import handoff as handoff_module
+
+    monkeypatch.setattr(handoff_module, "_recorder_command",
+                        lambda path: [sys.executable, "-c", "import time; time.sleep(0.3)"])
+    for i in range(5):
+        handoff.hand(SUCCESS, f"v{i}", 1_800_000_000.0 + i, KEY)
+    handoff.flush(timeout=5)
+    handoff.hand(FAILURE, "v9", 1_800_000_010.0, KEY)  # not started again at once: here
+    users = [r[0] for r in guard.query("SELECT username FROM events ORDER BY ts")]
+    assert users == ["v0", "v1", "v2", "v3", "v4", "v9"]
+    assert sum("recorder" in line for line in handoff.logged) == 1, handoff.logged

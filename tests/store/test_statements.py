@@ -218,50 +218,6 @@ def case_record_success(conn):
     assert _account(conn, "bob")[0] == 0  # other accounts untouched
 
 
-def _sqlite_only(conn):
-    if conn.dialect != "sqlite":
-        pytest.skip("SQLite only: PostgreSQL runs the per-row statements through execute_many")
-
-
-def _event_rows(conn, where):
-    return [tuple(r) for r in conn.all(
-        "SELECT ts, username, channel, service, address, address_raw, client, secure, outcome, "
-        "reasons FROM events WHERE " + where + " ORDER BY ts", {})]
-
-
-def case_insert_events_json(conn):
-    _sqlite_only(conn)
-    import json
-
-    from store.logins import EVENT_FIELDS
-
-    rows = [dict(_event(NOW + 0.123456789, "jj", "success", None), secure=None),
-            dict(_event(NOW + 1, "jj", "failure", "2001:db8::1", "x,y"), client="n\u00e9e \"q\"")]
-    conn.execute(sql.INSERT_EVENTS_JSON, {"rows": json.dumps([list(r.values()) for r in rows])})
-    assert list(rows[0]) == list(EVENT_FIELDS)
-    for row in rows:  # the same rows, one by one, for another user
-        conn.execute(sql.INSERT_EVENT, dict(row, user="kk"))
-    json_rows = _event_rows(conn, "username = 'jj'")
-    plain_rows = [(r[0], "jj", *r[2:]) for r in _event_rows(conn, "username = 'kk'")]
-    assert json_rows == plain_rows and len(json_rows) == 2
-    assert json_rows[0][0] == NOW + 0.123456789 and json_rows[0][7] is None
-
-
-def case_record_successes_json(conn):
-    _sqlite_only(conn)
-    import json
-
-    conn.execute(sql.RECORD_SUCCESSES_JSON, {"rows": json.dumps(
-        [[USER, NOW, "protected", "rules on"], ["nobody-here", NOW, "new", ""]])})
-    assert tuple(_account(conn)) == (NOW, None, None, "", "protected", "rules on", NOW, NOW)
-    conn.execute(sql.RECORD_SUCCESSES_JSON, {"rows": json.dumps([[USER, NOW + 60, "protected", "x"]])})
-    assert tuple(_account(conn)) == (NOW + 60, None, None, "", "protected", "x", NOW, NOW + 60)
-    conn.execute(sql.RECORD_SUCCESSES_JSON, {"rows": json.dumps([[USER, NOW + 120, "new", "y"]])})
-    assert tuple(_account(conn)[4:7]) == ("new", "y", NOW + 120)
-    assert _account(conn, "bob")[0] == 0  # other accounts untouched
-    assert conn.one("SELECT count(*) FROM accounts WHERE username = 'nobody-here'")[0] == 0
-
-
 def case_set_status(conn):
     conn.execute(sql.SET_STATUS, {"user": USER, "now": NOW, "status": "inactive", "status_why": "idle"})
     row = _account(conn)
