@@ -308,14 +308,36 @@ class Gate:
         self._finish(conn, attempt, verdict, touch=not verdict.allowed or record_success)
         return verdict
 
-    def record_successes(self, attempts) -> list:
+    def record_successes(self, attempts, copies=None) -> list:
         """Record many good logins in one transaction, one commit for all (RADIUS group
-        commit). Invalid user names are skipped. Raises StoreError (the caller retries)."""
+        commit). Invalid user names are skipped. Raises StoreError (the caller retries).
+
+        `copies` (radius_hook.hot.HotAccounts, under `logins.account_only` settings): kept
+        copies of accounts, used instead of reading an account that has a current one, and
+        kept current with what is recorded (`logins.after_success`)."""
         valid = [a for a in attempts if invalid_reason(a.user) is None]
         users = [a.user for a in valid]
         if logins.account_only(self.settings):
-            return self._in_transaction(users, lambda conn: self._successes_in(conn, valid))
+            return self._in_transaction(
+                users, lambda conn: self._successes_in(conn, valid, copies))
         return self._in_transaction(users, lambda conn: [self._success_in(conn, a) for a in valid])
+
+    def _account_for_success(self, conn, user, now, copies):
+        """(account, history) before a success: a current kept copy, else read (and kept
+        when it may be: an account with no recent denials), the account made at first
+        sight."""
+        if copies is not None:
+            state = copies.get(user, time.monotonic())
+            if state is not None:
+                return state
+            stamp = copies.stamp(user)
+        account, history = logins.account_and_denials(conn, user, now, self.settings)
+        if account is None:  # first sight of the user: make the account row
+            logins.account_row(conn, user, now, lock=True)
+            account, history = logins.account_and_denials(conn, user, now, self.settings)
+        if copies is not None and not history.denied_recent:
+            copies.keep(user, stamp, account, history, time.monotonic())
+        return account, history
 
     def success_outcome(self, history, attempt) -> tuple:
         """(status, why, status notices) a success leads to, from the account state read
@@ -323,7 +345,7 @@ class Gate:
         status, why = decide.compute_status(history, self.settings, attempt)
         return status, why, decide.status_notices(attempt.user, history.status, status, why)
 
-    def _successes_in(self, conn, attempts) -> list:
+    def _successes_in(self, conn, attempts, copies=None) -> list:
         """`_success_in` for each attempt in turn, under `logins.account_only` settings,
         with fewer statements: one read and one account update a success, the event rows
         and account updates sent in runs (logins.record_success_batch). The same rows and
@@ -347,11 +369,10 @@ class Gate:
                 # PostgreSQL: the account's row lock first, as _success_in takes it (SQLite's
                 # BEGIN IMMEDIATE already holds the write lock).
                 logins.account_row(conn, user, now, lock=True)
-            account, history = logins.account_and_denials(conn, user, now, self.settings)
-            if account is None:  # first sight of the user: make the account row
-                logins.account_row(conn, user, now, lock=True)
-                account, history = logins.account_and_denials(conn, user, now, self.settings)
+            account, history = self._account_for_success(conn, user, now, copies)
             status, why, notices = self.success_outcome(history, attempt)
+            if copies is not None:
+                copies.update(user, *logins.after_success(account, history, now, status))
             events.append(logins.event_values(attempt, SUCCESS))
             updates.append(logins.success_values(user, now, status, why))
             touched.add(user)

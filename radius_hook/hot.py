@@ -88,12 +88,41 @@ class HotAccounts:
             self._entries.clear()
         self._entries[user] = [*stamp, now, account, history, False]
 
+    def update(self, user: str, account: dict, history) -> None:
+        """This process wrote the user (the recorder stored a success): the copy's new
+        contents. The quiet mark stays (a success keeps a quiet copy quiet)."""
+        entry = self._entries.get(user)
+        if entry is not None:
+            entry[_ACCOUNT] = account
+            entry[_HISTORY] = history
+
     def drop(self, user: str) -> None:
         self._entries.pop(user, None)
+
+    def clear(self) -> None:
+        self._entries.clear()
 
     def close(self) -> None:
         self._entries.clear()
         self._counters.close()
 
 
-__all__ = ["HotAccounts", "MAX_AGE", "MAX_ENTRIES"]
+def for_settings(settings, log=lambda text: None):
+    """A HotAccounts for these settings, or None when copies cannot be trusted: rules that
+    need more than the account row, custom authentication, a store without change
+    counters (PostgreSQL), or a counter file that cannot be opened (logged)."""
+    from store import changes, logins
+
+    if not logins.account_only(settings) or settings.custom_authentication.enabled:
+        return None
+    path = changes.path_for(settings.store.url)
+    if path is None:
+        return None
+    try:
+        return HotAccounts(path)
+    except OSError as exc:
+        log(f"change counters {path}: {exc}; reading the store every time")
+        return None
+
+
+__all__ = ["HotAccounts", "MAX_AGE", "MAX_ENTRIES", "for_settings"]

@@ -125,7 +125,9 @@ class Guard:
             return
         self._close()
         rq.forget_gates()
-        self.hot = _hot_accounts(settings)
+        from radius_hook import hot
+
+        self.hot = hot.for_settings(settings, log=lambda text: log(L_WARN, text))
         self.gate = Gate(settings, connector=_connector(REQUEST_CHECKPOINT_PAGES))
         self.recorder = Handoff(self.config_path, log=lambda text: log(L_ERR, text),
                                 fallback=self._record_here, note=lambda text: log(L_AUTH, text))
@@ -179,26 +181,6 @@ class Guard:
 
     def close(self) -> None:
         self._close()
-
-
-def _hot_accounts(settings):
-    """A HotAccounts for these settings, or None when copies cannot be trusted: rules that
-    need more than the account row, custom authentication, a store without change
-    counters (PostgreSQL), or a counter file that cannot be opened (logged)."""
-    from store import changes, logins
-
-    if not logins.account_only(settings) or settings.custom_authentication.enabled:
-        return None
-    path = changes.path_for(settings.store.url)
-    if path is None:
-        return None
-    from radius_hook.hot import HotAccounts
-
-    try:
-        return HotAccounts(path)
-    except OSError as exc:
-        log(L_WARN, f"change counters {path}: {exc}; reading the store on every request")
-        return None
 
 
 _guard: Guard | None = None

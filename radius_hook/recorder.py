@@ -101,8 +101,15 @@ def _gate(config_path: str):
         if bumping["on"]:
             note_change(settings.store.url, users)
 
+    from radius_hook import hot
+
     gate = Gate(settings, connector=connector, on_commit=on_commit)
     gate.bumping = bumping
+    # Copies of accounts (as radiusd keeps them, radius_hook.hot): a success of a user with
+    # a current copy is recorded without reading the account (measured: ~20 us of ~100 a
+    # success). This process keeps them current with its own successes (which bump no
+    # counter); anyone else's write bumps them stale, as in radiusd.
+    gate.copies = hot.for_settings(settings)
     return gate
 
 
@@ -133,7 +140,11 @@ def _record_run(gate, kind, records, send) -> None:
             if kind == SUCCESS:
                 gate.bumping["on"] = False
                 try:
-                    gate.record_successes(attempts)
+                    gate.record_successes(attempts, gate.copies)
+                except BaseException:
+                    if gate.copies is not None:
+                        gate.copies.clear()  # they may hold what was rolled back
+                    raise
                 finally:
                     gate.bumping["on"] = True
             else:

@@ -186,6 +186,15 @@ def insert_event(conn, attempt, outcome: str, reasons=()) -> None:
     conn.execute(sql.INSERT_EVENT, event_row(attempt, outcome, reasons))
 
 
+def after_success(account: dict, history, now: float, status: str):
+    """(account, History) as `account_and_denials` reads them once RECORD_SUCCESS (with
+    `success_values(user, now, status, why)`) has run: the in-memory copy of a recorded
+    success, for a recorder that keeps account state (radius_hook.recorder). Tested against
+    the statement on both engines."""
+    account = dict(account, reset_at=now, last_activity=now, status=status)
+    return account, history._replace(known=True, last_activity=now, status=status)
+
+
 def save_status(conn, user: str, now: float, status: str, why: str) -> None:
     conn.execute(
         sql.UPDATE_ACCOUNT_AFTER, {"user": user, "now": now, "status": status, "status_why": why[:256]}

@@ -107,3 +107,34 @@ def test_lean_batch_stores_what_one_by_one_stores(two_stores):
     assert {(kind, subject) for _c, kind, subject, *_rest in outbox} == {
         ("status", "bob"), ("user_success", "carol")}
 
+
+
+def test_kept_copies_store_the_same_and_stay_equal_to_the_store(two_stores, tmp_path):
+    """The RADIUS recorder passes kept copies of accounts (radius_hook.hot) so a success of
+    a user with a current copy reads nothing: the store then holds exactly what recording
+    without copies holds, and each copy equals the account read back."""
+    from radius_hook.hot import HotAccounts
+
+    copied_url, plain_url = two_stores
+    copied, plain = _gate(copied_url), _gate(plain_url)
+    (tmp_path / "counters").write_bytes(b"")
+    copies = HotAccounts(str(tmp_path / "counters") + "-changes")
+    try:
+        batch = _batch(copied)
+        copied.record_successes(batch[:4], copies)  # loads and keeps alice, carol (bob: denials)
+        kept = {u for u in ("alice", "bob", "carol") if copies.get(u, 0.0)}
+        assert kept == {"alice", "carol"}
+        copied.record_successes(batch[4:], copies)
+        copied.record_successes(batch[:2], copies)  # alice and bob again: alice from her copy
+        plain.record_successes(batch[:4])
+        plain.record_successes(batch[4:])
+        plain.record_successes(batch[:2])
+        assert _contents(copied_url) == _contents(plain_url)
+        for user in ("alice", "carol", "dave", "erin"):
+            copy = copies.get(user, 0.0)
+            if copy is not None:
+                assert copied.account_state(user, T0 + 100) == copy, user
+    finally:
+        copies.close()
+        copied.close()
+        plain.close()
