@@ -43,8 +43,8 @@ MAX_BATCH = 2048  # successes committed in one transaction at most
 # hundreds) and fewer wake-ups, for at most this much more wait in a `settle`.
 LINGER = 0.005
 # SQLite WAL checkpoints (copy the WAL into the database file, fsync: ~100 ms for 10,000
-# pages here) run in the recorder, after it has confirmed a batch, every CHECKPOINT_RECORDS
-# records: never inside a commit someone waits for (a `settle` in radiusd). Its connection
+# pages here) run in the recorder's Checkpointer thread, every CHECKPOINT_RECORDS records:
+# never inside a commit someone waits for (a `settle` in radiusd). The recording connection
 # does no automatic checkpoint; radiusd's request connection keeps a high backstop
 # (module.REQUEST_CHECKPOINT_PAGES).
 CHECKPOINT_RECORDS = 2000
@@ -177,14 +177,46 @@ def _failures(gate, attempts: list, send) -> None:
             send(("auth", f"locked user {escape(attempt.user)[:100]}: {verdict.lock[0]}"))
 
 
-def _checkpoint(gate) -> None:
-    """A passive WAL checkpoint (SQLite): readers and writers elsewhere are never blocked."""
-    try:
-        conn = gate._connection()
-        if conn.dialect == "sqlite":
-            conn.raw.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
-    except Exception:  # noqa: BLE001 - the next one, or any other connection, will do it
-        gate.close()
+class Checkpointer:
+    """Passive WAL checkpoints (SQLite) on a thread with its own connection: the recorder's
+    next commits and confirmations never wait behind one (a `settle` in radiusd waits for
+    a confirmation), and readers and writers elsewhere are never blocked."""
+
+    def __init__(self, url: str, timeout: float) -> None:
+        import threading
+
+        self._url, self._timeout = url, timeout
+        self._wanted = threading.Event()
+        self._stop = False
+        self._thread = threading.Thread(target=self._run, name="checkpoint", daemon=True)
+        self._thread.start()
+
+    def request(self) -> None:
+        self._wanted.set()
+
+    def close(self) -> None:
+        self._stop = True
+        self._wanted.set()
+        self._thread.join(timeout=30)
+
+    def _run(self) -> None:
+        from store.db import connect
+
+        conn = None
+        while True:
+            self._wanted.wait()
+            self._wanted.clear()
+            if self._stop:
+                break
+            try:
+                conn = conn or connect(self._url, self._timeout)
+                conn.raw.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+            except Exception:  # noqa: BLE001 - the next one, or any other connection, will do it
+                if conn is not None:
+                    conn.close()
+                conn = None
+        if conn is not None:
+            conn.close()
 
 
 def run(config_path: str, inp: int, out: int) -> int:
@@ -199,6 +231,9 @@ def run(config_path: str, inp: int, out: int) -> int:
     reader = FrameReader()
     pending: list = []
     since_checkpoint = 0
+    store = gate.settings.store
+    checkpointer = Checkpointer(store.url, store.timeout_seconds) if store.url.startswith(
+        "sqlite") else None
     open_input = True
     while open_input or pending:
         if open_input:
@@ -218,9 +253,11 @@ def run(config_path: str, inp: int, out: int) -> int:
             batch, pending = pending[:MAX_BATCH], pending[MAX_BATCH:]
             _record(gate, batch, send)
             since_checkpoint += len(batch)
-            if since_checkpoint >= CHECKPOINT_RECORDS and not pending:
+            if since_checkpoint >= CHECKPOINT_RECORDS and checkpointer is not None:
                 since_checkpoint = 0
-                _checkpoint(gate)
+                checkpointer.request()
+    if checkpointer is not None:
+        checkpointer.close()
     gate.close()
     return 0
 

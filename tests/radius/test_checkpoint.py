@@ -1,5 +1,5 @@
-"""Who runs SQLite's WAL checkpoints for radiusd: the recorder, after confirming a batch;
-never a request, nor a commit that radiusd waits for.
+"""Who runs SQLite's WAL checkpoints for radiusd: the recorder's checkpoint thread; never a
+request, nor a commit that radiusd waits for.
 
 A checkpoint runs inside whichever commit finds the WAL over the connection's threshold; in
 a request it would stall the whole server (rlm_python3 serialises calls), so the request
@@ -49,8 +49,9 @@ def test_recorder_checkpoints_after_enough_records(guard, monkeypatch):
     monkeypatch.setenv("PAM_GUARD_CACHE_DIR", guard.cache_dir)
     monkeypatch.setattr(recorder, "CHECKPOINT_RECORDS", 50)
     calls = []
-    real = recorder._checkpoint
-    monkeypatch.setattr(recorder, "_checkpoint", lambda gate: (calls.append(1), real(gate)))
+    real = recorder.Checkpointer.request
+    monkeypatch.setattr(recorder.Checkpointer, "request",
+                        lambda self: (calls.append(1), real(self)))
     to_rec, from_main = os.pipe()
     from_rec, to_main = os.pipe()
     worker = threading.Thread(target=recorder.run, args=(guard.path, to_rec, to_main))
@@ -63,5 +64,5 @@ def test_recorder_checkpoints_after_enough_records(guard, monkeypatch):
     os.close(to_rec)
     os.close(to_main)
     os.close(from_rec)
-    assert not worker.is_alive() and calls  # at least one checkpoint ran
+    assert not worker.is_alive() and calls  # at least one checkpoint was asked for
     assert guard.query("SELECT count(*) FROM events")[0][0] == 120
