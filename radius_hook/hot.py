@@ -25,7 +25,9 @@ authentication (the directory's lock is not in the store).
 
 from __future__ import annotations
 
-from store.changes import GLOBAL, Counters, slot_of
+import os
+
+from store.changes import GLOBAL, SUFFIX, Counters, slot_of
 
 MAX_ENTRIES = 200_000  # copies kept at most (~1 KB each); all are dropped beyond it
 # Seconds a copy is trusted at most: the safety net for a writer that died between its
@@ -47,6 +49,25 @@ class HotAccounts:
         self._counters = Counters(path)
         self._view = self._counters._view
         self._entries: dict = {}
+        self._files = self._identities()
+
+    def _identities(self):
+        """(device, inode) of the counter file and of the store beside it, or None."""
+        found = []
+        for name in (self.path, self.path[: -len(SUFFIX)]):
+            try:
+                info = os.stat(name)
+            except OSError:
+                return None
+            found.append((info.st_dev, info.st_ino))
+        return tuple(found)
+
+    def same_files(self) -> bool:
+        """Whether the counter file and the store are still the ones the copies came from.
+        A store replaced (init-store on a new file, a restored backup) or a counter file
+        removed would otherwise leave copies trusted that no bump can reach: the caller
+        then starts afresh (radius_hook.module does every second)."""
+        return self._files is not None and self._identities() == self._files
 
     def __len__(self) -> int:
         return len(self._entries)

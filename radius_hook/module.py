@@ -151,6 +151,16 @@ class Guard:
                     self.recorder.flush()
                 with _gate_lock:  # never close the gate under a request using it
                     self.load()
+            elif self.hot is not None and not self.hot.same_files():
+                # Store or counter file replaced: no copy can be trusted. The old object is
+                # left to the garbage collector (a request may still be reading it).
+                from radius_hook import hot
+
+                log(L_INFO, "store or change counters replaced: copies of accounts dropped")
+                self.hot = hot.for_settings(self.gate.settings,
+                                            log=lambda text: log(L_WARN, text))
+                with _gate_lock:
+                    self.gate.close()  # a replaced store file: open the new one
         return self.gate
 
     def _record_here(self, kind, user, at, key) -> None:

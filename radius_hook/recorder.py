@@ -125,6 +125,10 @@ def _runs(records):
 
 
 def _record(gate, records, send) -> None:
+    if gate.copies is not None and not gate.copies.same_files():
+        from radius_hook import hot
+
+        gate.copies = hot.for_settings(gate.settings)  # store replaced: start afresh
     for kind, run in _runs(records):
         _record_run(gate, kind, run, send)
 

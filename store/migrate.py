@@ -82,6 +82,10 @@ def create_or_upgrade(url: str) -> str:
             config = alembic_config()
             config.attributes["connection"] = conn
             command.upgrade(config, "head")
+        # Whoever keeps copies of account state (the RADIUS module) starts afresh.
+        from store.changes import note_change
+
+        note_change(url, None)
         return current_revision(engine)
     finally:
         engine.dispose()

@@ -101,3 +101,19 @@ def test_kept_copy_counts_failures_and_locks(guard, server):
     assert wait_for(lambda: [o for o, _r in outcomes(guard, "emil")] == [
         "success", "success", "failure", "failure", "success", "failure", "failure", "failure",
         "denied"])
+
+
+def test_removed_change_counters_are_noticed(guard, server):
+    """The counter file removed under a running radiusd: pam-guard's next writer makes a new
+    one that the module's copies do not watch. Within a second the module notices and reads
+    the store again, so an admin's lock still acts."""
+    import os
+    import time
+
+    for _ in range(2):
+        assert server.auth("ivy", server.password, **ADDR).code == "Access-Accept"
+    os.unlink(guard.store_path + "-changes")
+    guard.cli("lock", "ivy")
+    time.sleep(1.2)  # the module looks at its files once a second
+    reply = server.auth("ivy", server.password, **ADDR)
+    assert reply.code == "Access-Reject" and reply.attrs["Reply-Message"].startswith(LOCK_MESSAGE)

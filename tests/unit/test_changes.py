@@ -124,3 +124,22 @@ def test_copy_expires_and_quiet_is_kept_only_with_the_copy(store_path):
         assert not hot.quiet("bob", 1.0)
     finally:
         hot.close()
+
+
+def test_a_replaced_store_or_counter_file_is_noticed(store_path):
+    path = store_path + changes.SUFFIX
+    hot = HotAccounts(path)
+    try:
+        assert hot.same_files()
+        os.replace(store_path, store_path + ".old")  # a restored backup in its place
+        with open(store_path, "wb"):
+            pass
+        assert not hot.same_files()
+    finally:
+        hot.close()
+    hot = HotAccounts(path)
+    try:
+        os.unlink(path)  # counters removed: writers make a new file no copy would watch
+        assert not hot.same_files()
+    finally:
+        hot.close()
