@@ -93,7 +93,14 @@ class Connection:
         if not rows:
             return
         try:
-            self.raw.cursor().executemany(self._sql(sql), rows)
+            if self.dialect == "sqlite":
+                self.raw.cursor().executemany(self._sql(sql), rows)
+            else:
+                # psycopg2's executemany is one round trip a row; execute_batch sends them
+                # in pages (measured in the RADIUS recorder's success batches).
+                from psycopg2.extras import execute_batch
+
+                execute_batch(self.raw.cursor(), self._sql(sql), rows, page_size=200)
         except self._error as exc:
             raise StoreError(f"{type(exc).__name__}: {exc}") from exc
         self._fresh = False
