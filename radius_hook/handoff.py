@@ -60,13 +60,14 @@ def _python() -> str:
 class Handoff:
     """Successes to a recorder process; `pending`/`settle`/`flush` say what is stored."""
 
-    def __init__(self, config_path: str, log, fallback, note=None) -> None:
+    def __init__(self, config_path: str, log, fallback, note=None, trouble=None) -> None:
         """`log(text)` writes an error to radiusd's log, `note(text)` an auth line (a lock);
         `fallback(kind, user, time, key)` records one outcome in this process (when the
-        recorder cannot take it)."""
+        recorder cannot take it); `trouble()` is told when the recorder could not store."""
         self._config_path = config_path
         self._log = log
         self._note = note or log
+        self._trouble = trouble or (lambda: None)
         self._fallback = fallback
         self._lock = threading.Lock()
         self._proc = None
@@ -203,6 +204,7 @@ class Handoff:
             return
         if kind == "lost":
             self._log(f"recorder: {message[2]}")
+            self._trouble()
         upto = message[1]
         inflight, pending = self._inflight, self._pending
         while inflight and inflight[0][0] <= upto:

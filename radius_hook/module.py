@@ -130,7 +130,8 @@ class Guard:
         self.hot = hot.for_settings(settings, log=lambda text: log(L_WARN, text))
         self.gate = Gate(settings, connector=_connector(REQUEST_CHECKPOINT_PAGES))
         self.recorder = Handoff(self.config_path, log=lambda text: log(L_ERR, text),
-                                fallback=self._record_here, note=lambda text: log(L_AUTH, text))
+                                fallback=self._record_here, note=lambda text: log(L_AUTH, text),
+                                trouble=self._store_trouble)
         self.error = ""
         self._key = (st.st_ino, st.st_size, st.st_mtime_ns)
         self._next_check = time.monotonic() + CHECK_SECONDS
@@ -162,6 +163,12 @@ class Guard:
                 with _gate_lock:
                     self.gate.close()  # a replaced store file: open the new one
         return self.gate
+
+    def _store_trouble(self) -> None:
+        """The recorder could not store: stop answering from copies (the next requests read
+        the store, and refuse per failure.on_store_error while it is down)."""
+        if self.hot is not None:
+            self.hot.clear()
 
     def _record_here(self, kind, user, at, key) -> None:
         """An outcome the recorder could not take: recorded in radiusd, synchronously."""
