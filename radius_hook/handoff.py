@@ -39,6 +39,13 @@ RESTART_PAUSE = 5.0  # seconds before starting a recorder again after one could 
 F_SETPIPE_SZ = getattr(fcntl, "F_SETPIPE_SZ", 1031)
 
 
+# This process's id, kept current across fork (os.getpid() is a system call, and `hand`
+# runs on every request): a radiusd that daemonises after instantiate must not write to
+# its parent's recorder.
+_pid = [os.getpid()]
+os.register_at_fork(after_in_child=lambda: _pid.__setitem__(0, os.getpid()))
+
+
 def _recorder_command(config_path: str) -> list:
     """The recorder, on the interpreter rlm_python3 embeds, finding pam-guard where this
     process found it (the venv's site-packages, or a source tree)."""
@@ -85,7 +92,7 @@ class Handoff:
     # --- the recorder process ------------------------------------------------------------
 
     def _running(self) -> bool:
-        if self._proc is not None and self._pid == os.getpid():
+        if self._proc is not None and self._pid == _pid[0]:
             return True
         if self._proc is not None:  # a daemonising radiusd forked: that child is not ours
             self._proc = None
@@ -102,7 +109,7 @@ class Handoff:
             self._log(f"recorder: cannot start: {exc}; recording in radiusd")
             self._retry_at = time.monotonic() + RESTART_PAUSE
             return False
-        self._pid = os.getpid()
+        self._pid = _pid[0]
         self._started_at = self._drained_at = time.monotonic()
         fd = self._proc.stdin.fileno()
         try:
@@ -160,12 +167,13 @@ class Handoff:
 
     def _write(self, data: bytes) -> bool:
         fd = self._proc.stdin.fileno()
-        deadline = time.monotonic() + WRITE_WAIT
+        deadline = 0.0
         while True:
             try:
                 os.write(fd, data)  # <= PIPE_BUF: all of it or nothing
                 return True
             except BlockingIOError:
+                deadline = deadline or time.monotonic() + WRITE_WAIT
                 left = deadline - time.monotonic()
                 if left <= 0:
                     self._log(f"recorder: not keeping up for {WRITE_WAIT:.0f} s; "
@@ -242,7 +250,7 @@ class Handoff:
     def stop(self, timeout: float = 15.0) -> None:
         """Let the recorder store what it has, then end it."""
         with self._lock:
-            proc = self._proc if self._pid == os.getpid() else None
+            proc = self._proc if self._pid == _pid[0] else None
             if proc is None:
                 return
             self._stopping = True

@@ -156,3 +156,27 @@ def test_a_recorder_that_cannot_run_loses_nothing(guard, handoff, monkeypatch):
     users = [r[0] for r in guard.query("SELECT username FROM events ORDER BY ts")]
     assert users == ["v0", "v1", "v2", "v3", "v4", "v9"]
     assert sum("recorder" in line for line in handoff.logged) == 1, handoff.logged
+
+
+def test_a_forked_child_starts_its_own_recorder(guard, handoff):
+    """A radiusd that forks (daemonising after instantiate) must not write to its parent's
+    recorder: the child starts its own."""
+    handoff.hand(SUCCESS, "fay", 1_800_000_000.0, KEY)
+    handoff.flush()
+    parent_recorder = handoff._proc.pid
+    read_end, write_end = os.pipe()
+    child = os.fork()
+    if child == 0:  # pragma: no cover - runs in the child
+        try:
+            handoff.hand(SUCCESS, "gus", 1_800_000_001.0, KEY)
+            handoff.flush()
+            os.write(write_end, str(handoff._proc.pid).encode())
+            handoff.stop()
+        finally:
+            os._exit(0)
+    os.close(write_end)
+    child_recorder = int(os.read(read_end, 100) or b"0")
+    os.close(read_end)
+    os.waitpid(child, 0)
+    assert child_recorder not in (0, parent_recorder)
+    assert [r[0] for r in guard.query("SELECT username FROM events ORDER BY ts")] == ["fay", "gus"]
