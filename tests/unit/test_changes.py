@@ -27,6 +27,14 @@ def store_path(tmp_path):
     return str(path)
 
 
+@pytest.fixture
+def hot(store_path):
+    """Kept copies watching the counter file beside `store_path`."""
+    made = HotAccounts(store_path + changes.SUFFIX)
+    yield made
+    made.close()
+
+
 def test_path_for_only_sqlite_files():
     assert changes.path_for("sqlite:////var/lib/pam-guard/pam-guard.db") == \
         "/var/lib/pam-guard/pam-guard.db-changes"
@@ -73,73 +81,53 @@ def _history(status="protected"):
     return History(known=True, status=status, last_activity=1.0)
 
 
-def test_copy_current_until_another_process_writes_the_user(store_path):
-    path = store_path + changes.SUFFIX
-    hot = HotAccounts(path)
-    try:
-        account = {"notify_on": ""}
-        hot.keep("alice", hot.stamp("alice"), account, _history(), now=100.0)
-        hot.keep("bob", hot.stamp("bob"), account, _history(), now=100.0)
-        assert hot.get("alice", 101.0) == (account, _history())
-        # Another process (its own file descriptor) records something for alice.
-        subprocess.run([sys.executable, "-c",
-                        "import sys; sys.path.insert(0, sys.argv[1]); "
-                        "from store.changes import bump_users; bump_users(sys.argv[2], ['alice'])",
-                        ROOT, path], check=True)
-        assert hot.get("alice", 101.0) is None
-        assert hot.get("bob", 101.0) is not None  # another user's copy stays
-        changes.bump_users(path, None)  # an admin command: every copy goes
-        assert hot.get("bob", 101.0) is None and len(hot) == 0
-    finally:
-        hot.close()
+def test_copy_current_until_another_process_writes_the_user(hot):
+    account = {"notify_on": ""}
+    hot.keep("alice", hot.stamp("alice"), account, _history(), now=100.0)
+    hot.keep("bob", hot.stamp("bob"), account, _history(), now=100.0)
+    assert hot.get("alice", 101.0) == (account, _history())
+    # Another process (its own file descriptor) records something for alice.
+    subprocess.run([sys.executable, "-c",
+                    "import sys; sys.path.insert(0, sys.argv[1]); "
+                    "from store.changes import bump_users; bump_users(sys.argv[2], ['alice'])",
+                    ROOT, hot.path], check=True)
+    assert hot.get("alice", 101.0) is None
+    assert hot.get("bob", 101.0) is not None  # another user's copy stays
+    changes.bump_users(hot.path, None)  # an admin command: every copy goes
+    assert hot.get("bob", 101.0) is None and len(hot) == 0
 
 
-def test_bump_between_stamp_and_keep_is_seen(store_path):
-    path = store_path + changes.SUFFIX
-    hot = HotAccounts(path)
-    try:
-        stamp = hot.stamp("alice")
-        changes.bump_users(path, ["alice"])  # written after the stamp, maybe before our read
-        hot.keep("alice", stamp, {}, _history(), now=0.0)
-        assert hot.get("alice", 0.0) is None
-    finally:
-        hot.close()
+def test_bump_between_stamp_and_keep_is_seen(hot):
+    stamp = hot.stamp("alice")
+    changes.bump_users(hot.path, ["alice"])  # written after the stamp, maybe before our read
+    hot.keep("alice", stamp, {}, _history(), now=0.0)
+    assert hot.get("alice", 0.0) is None
 
 
-def test_copy_expires_and_quiet_is_kept_only_with_the_copy(store_path):
-    hot = HotAccounts(store_path + changes.SUFFIX)
-    try:
-        hot.keep("alice", hot.stamp("alice"), {"a": 1}, _history(), now=0.0)
-        assert not hot.quiet("alice", 1.0)
-        hot.set_quiet("alice")
-        assert hot.quiet("alice", 1.0)
-        assert hot.get("alice", hot_module.MAX_AGE - 1) == ({"a": 1}, _history())
-        assert not hot.quiet("alice", hot_module.MAX_AGE + 1)  # expired: gone
-        assert hot.get("alice", 0.0) is None
-        hot.set_quiet("alice")  # no copy: nothing to mark
-        assert not hot.quiet("alice", 0.0)
-        hot.keep("bob", hot.stamp("bob"), {}, _history(), now=0.0)
-        hot.set_quiet("bob")
-        changes.bump_users(hot.path, ["bob"])
-        assert not hot.quiet("bob", 1.0)
-    finally:
-        hot.close()
+def test_copy_expires_and_quiet_is_kept_only_with_the_copy(hot):
+    hot.keep("alice", hot.stamp("alice"), {"a": 1}, _history(), now=0.0)
+    assert not hot.quiet("alice", 1.0)
+    hot.set_quiet("alice")
+    assert hot.quiet("alice", 1.0)
+    assert hot.get("alice", hot_module.MAX_AGE - 1) == ({"a": 1}, _history())
+    assert not hot.quiet("alice", hot_module.MAX_AGE + 1)  # expired: gone
+    assert hot.get("alice", 0.0) is None
+    hot.set_quiet("alice")  # no copy: nothing to mark
+    assert not hot.quiet("alice", 0.0)
+    hot.keep("bob", hot.stamp("bob"), {}, _history(), now=0.0)
+    hot.set_quiet("bob")
+    changes.bump_users(hot.path, ["bob"])
+    assert not hot.quiet("bob", 1.0)
 
 
-def test_a_replaced_store_or_counter_file_is_noticed(store_path):
-    path = store_path + changes.SUFFIX
-    hot = HotAccounts(path)
-    try:
-        assert hot.same_files()
-        os.replace(store_path, store_path + ".old")  # a restored backup in its place
-        with open(store_path, "wb"):
-            pass
-        assert not hot.same_files()
-    finally:
-        hot.close()
-    hot = HotAccounts(path)
-    try:
-        os.unlink(path)  # counters removed: writers make a new file no copy would watch
-        assert not hot.same_files()
-    finally:
-        hot.close()
+def test_a_replaced_store_is_noticed(hot, store_path):
+    assert hot.same_files()
+    os.replace(store_path, store_path + ".old")  # a restored backup in its place
+    with open(store_path, "wb"):
+        pass
+    assert not hot.same_files()
+
+
+def test_a_removed_counter_file_is_noticed(hot):
+    os.unlink(hot.path)  # counters removed: writers make a new file no copy would watch
+    assert not hot.same_files()
