@@ -6,9 +6,10 @@ What waits and what does not:
   failure is rejected either way). The recorder commits it within milliseconds. If the
   recorder dies first, what it had not confirmed is recorded in radiusd (`fallback`; one
   it had committed but not yet confirmed is then stored twice: the one window where a
-  record can double). If radiusd itself dies first, what it had handed over and the
-  recorder had not yet read is lost (history rows, the failure-count reset of a success, a
-  failure's count toward a lock).
+  record can double). If radiusd dies first, the pipe still holds what it handed over and
+  the recorder stores it before it exits. Only a crash of the machine loses what was not
+  yet committed (history rows, the failure-count reset of a success, a failure's count
+  toward a lock).
 - Every decision that reads a user's history first waits until that user's handed-over
   outcomes are stored (`settle`): a lock from a failure acts on the user's next request,
   and a failure count never misses a success this server already accepted.

@@ -16,7 +16,8 @@ Protocol (pipes, frames of a 4-byte length and a marshal payload):
 - stdout: ("ok", seq) once everything up to seq is committed (or dropped as invalid),
           ("lost", seq, text) when what is left up to seq could not be stored,
           ("log", text) for radiusd's log (errors), ("auth", text) (a lock).
-End of stdin: record what is left, then exit.
+End of stdin: record what is left, then exit. If radiusd dies, what it wrote is still in
+the pipe: it is recorded (nobody left to confirm to), then the recorder exits.
 
 Commits of successes do not bump the store's change counters (store.changes): no copy kept
 by a RADIUS module can become wrong by a success (tests/unit/test_quiet_copies.py), and a
@@ -224,8 +225,15 @@ class Checkpointer:
 
 
 def run(config_path: str, inp: int, out: int) -> int:
+    listening = [True]
+
     def send(message) -> None:
-        os.write(out, frame(message))
+        if not listening[0]:
+            return
+        try:
+            os.write(out, frame(message))
+        except OSError:  # radiusd is gone: still store what it handed over, then end
+            listening[0] = False
 
     try:
         gate = _gate(config_path)

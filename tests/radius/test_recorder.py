@@ -180,3 +180,28 @@ def test_a_forked_child_starts_its_own_recorder(guard, handoff):
     os.waitpid(child, 0)
     assert child_recorder not in (0, parent_recorder)
     assert [r[0] for r in guard.query("SELECT username FROM events ORDER BY ts")] == ["fay", "gus"]
+
+
+def test_radiusd_gone_the_recorder_still_stores_what_it_was_handed(guard, monkeypatch):
+    """radiusd dies with records in the pipe: nobody reads the confirmations any more, and
+    the recorder still stores every record before it exits."""
+    import threading
+
+    from radius_hook import recorder
+
+    monkeypatch.setenv("PAM_GUARD_CACHE_DIR", guard.cache_dir)
+    to_rec, from_main = os.pipe()
+    from_rec, to_main = os.pipe()
+    os.close(from_rec)  # the reader of confirmations is gone: every send gets EPIPE
+    for i in range(50):
+        os.write(from_main, frame((i + 1, SUCCESS, f"h{i % 5}", 1.8e9 + i, KEY)))
+    os.close(from_main)  # radiusd's end closed
+    finished = []
+    worker = threading.Thread(target=lambda: finished.append(
+        recorder.run(guard.path, to_rec, to_main)))
+    worker.start()
+    worker.join(timeout=30)
+    os.close(to_rec)
+    os.close(to_main)
+    assert finished == [0]
+    assert guard.query("SELECT count(*) FROM events")[0][0] == 50
