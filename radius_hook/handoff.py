@@ -78,7 +78,9 @@ class Handoff:
         self._trouble = trouble or (lambda: None)
         self._fallback = fallback
         self._lock = threading.Lock()
-        self._proc = None
+        self._proc: subprocess.Popen | None = None
+        self._to_fd = -1  # our ends of its stdin and stdout, while _proc is set
+        self._from_fd = -1
         self._pid = 0
         self._reader = FrameReader()
         self._seq = 0
@@ -102,7 +104,7 @@ class Handoff:
         if time.monotonic() < self._retry_at:
             return False
         try:
-            self._proc = subprocess.Popen(
+            proc = subprocess.Popen(
                 _recorder_command(self._config_path), stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE, close_fds=True,
                 start_new_session=True)  # a signal to radiusd's group must not cut a commit
@@ -110,9 +112,12 @@ class Handoff:
             self._log(f"recorder: cannot start: {exc}; recording in radiusd")
             self._retry_at = time.monotonic() + RESTART_PAUSE
             return False
+        assert proc.stdin is not None and proc.stdout is not None  # both are pipes
+        self._proc = proc
+        self._to_fd, self._from_fd = proc.stdin.fileno(), proc.stdout.fileno()
         self._pid = _pid[0]
         self._started_at = self._drained_at = time.monotonic()
-        fd = self._proc.stdin.fileno()
+        fd = self._to_fd
         try:
             fcntl.fcntl(fd, F_SETPIPE_SZ, PIPE_SIZE)
         except OSError:
@@ -141,7 +146,8 @@ class Handoff:
                 pass
             for stream in (proc.stdin, proc.stdout):
                 try:
-                    stream.close()
+                    if stream is not None:
+                        stream.close()
                 except OSError:
                     pass
         for _seq, user, kind, at, key in orphans:
@@ -167,7 +173,7 @@ class Handoff:
         self._fallback(kind, user, at, key)
 
     def _write(self, data: bytes) -> bool:
-        fd = self._proc.stdin.fileno()
+        fd = self._to_fd
         deadline = 0.0
         while True:
             try:
@@ -192,7 +198,7 @@ class Handoff:
         if self._proc is None:
             return
         self._drained_at = time.monotonic()
-        fd = self._proc.stdout.fileno()
+        fd = self._from_fd
         ready, _w, _x = select.select([fd], [], [], timeout)
         while ready:
             data = os.read(fd, 1 << 16)
@@ -256,7 +262,8 @@ class Handoff:
                 return
             self._stopping = True
             try:
-                proc.stdin.close()  # end of input: it records the rest and exits
+                if proc.stdin is not None:
+                    proc.stdin.close()  # end of input: it records the rest and exits
             except OSError:
                 pass
             deadline = time.monotonic() + timeout

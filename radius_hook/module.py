@@ -35,6 +35,7 @@ from __future__ import annotations
 import os
 import threading
 import time
+from typing import Any
 
 from policy import decide
 from policy.types import FAILURE, INVALID_USER, RADIUS, STORE_ERROR, SUCCESS
@@ -100,11 +101,11 @@ class Guard:
 
     def __init__(self, config_path: str) -> None:
         self.config_path = config_path
-        self.gate = None
-        self.recorder = None
-        self.hot = None  # radius_hook.hot.HotAccounts, when copies of accounts may be kept
+        self.gate: Any = None  # pam_guard.gate.Gate once loaded
+        self.recorder: Any = None  # radius_hook.handoff.Handoff once loaded
+        self.hot: Any = None  # radius_hook.hot.HotAccounts, when copies of accounts may be kept
         self.error = "not loaded yet"
-        self._key = None
+        self._key: Any = None
         self._next_check = 0.0
         self.messages = _messages()
 
@@ -200,7 +201,7 @@ class Guard:
         self._close()
 
 
-_guard: Guard | None = None
+_guard: Any = None  # the Guard, once instantiate has run
 _gate_lock = threading.Lock()  # one request at a time on the gate's store connection (see top)
 _marks = threading.local()  # per worker thread: (user, stage, monotonic time) of its request
 

@@ -81,37 +81,102 @@ class FrameReader:
         return frames
 
 
-def _gate(config_path: str):
-    from pam_guard.config import load_settings
-    from pam_guard.gate import Gate
+class Recording:
+    """The recorder's gate, its kept copies of accounts, and whether a commit bumps the
+    store's change counters (not for a batch of successes, see above)."""
+
+    def __init__(self, config_path: str) -> None:
+        from pam_guard.config import load_settings
+        from pam_guard.gate import Gate
+        from radius_hook import hot
+
+        self.settings = load_settings(config_path)
+        self.bumping = True
+        self.gate = Gate(self.settings, connector=_connector, on_commit=self._on_commit)
+        # Copies of accounts (as radiusd keeps them, radius_hook.hot): a success of a user
+        # with a current copy is recorded without reading the account (measured: ~20 us of
+        # ~100 a success). This process keeps them current with its own successes (which
+        # bump no counter); anyone else's write bumps them stale, as in radiusd.
+        self.copies = hot.for_settings(self.settings)
+
+    def _on_commit(self, users) -> None:
+        if self.bumping:
+            from store.changes import note_change
+
+            note_change(self.settings.store.url, users)
+
+    def record(self, records, send) -> None:
+        """Store `records` (frames' payloads) in order; confirm or report through `send`."""
+        if self.copies is not None and not self.copies.same_files():
+            from radius_hook import hot
+
+            self.copies = hot.for_settings(self.settings)  # store replaced: start afresh
+        for kind, run in _runs(records):
+            self._record_run(kind, run, send)
+
+    def _record_run(self, kind, records, send) -> None:
+        from radius_hook.request import attempt_from
+        from store.db import StoreError
+
+        gate = self.gate
+        last = records[-1][0]
+        attempts = [attempt_from(gate, user, at, key) for _seq, _k, user, at, key in records]
+        for attempt_no in range(RETRIES):
+            try:
+                if kind == SUCCESS:
+                    self._successes(attempts)
+                else:
+                    self._failures(attempts, send)
+                send(("ok", last))
+                return
+            except StoreError as exc:
+                gate.close()
+                if attempt_no == RETRIES - 1:
+                    send(("lost", last, f"{len(records)} records lost: store: {exc}"))
+                    return
+                time.sleep(RETRY_PAUSE)
+            except Exception as exc:  # noqa: BLE001 - the recorder must outlive any one batch
+                send(("lost", last, f"{len(records)} records lost: "
+                                    f"{type(exc).__name__}: {exc}"))
+                return
+
+    def _successes(self, attempts: list) -> None:
+        self.bumping = False
+        try:
+            self.gate.record_successes(attempts, self.copies)
+        except BaseException:
+            if self.copies is not None:
+                self.copies.clear()  # they may hold what was rolled back
+            raise
+        finally:
+            self.bumping = True
+
+    def _failures(self, attempts: list, send) -> None:
+        """Each failure through the gate's own path, taken off `attempts` once stored (a
+        retry after a store error goes on where this stopped: no failure counted twice)."""
+        from store.db import StoreError
+
+        while attempts:
+            verdict = self.gate.record_failure(attempts[0])
+            if STORE_ERROR in verdict.reasons:
+                raise StoreError(self.gate.last_error)
+            attempt = attempts.pop(0)
+            if verdict.lock is not None:
+                send(("auth", f"locked user {escape(attempt.user)[:100]}: {verdict.lock[0]}"))
+
+    def close(self) -> None:
+        self.gate.close()
+
+
+def _connector(url, timeout):
+    """store.db.connect, tuned for the recorder's SQLite connection (see the top)."""
     from store.db import connect
 
-    def connector(url, timeout):
-        conn = connect(url, timeout)
-        if conn.dialect == "sqlite":
-            conn.raw.execute("PRAGMA wal_autocheckpoint=0")
-            conn.raw.execute(f"PRAGMA cache_size=-{CACHE_KIB}")
-        return conn
-
-    from store.changes import note_change
-
-    settings = load_settings(config_path)
-    bumping = {"on": True}  # off while a batch of successes commits (see above)
-
-    def on_commit(users) -> None:
-        if bumping["on"]:
-            note_change(settings.store.url, users)
-
-    from radius_hook import hot
-
-    gate = Gate(settings, connector=connector, on_commit=on_commit)
-    gate.bumping = bumping
-    # Copies of accounts (as radiusd keeps them, radius_hook.hot): a success of a user with
-    # a current copy is recorded without reading the account (measured: ~20 us of ~100 a
-    # success). This process keeps them current with its own successes (which bump no
-    # counter); anyone else's write bumps them stale, as in radiusd.
-    gate.copies = hot.for_settings(settings)
-    return gate
+    conn = connect(url, timeout)
+    if conn.dialect == "sqlite":
+        conn.raw.execute("PRAGMA wal_autocheckpoint=0")
+        conn.raw.execute(f"PRAGMA cache_size=-{CACHE_KIB}")
+    return conn
 
 
 def _runs(records):
@@ -123,63 +188,6 @@ def _runs(records):
         else:
             runs.append((record[1], [record]))
     return runs
-
-
-def _record(gate, records, send) -> None:
-    if gate.copies is not None and not gate.copies.same_files():
-        from radius_hook import hot
-
-        gate.copies = hot.for_settings(gate.settings)  # store replaced: start afresh
-    for kind, run in _runs(records):
-        _record_run(gate, kind, run, send)
-
-
-def _record_run(gate, kind, records, send) -> None:
-    from radius_hook.request import attempt_from
-    from store.db import StoreError
-
-    last = records[-1][0]
-    attempts = [attempt_from(gate, user, at, key) for _seq, _k, user, at, key in records]
-    for attempt_no in range(RETRIES):
-        try:
-            if kind == SUCCESS:
-                gate.bumping["on"] = False
-                try:
-                    gate.record_successes(attempts, gate.copies)
-                except BaseException:
-                    if gate.copies is not None:
-                        gate.copies.clear()  # they may hold what was rolled back
-                    raise
-                finally:
-                    gate.bumping["on"] = True
-            else:
-                _failures(gate, attempts, send)
-            send(("ok", last))
-            return
-        except StoreError as exc:
-            gate.close()
-            if attempt_no == RETRIES - 1:
-                send(("lost", last, f"{len(records)} success records lost: store: {exc}"))
-                return
-            time.sleep(RETRY_PAUSE)
-        except Exception as exc:  # noqa: BLE001 - the recorder must outlive any one batch
-            send(("lost", last, f"{len(records)} success records lost: "
-                                f"{type(exc).__name__}: {exc}"))
-            return
-
-
-def _failures(gate, attempts: list, send) -> None:
-    """Each failure through the gate's own path, taken off `attempts` once stored (a retry
-    after a store error goes on where this stopped: no failure counted twice)."""
-    from store.db import StoreError
-
-    while attempts:
-        verdict = gate.record_failure(attempts[0])
-        if STORE_ERROR in verdict.reasons:
-            raise StoreError(gate.last_error)
-        attempt = attempts.pop(0)
-        if verdict.lock is not None:
-            send(("auth", f"locked user {escape(attempt.user)[:100]}: {verdict.lock[0]}"))
 
 
 class Checkpointer:
@@ -236,14 +244,14 @@ def run(config_path: str, inp: int, out: int) -> int:
             listening[0] = False
 
     try:
-        gate = _gate(config_path)
+        recording = Recording(config_path)
     except Exception as exc:  # noqa: BLE001 - told to radiusd's log; the module records itself
         send(("log", f"recorder cannot start: {type(exc).__name__}: {exc}"))
         return 2
     reader = FrameReader()
     pending: list = []
     since_checkpoint = 0
-    store = gate.settings.store
+    store = recording.settings.store
     checkpointer = Checkpointer(store.url, store.timeout_seconds) if store.url.startswith(
         "sqlite") else None
     open_input = True
@@ -263,14 +271,14 @@ def run(config_path: str, inp: int, out: int) -> int:
                     open_input = False
         if pending:
             batch, pending = pending[:MAX_BATCH], pending[MAX_BATCH:]
-            _record(gate, batch, send)
+            recording.record(batch, send)
             since_checkpoint += len(batch)
             if since_checkpoint >= CHECKPOINT_RECORDS and checkpointer is not None:
                 since_checkpoint = 0
                 checkpointer.request()
     if checkpointer is not None:
         checkpointer.close()
-    gate.close()
+    recording.close()
     return 0
 
 

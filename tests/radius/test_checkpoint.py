@@ -20,7 +20,7 @@ def test_recorder_checkpoints_and_requests_do_not(guard, monkeypatch):
     monkeypatch.setenv("PAM_GUARD_CACHE_DIR", guard.cache_dir)
     loaded = module.Guard(guard.path)
     loaded.load()
-    recorder_gate = recorder._gate(guard.path)
+    recorder_gate = recorder.Recording(guard.path).gate
     try:
         assert loaded.error == ""
         request_pages = _autocheckpoint(loaded.gate)
