@@ -228,6 +228,11 @@ def _attempt(gate, attrs: dict, user):
     return rq.attempt_from(gate, user, gate.clock(), rq.fact_key(attrs))
 
 
+def _quiet(verdict) -> bool:
+    """Let in with no reason and no notice: nothing to record before authentication."""
+    return verdict.allowed and not verdict.reasons and not verdict.notices
+
+
 def _decide(gate, attempt):
     """authorize's verdict: a read-only check first; the gate's recording path only when
     there is something to record (a refusal, a flag, a notice) or the check cannot run."""
@@ -235,13 +240,9 @@ def _decide(gate, attempt):
         verdict = gate.check_quick(attempt)
     except Exception:  # noqa: BLE001 - store/directory trouble: the gate's path handles it
         return gate.authorize(attempt)
-    if verdict.allowed and not verdict.reasons and not verdict.notices:
+    if _quiet(verdict):
         return verdict
     return gate.authorize(attempt)
-
-
-def _quiet(verdict) -> bool:
-    return verdict.allowed and not verdict.reasons and not verdict.notices
 
 
 def _decide_hot(gate, hot, attempt):
