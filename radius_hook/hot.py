@@ -47,7 +47,7 @@ class HotAccounts:
     def __init__(self, path: str) -> None:
         self.path = path
         self._counters = Counters(path)
-        self._view = self._counters._view
+        self._view = self._counters.view
         self._entries: dict = {}
         self._files = self._identities()
 
