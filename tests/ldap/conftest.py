@@ -9,11 +9,10 @@ import subprocess
 
 import pytest
 
-from pam_guard.config import render_toml
 from pam_guard.directory import Directory
 from pam_guard.gate import Gate
 from policy.settings import build_settings
-from store.migrate import create_or_upgrade
+from tests.support.fixtures import write_secret, write_site
 from tests.support.slapd import (  # noqa: F401 - pytest fixtures
     ADMIN_DN,
     ADMIN_PASSWORD,
@@ -39,14 +38,6 @@ def pytest_collection_modifyitems(items):
         extra = _EXTRA_MARKS.get(os.path.basename(path))
         if extra:
             item.add_marker(getattr(pytest.mark, extra))
-
-
-def write_secret(path, text: str, mode: int = 0o600) -> str:
-    fd = os.open(str(path), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
-    with os.fdopen(fd, "w") as handle:
-        handle.write(text + "\n")
-    os.chmod(str(path), mode)
-    return str(path)
 
 
 @pytest.fixture
@@ -87,18 +78,10 @@ class Site:
 
     def __init__(self, root, custom: dict, overrides: dict) -> None:
         self.root = root
-        self.config = str(root / "pam-guard.toml")
         self.url = f"sqlite:///{root}/store/pam-guard.db"
         raw = {"store": {"url": self.url}, "custom_authentication": custom,
                "notify": {"admin": "admin@example.org"}}
-        for section, values in overrides.items():
-            raw.setdefault(section, {}).update(values)
-        self.settings = build_settings(raw, self.config)
-        with open(self.config, "w", encoding="utf-8") as handle:
-            handle.write(render_toml(self.settings))
-        os.chmod(self.config, 0o644)
-        write_secret(root / "audit.key", os.urandom(32).hex())
-        create_or_upgrade(self.url)
+        self.config, self.settings = write_site(root, raw, overrides)
         self.gate = Gate(self.settings)
         self.env = dict(os.environ, PAM_GUARD_CACHE_DIR=str(root / "cache"))
 

@@ -7,7 +7,7 @@ import os
 
 import pytest
 
-from tests.ldap.conftest import write_secret
+from tests.support.fixtures import write_secret
 from tests.support.slapd import ADMIN_DN, ADMIN_PASSWORD, MAX_FAILURE, PEOPLE
 
 support = pytest.importorskip("tests.support.pam")

@@ -7,8 +7,8 @@ import os
 
 import pytest
 
-from tests.ldap.conftest import write_secret
 from tests.ldap.test_openldap import lock_by_binds
+from tests.support.fixtures import write_secret
 from tests.support.slapd import PEOPLE, READER_DN, READER_PASSWORD
 
 radius = pytest.importorskip("tests.support.radius")

@@ -10,7 +10,7 @@ import pytest
 
 from pam_guard.directory import DirectoryConfigError, user_filter
 from pam_guard.gate import DirectoryError
-from tests.ldap.conftest import write_secret
+from tests.support.fixtures import write_secret
 from tests.support.slapd import READER_DN, free_port, start_slapd, stop_slapd
 
 

@@ -10,10 +10,8 @@ import time
 
 import pytest
 
-from pam_guard.config import render_toml
 from pam_guard.gate import Gate
-from policy.settings import build_settings
-from store.migrate import create_or_upgrade
+from tests.support.fixtures import write_site
 from tests.support.smtp import SmtpServer
 
 PAM_GUARD = "/opt/pam-guard/bin/pam-guard"
@@ -40,23 +38,13 @@ class Site:
 
     def __init__(self, root, smtp_port: int, overrides: dict, url: str | None = None) -> None:
         self.root = root
-        self.config = str(root / "pam-guard.toml")
         self.url = url or f"sqlite:///{root}/store/pam-guard.db"
         raw = {
             "store": {"url": self.url},
             "notify": {"smtp_host": "127.0.0.1", "smtp_port": smtp_port, "from": SENDER,
                        "admin": ADMIN},
         }
-        for section, values in overrides.items():
-            raw.setdefault(section, {}).update(values)
-        self.settings = build_settings(raw, self.config)
-        with open(self.config, "w", encoding="utf-8") as handle:
-            handle.write(render_toml(self.settings))
-        os.chmod(self.config, 0o644)
-        key = root / "audit.key"
-        key.write_text(os.urandom(32).hex())
-        key.chmod(0o600)
-        create_or_upgrade(self.url)
+        self.config, self.settings = write_site(root, raw, overrides)
         self.clock = Clock()
         self.gate = Gate(self.settings, clock=self.clock)
         self.env = dict(os.environ, PAM_GUARD_CACHE_DIR=str(root / "cache"))

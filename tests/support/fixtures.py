@@ -21,3 +21,37 @@ def made_then_removed(create, remove):
     yield make
     for thing in reversed(made):
         remove(thing)
+
+
+def write_secret(path, text: str, mode: int = 0o600) -> str:
+    """`text` and a newline into a file made with `mode` from the start (never readable by
+    others, not even for a moment)."""
+    import os
+
+    fd = os.open(str(path), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(text + "\n")
+    os.chmod(str(path), mode)
+    return str(path)
+
+
+def write_site(root, raw: dict, overrides: dict):
+    """A test site's files under `root`: the config rendered from `raw` with `overrides`
+    ({section: {key: value}}) merged in (mode 0644), an audit key (0600) and the migrated
+    store named by raw["store"]["url"]. Returns (config path, settings)."""
+    import os
+
+    from pam_guard.config import render_toml
+    from policy.settings import build_settings
+    from store.migrate import create_or_upgrade
+
+    config = str(root / "pam-guard.toml")
+    for section, values in overrides.items():
+        raw.setdefault(section, {}).update(values)
+    settings = build_settings(raw, config)
+    with open(config, "w", encoding="utf-8") as handle:
+        handle.write(render_toml(settings))
+    os.chmod(config, 0o644)
+    write_secret(root / "audit.key", os.urandom(32).hex())
+    create_or_upgrade(raw["store"]["url"])
+    return config, settings
