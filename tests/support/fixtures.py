@@ -55,3 +55,17 @@ def write_site(root, raw: dict, overrides: dict):
     write_secret(root / "audit.key", os.urandom(32).hex())
     create_or_upgrade(raw["store"]["url"])
     return config, settings
+
+
+def terminate(proc, timeout: float = 10) -> None:
+    """End a test server: SIGTERM, and SIGKILL if it has not exited within `timeout`."""
+    import subprocess
+
+    if proc is None or proc.poll() is not None:
+        return
+    proc.terminate()
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=timeout)

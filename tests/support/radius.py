@@ -31,13 +31,14 @@ import os
 import re
 import secrets
 import shutil
-import signal
 import socket
 import subprocess
 import sysconfig
 import tempfile
 import time
 from collections import namedtuple
+
+from tests.support.fixtures import terminate
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 PACKAGING = os.path.join(ROOT, "packaging", "freeradius")
@@ -271,13 +272,7 @@ class RadiusServer:
 
     def stop(self) -> None:
         """Stop the server (SIGTERM, then SIGKILL) and remove its directory."""
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=10)
+        terminate(self.proc)
         self.proc = None
         shutil.rmtree(self.root, ignore_errors=True)
 

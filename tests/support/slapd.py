@@ -37,6 +37,8 @@ import time
 
 import pytest
 
+from tests.support.fixtures import terminate
+
 SLAPD = "/usr/sbin/slapd"
 SLAPADD = "/usr/sbin/slapadd"
 MODULE_PATH = "/usr/lib/ldap"
@@ -265,12 +267,7 @@ class Slapd:
             self.proc = None
             return
         self.proc.send_signal(signal.SIGCONT)  # a paused slapd cannot handle SIGTERM
-        self.proc.terminate()
-        try:
-            self.proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(timeout=10)
+        terminate(self.proc)
         self.proc = None
 
     def pause(self) -> None:
