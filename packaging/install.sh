@@ -72,7 +72,8 @@ if [ ! -e "$ETC/audit.key" ]; then
     chmod 0600 "$ETC/audit.key"
     say "wrote $ETC/audit.key"
 fi
-install -d -m 0700 -o root -g root "$STATE"
+# Made 0700 once; a store shared with radiusd's user (share-store.sh, below) stays shared.
+[ -d "$STATE" ] || install -d -m 0700 -o root -g root "$STATE"
 "$PREFIX/bin/pam-guard" --config "$ETC/pam-guard.toml" init-store
 "$PREFIX/bin/pam-guard" --config "$ETC/pam-guard.toml" check-config >/dev/null
 
@@ -82,6 +83,7 @@ sed "s|@SITE_PACKAGES@|$SITE_PACKAGES|" "$SRC/packaging/hook.py" > "$PREFIX/hook
 chmod 0644 "$PREFIX/hook.py.new" && mv "$PREFIX/hook.py.new" "$PREFIX/hook.py"
 install -d -m 0755 "$PREFIX/share/pam.d"
 install -m 0644 "$SRC"/packaging/pam.d/* "$PREFIX/share/pam.d/"
+install -m 0755 "$SRC/packaging/share-store.sh" "$PREFIX/share/share-store.sh"
 # pam_python never writes bytecode (it sets Py_DontWriteBytecodeFlag): without .pyc files every
 # login would compile the hook's modules again. pip compiles a regular install; an editable one
 # runs from the source tree, so compile that.
@@ -123,6 +125,13 @@ if [ "$WITH_FREERADIUS" = 1 ]; then
     install -d -m 0755 "$PREFIX/share/freeradius/site-snippets"
     install -m 0644 "$SRC"/packaging/freeradius/sites/* "$PREFIX/share/freeradius/site-snippets/"
     install -m 0644 "$SRC/packaging/freeradius/clients.conf.example" "$PREFIX/share/freeradius/"
+    # Debian's radiusd runs as freerad: it must be able to write the default store.
+    if id freerad >/dev/null 2>&1 && grep -q "^url = \"sqlite:///$STATE/" "$ETC/pam-guard.toml"; then
+        "$SRC/packaging/share-store.sh" "$STATE" freerad | sed 's/^share-store.sh: /pam-guard install: /'
+    else
+        say "if radiusd runs as a user other than root, let it write the store:" \
+            "$PREFIX/share/share-store.sh STORE_DIR USER"
+    fi
     # mods-available only: never enabled, never edits a site by itself. An admin's own
     # edited copy is kept; the shipped one is then left beside it as pam_guard.dist.
     module_text=$(sed "s|@PREFIX@|$PREFIX|g" "$SRC/packaging/freeradius/mods-available/pam_guard")

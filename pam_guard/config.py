@@ -6,7 +6,9 @@ file's inode, size or mtime change. The login path (`load_settings`) imports tom
 the snapshot is missing or stale; `pam-guard check-config` rebuilds it.
 
 A config file, or its directory, or the SQLite store's directory, writable by anyone but its
-root owner is refused, as sshd's StrictModes refuses such files.
+root owner is refused, as sshd's StrictModes refuses such files. One exception: a store
+directory its group may write when that group is `pam-guard` (STORE_GROUP), which
+packaging/share-store.sh makes so that radiusd's user (freerad) may write the store too.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from policy.settings import SettingsError, build_settings, settings_to_plain
 DEFAULT_PATH = "/etc/pam-guard/pam-guard.toml"
 DEFAULT_CACHE_DIR = "/run/pam-guard"
 _SNAPSHOT_VERSION = 1
+STORE_GROUP = "pam-guard"  # the group a shared store directory may be writable by
 
 
 class ConfigError(SettingsError):
@@ -30,13 +33,25 @@ def config_path(explicit: str | None = None) -> str:
     return explicit or os.environ.get("PAM_GUARD_CONFIG") or DEFAULT_PATH
 
 
-def _check_owner_and_mode(path: str, st, what: str, source: str) -> None:
+def _check_owner_and_mode(path: str, st, what: str, source: str,
+                          group_may_write: bool = False) -> None:
     if st.st_uid not in (0, os.geteuid()):
         raise ConfigError(source, what, f"{path} is owned by uid {st.st_uid}",
                           "chown root: it must be owned by root")
+    if group_may_write and not st.st_mode & 0o002 and _is_store_group(st.st_gid):
+        return
     if st.st_mode & 0o022:
         raise ConfigError(source, what, f"{path} is writable by group or others "
                           f"(mode {st.st_mode & 0o777:04o})", f"chmod go-w {path}")
+
+
+def _is_store_group(gid: int) -> bool:
+    import grp  # only for a group-writable store directory (radiusd sharing the store)
+
+    try:
+        return grp.getgrgid(gid).gr_name == STORE_GROUP
+    except KeyError:
+        return False
 
 
 def _stat_config(path: str):
@@ -64,7 +79,7 @@ def check_store_directory(settings) -> None:
         st = os.stat(directory)
     except OSError:
         return  # a missing store directory is the store's error, reported when it is opened
-    _check_owner_and_mode(directory, st, "store.url", settings.source)
+    _check_owner_and_mode(directory, st, "store.url", settings.source, group_may_write=True)
 
 
 def parse_file(path: str):

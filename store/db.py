@@ -10,6 +10,7 @@ fresh empty database (SPEC §12).
 
 from __future__ import annotations
 
+import os
 import re
 
 _NAMED = re.compile(r"(?<![:\w]):(\w+)")
@@ -135,6 +136,18 @@ class Connection:
             pass
 
 
+def _access_hint(path: str) -> str:
+    """Why a process that is not root cannot open the SQLite store, when that is why (radiusd
+    runs as freerad on Debian), with the fix; else nothing."""
+    uid = os.geteuid()
+    directory = os.path.dirname(path) or "."
+    if uid == 0 or (os.access(path, os.R_OK | os.W_OK)
+                    and os.access(directory, os.W_OK | os.X_OK)):
+        return ""
+    return (f" (uid {uid} may not write it or its directory: as root, run "
+            f"share-store.sh {directory} USER, from pam-guard's share/ directory)")
+
+
 def connect(url: str, timeout: float = 2.0) -> Connection:
     """Open the store at `url`, waiting at most `timeout` seconds for a lock or a server."""
     dialect, target = split_url(url)
@@ -153,7 +166,7 @@ def connect(url: str, timeout: float = 2.0) -> Connection:
             # A file that is not a database fails here, not in the middle of a login.
             raw.execute("SELECT 1 FROM accounts LIMIT 1")
         except sqlite3.Error as exc:
-            raise StoreError(f"cannot open store {target}: {exc}") from exc
+            raise StoreError(f"cannot open store {target}: {exc}{_access_hint(target)}") from exc
         return Connection(raw, "sqlite", (sqlite3.Error,))
     try:
         import psycopg2

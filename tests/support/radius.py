@@ -279,11 +279,12 @@ class RadiusServer:
 
 def _radiusd_conf(root: str, auth_port: int, acct_port: int, secret: str, module_conf: str,
                   python_slot: bool, threads: int, post_auth_before: str = "",
-                  post_auth_after: str = "") -> str:
+                  post_auth_after: str = "", run_as: str | None = None) -> str:
     post_auth = "\n".join((post_auth_before, snippet_body("post-auth") if python_slot else "",
                            post_auth_after))
     accounting = snippet_body("accounting") if python_slot else ""
     authorize = snippet_body("authorize") if python_slot else ""
+    switch_user = f"\tuser = {run_as}\n\tgroup = {run_as}\n" if run_as else ""
     return f"""\
 prefix = /usr
 exec_prefix = /usr
@@ -314,7 +315,7 @@ security {{
 	max_attributes = 200
 	reject_delay = 0
 	status_server = yes
-}}
+{switch_user}}}
 client loopback {{
 	ipaddr = 127.0.0.1
 	secret = {secret}
@@ -379,13 +380,15 @@ server default {{
 def start_radius(guard_config: str | None = None, *, module: str | None = "pam_guard",
                  users: dict | None = None, password: str = DEFAULT_PASSWORD, env=None,
                  threads: int = 8, attempts: int = 3, post_auth_before: str = "",
-                 post_auth_after: str = "") -> RadiusServer:
+                 post_auth_after: str = "", run_as: str | None = None) -> RadiusServer:
     """Write a raddb in a temp dir and start freeradius on free loopback ports.
 
     Every user name not in `users` ({name: password}) has `password` (a DEFAULT entry), so
     tests need not list their users. `env` is the server's environment (e.g. a private
     PAM_GUARD_CACHE_DIR). `post_auth_before` / `post_auth_after` are unlang lines put around
-    the packaged post-auth snippet (e.g. a policy that rejects).
+    the packaged post-auth snippet (e.g. a policy that rejects). `run_as` is the user (and
+    group) radiusd switches to once it has read its config, as Debian's radiusd.conf has it
+    (`freerad`); root otherwise.
     """
     if module == "pam_guard" and not guard_config:
         raise ValueError("module pam_guard needs the pam-guard config path")
@@ -393,6 +396,13 @@ def start_radius(guard_config: str | None = None, *, module: str | None = "pam_g
     os.chmod(root, 0o700)
     for sub in ("log", "run", "python"):
         os.makedirs(os.path.join(root, sub))
+    if run_as is not None:  # what radiusd still opens once it runs as that user
+        import pwd
+
+        entry = pwd.getpwnam(run_as)
+        os.chmod(root, 0o755)
+        for sub in ("log", "run"):
+            os.chown(os.path.join(root, sub), entry.pw_uid, entry.pw_gid)
     python_dir = os.path.join(root, "python")
     module_conf = ""
     if module == "pam_guard":
@@ -417,7 +427,7 @@ def start_radius(guard_config: str | None = None, *, module: str | None = "pam_g
         with open(os.path.join(root, "radiusd.conf"), "w") as handle:
             handle.write(_radiusd_conf(root, auth_port, acct_port, secret, module_conf,
                                        module is not None, threads, post_auth_before,
-                                       post_auth_after))
+                                       post_auth_after, run_as))
         server = RadiusServer(root, auth_port, acct_port, secret, password)
         server.root = root
         try:
