@@ -168,6 +168,58 @@ class Gate:
         return self._read_single(
             lambda conn: logins.account_and_denials(conn, user, now, self.settings))
 
+    def projected_state(self, user: str, pending) -> tuple:
+        """(account dict or None, History) as `account_state` will read them once `pending`
+        is stored: what a RADIUS module handed to its recorder and has not seen confirmed,
+        [(kind, Attempt)] in order (SUCCESS, FAILURE, DENIED). One snapshot tells which of
+        them are stored already; the others are applied as the gate will store them
+        (`_project`), so a decision need not wait for the recorder. `failures` counts the
+        lockout window since the last reset. Under `logins.account_only` settings. Raises
+        StoreError."""
+        first = pending[0][1].time
+
+        def body(conn):
+            account, history = logins.account_and_denials(conn, user, first, self.settings)
+            stored = {(ts, outcome) for ts, outcome in
+                      conn.all(sql.OUTCOMES_SINCE, {"user": user, "since": first})}
+            failures = (logins.count_failures(conn, user, first, self.settings, account)
+                        if account is not None else 0)
+            return account, history._replace(failures=failures), stored
+
+        account, history, stored = self.read(body)
+        for kind, attempt in pending:
+            if (attempt.time, kind) not in stored:
+                account, history = self._project(account, history, kind, attempt)
+        return account, history
+
+    def _project(self, account, history, kind, attempt) -> tuple:
+        """(account, History) after one outcome, as `record_success`, `record_failure` and
+        `authorize` store it (tests/store/test_projection.py holds them to it)."""
+        if account is None:
+            account = logins.new_account(attempt.time)
+        if kind == SUCCESS:
+            status, _why, _notices = self.success_outcome(history, attempt)
+            account, history = logins.after_success(account, history, attempt.time, status)
+            return account, history._replace(failures=0)
+        if kind == FAILURE:
+            history = history._replace(failures=history.failures + 1)
+            verdict = decide.after_failure(attempt, history, self.settings)
+            return logins.after_failure(account, history, attempt.time, verdict)
+        verdict = decide.check(attempt, history, self.settings)
+        if verdict.allowed:  # the store let them in meanwhile (an unlock): nothing stored
+            return account, history
+        return logins.after_denial(account, history, attempt.time, verdict)
+
+    def record(self, kind: str, attempt) -> Verdict:
+        """Store one outcome a RADIUS module handed over: a success, a failed password, or
+        a refusal before authentication (DENIED: decided again here, on a store that by
+        then holds everything handed over before it)."""
+        if kind == SUCCESS:
+            return self.record_success(attempt)
+        if kind == FAILURE:
+            return self.record_failure(attempt)
+        return self.authorize(attempt)
+
     def _read_single(self, body):
         """body(conn) for a read of one statement: on SQLite no transaction around it (one
         statement reads one consistent snapshot), elsewhere a read-only transaction."""

@@ -38,7 +38,7 @@ import time
 from typing import Any
 
 from policy import decide
-from policy.types import FAILURE, INVALID_USER, RADIUS, STORE_ERROR, SUCCESS
+from policy.types import DENIED, FAILURE, INVALID_USER, RADIUS, STORE_ERROR, SUCCESS
 from policy.usernames import escape, invalid_reason
 from radius_hook import request as rq
 
@@ -178,8 +178,7 @@ class Guard:
             return
         attempt = rq.attempt_from(gate, user, at, key)
         with _gate_lock:
-            verdict = (gate.record_success(attempt) if kind == SUCCESS
-                       else gate.record_failure(attempt))
+            verdict = gate.record(kind, attempt)
         if verdict.lock is not None:
             log(L_AUTH, f"locked user {escape(user)[:100]}: {verdict.lock[0]}")
         elif STORE_ERROR in verdict.reasons:
@@ -223,9 +222,6 @@ def _reject(text: str):
     return REJECT, {"reply": (("Reply-Message", text),)}
 
 
-def _attempt(gate, attrs: dict, user):
-    """The request as the gate's Attempt."""
-    return rq.attempt_from(gate, user, gate.clock(), rq.fact_key(attrs))
 
 
 def _quiet(verdict) -> bool:
@@ -245,32 +241,45 @@ def _decide(gate, attempt):
     return gate.authorize(attempt)
 
 
-def _decide_hot(gate, hot, attempt):
+def _decide_hot(gate, hot, attempt, key):
     """`_decide` from the kept copy of the account (radius_hook.hot), loading it on a miss;
-    the gate's recording path for anything but a plain yes."""
+    the gate's recording path for anything but a plain yes, and the recorder's for a no.
+
+    Nothing here waits for the recorder: calls into rlm_python3 are serialised, so a request
+    that waited (measured: 10-230 ms behind a busy recorder) stalled the whole server, and
+    a user hammered with wrong passwords stalled it on every request. A user with outcomes
+    handed over and not yet stored is decided on the store plus those outcomes
+    (Gate.projected_state), and a refusal is handed to the recorder like them."""
     user = attempt.user
     state = hot.get(user, time.monotonic())
     if state is None:
         if invalid_reason(user) is not None:
             with _gate_lock:
                 return gate.authorize(attempt)
-        if _guard.recorder.pending(user):
-            _guard.recorder.settle(user)  # a copy must hold every success this server let in
+        pending = _guard.recorder.unstored(user)
         stamp = hot.stamp(user)  # before the read: a write after it shows as a new value
         try:
             with _gate_lock:
-                state = gate.account_state(user, attempt.time)
+                if pending:
+                    state = gate.projected_state(user, [
+                        (kind, rq.attempt_from(gate, user, at, facts))
+                        for kind, at, facts in pending])
+                else:
+                    state = gate.account_state(user, attempt.time)
         except Exception:  # noqa: BLE001 - store trouble: the gate's path handles it
             with _gate_lock:
                 return _decide(gate, attempt)
         account, history = state
-        if account is not None and not history.denied_recent:
+        if not pending and account is not None and not history.denied_recent:
             hot.keep(user, stamp, account, history, time.monotonic())
     verdict = decide.check(attempt, state[1], gate.settings)
     if _quiet(verdict):
         hot.set_quiet(user)  # the next requests of this copy need no check (hot.set_quiet)
         return verdict
     hot.drop(user)
+    if not verdict.allowed:
+        _guard.recorder.hand(DENIED, user, attempt.time, key)
+        return verdict
     with _gate_lock:
         return gate.authorize(attempt)
 
@@ -314,10 +323,11 @@ def authorize(p):
                 f"{_guard.error if _guard else 'module not instantiated'}")
             _mark(user, "denied")
             return _reject(_UNAVAILABLE)
-        attempt = _attempt(gate, attrs, user)
+        key = rq.fact_key(attrs)
+        attempt = rq.attempt_from(gate, user, gate.clock(), key)
         hot = _guard.hot
         if hot is not None:
-            verdict = _decide_hot(gate, hot, attempt)
+            verdict = _decide_hot(gate, hot, attempt, key)
         else:
             if _guard.recorder.pending(user):
                 _guard.recorder.settle(user)  # decide on every success this server let in

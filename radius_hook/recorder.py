@@ -11,8 +11,9 @@ with the gate's exact paths (Gate.record_successes, many to one commit; Gate.rec
 which may lock and alert) on its own interpreter and CPU, in the order they came.
 
 Protocol (pipes, frames of a 4-byte length and a marshal payload):
-- stdin:  (seq, kind, user, time, fact key), kind SUCCESS or FAILURE, in order (fact key:
-          request.fact_key);
+- stdin:  (seq, kind, user, time, fact key), kind SUCCESS, FAILURE or DENIED (a refusal
+          before authentication, decided again on the store: Gate.record), in order (fact
+          key: request.fact_key);
 - stdout: ("ok", seq) once everything up to seq is committed (or dropped as invalid),
           ("lost", seq, text) when what is left up to seq could not be stored,
           ("log", text) for radiusd's log (errors), ("auth", text) (a lock).
@@ -126,7 +127,7 @@ class Recording:
                 if kind == SUCCESS:
                     self._successes(attempts)
                 else:
-                    self._failures(attempts, send)
+                    self._one_by_one(kind, attempts, send)
                 send(("ok", last))
                 return
             except StoreError as exc:
@@ -151,13 +152,14 @@ class Recording:
         finally:
             self.bumping = True
 
-    def _failures(self, attempts: list, send) -> None:
-        """Each failure through the gate's own path, taken off `attempts` once stored (a
-        retry after a store error goes on where this stopped: no failure counted twice)."""
+    def _one_by_one(self, kind, attempts: list, send) -> None:
+        """Failures (which may lock) or refusals, each through the gate's own path
+        (Gate.record), taken off `attempts` once stored (a retry after a store error goes
+        on where this stopped: none counted twice)."""
         from store.db import StoreError
 
         while attempts:
-            verdict = self.gate.record_failure(attempts[0])
+            verdict = self.gate.record(kind, attempts[0])
             if STORE_ERROR in verdict.reasons:
                 raise StoreError(self.gate.last_error)
             attempt = attempts.pop(0)

@@ -182,6 +182,37 @@ def after_success(account: dict, history, now: float, status: str):
     return account, history._replace(known=True, last_activity=now, status=status)
 
 
+def new_account(now: float) -> dict:
+    """The account fields LOCK_ACCOUNT makes at a user's first recorded outcome."""
+    return dict(first_seen=now, last_activity=None, reset_at=0, locked_at=None,
+                lock_expires=None, lock_reason="", exempt=False, status=None, notify_on="",
+                notify_to="")
+
+
+def after_failure(account: dict, history, now: float, verdict):
+    """(account, History) once a failed password with `verdict` (decide.after_failure) is
+    stored by Gate.record_failure: SET_LOCK when it locks, then UPDATE_ACCOUNT_AFTER.
+    `history.failures` must already count it. Tested against the store."""
+    changes: dict = {"last_activity": now, "status": verdict.status}
+    if verdict.lock is not None:
+        reason, expires = verdict.lock
+        changes.update(locked_at=now, lock_expires=expires, lock_reason=reason[:256])
+    return _changed(account, history, changes)
+
+
+def after_denial(account: dict, history, now: float, verdict):
+    """(account, History) once a refusal with `verdict` (decide.check) is stored by
+    Gate.authorize: a denied event and UPDATE_ACCOUNT_AFTER. Tested against the store."""
+    account, history = _changed(account, history, {"last_activity": now,
+                                                   "status": verdict.status})
+    return account, history._replace(denied_recent=history.denied_recent + 1)
+
+
+def _changed(account: dict, history, changes: dict):
+    account = dict(account, **changes)
+    return account, history._replace(**_account_facts(account, history.directory))
+
+
 def save_status(conn, user: str, now: float, status: str, why: str) -> None:
     conn.execute(
         sql.UPDATE_ACCOUNT_AFTER, {"user": user, "now": now, "status": status, "status_why": why[:256]}

@@ -49,6 +49,13 @@ SELECT count(*) FROM events
 WHERE username = :user AND outcome = :outcome AND ts > :since
 """
 
+# Which of a user's outcomes since a time are stored (radius_hook: records handed to the
+# recorder and not yet confirmed); the IN list lets the (user, outcome, ts) index serve.
+OUTCOMES_SINCE = """
+SELECT ts, outcome FROM events
+WHERE username = :user AND outcome IN ('success', 'failure', 'denied') AND ts >= :since
+"""
+
 ADDRESS_FAILURE_USERS = """
 SELECT username FROM events
 WHERE address = :address AND outcome = 'failure' AND ts > :since

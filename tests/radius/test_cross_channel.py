@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.radius.helpers import LOCK_MESSAGE
+from tests.radius.helpers import LOCK_MESSAGE, wait_for
 from tests.support import pam as pam_support
 
 pytestmark = pytest.mark.pam
@@ -49,6 +49,7 @@ def test_lock_over_pam_refuses_radius_login(guard, server, pam_login):
     reply = server.auth(user.name, server.password)
     assert reply.code == "Access-Reject"
     assert reply.attrs["Reply-Message"].startswith(LOCK_MESSAGE)
-    channels = guard.query("SELECT channel, outcome FROM events WHERE username = ? ORDER BY id",
-                           (user.name,))
-    assert channels[-4:] == [("pam", "failure")] * 3 + [("radius", "denied")]
+    # The refusal is stored by the module's recorder, a moment after the reply.
+    assert wait_for(lambda: guard.query(
+        "SELECT channel, outcome FROM events WHERE username = ? ORDER BY id",
+        (user.name,))[-4:] == [("pam", "failure")] * 3 + [("radius", "denied")])

@@ -23,7 +23,8 @@ def test_failures_are_counted_once_per_request(guard, server):
     for _ in range(3):
         server.auth("bob", "wrong", **ADDR)
     server.auth("bob", server.password, **ADDR)  # refused in authorize: a denial, no failure
-    assert outcomes(guard, "bob") == [("failure", "")] * 3 + [("denied", "locked")]
+    assert wait_for(lambda: outcomes(guard, "bob") == [("failure", "")] * 3
+                    + [("denied", "locked")])
     (events,) = guard.query("SELECT count(*) FROM events WHERE username = 'bob'")
     assert events == (4,)
 

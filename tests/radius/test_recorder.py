@@ -28,8 +28,7 @@ def handoff(guard, monkeypatch):
     logged: list = []
 
     def fallback(kind, user, at, key):
-        attempt = rq.attempt_from(gate, user, at, key)
-        (gate.record_success if kind == SUCCESS else gate.record_failure)(attempt)
+        gate.record(kind, rq.attempt_from(gate, user, at, key))
 
     made = Handoff(guard.path, log=logged.append, fallback=fallback)
     made.logged = logged
@@ -205,3 +204,48 @@ def test_radiusd_gone_the_recorder_still_stores_what_it_was_handed(guard, monkey
     os.close(to_main)
     assert finished == [0]
     assert guard.query("SELECT count(*) FROM events")[0][0] == 50
+
+
+def _recorder_pid(server) -> int:
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/cmdline", "rb") as handle:
+                if b"radius_hook.recorder" not in handle.read():
+                    continue
+            with open(f"/proc/{entry}/stat") as handle:
+                if int(handle.read().rsplit(")", 1)[1].split()[1]) == server.proc.pid:
+                    return int(entry)
+        except (OSError, ValueError, IndexError):
+            continue
+    raise AssertionError(f"no recorder under radiusd: {_children_of(server.proc.pid)}")
+
+
+def test_no_request_waits_for_the_recorder(guard, server):
+    """Calls into rlm_python3 are serialised: one request waiting for the recorder would stall
+    every request. With the recorder stopped (SIGSTOP), a user hammered with wrong passwords
+    is still locked at the third, from what radiusd handed over (Gate.projected_state), and
+    other users are answered; once it runs again everything is stored, in order."""
+    from tests.radius.helpers import LOCK_MESSAGE, outcomes, wait_for
+
+    addr = {"Calling_Station_Id": "192.0.2.10", "NAS_Port_Type": "Virtual"}
+    assert server.auth("olga", server.password, **addr).code == "Access-Accept"
+    pid = _recorder_pid(server)
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        for _ in range(3):
+            assert server.auth("mal", "wrong", **addr).code == "Access-Reject"
+        for _ in range(2):  # pyrad gives up after 3 s: a request that waited gets no reply
+            reply = server.auth("mal", server.password, **addr)
+            assert reply.code == "Access-Reject", reply
+            assert reply.attrs["Reply-Message"].startswith(LOCK_MESSAGE)
+        for name in ("olga", "pete"):
+            assert server.auth(name, server.password, **addr).code == "Access-Accept"
+        assert outcomes(guard, "mal") == []  # decided on what was handed over, not the store
+    finally:
+        os.kill(pid, signal.SIGCONT)
+    assert wait_for(lambda: outcomes(guard, "mal") == [("failure", "")] * 3
+                    + [("denied", "locked")] * 2)
+    guard.cli("unlock", "mal")
+    assert server.auth("mal", server.password, **addr).code == "Access-Accept"

@@ -157,6 +157,13 @@ def case_count_outcome_since(conn):
                                               "since": NOW - 3 * MIN})[0] == 0  # strictly after
 
 
+def case_outcomes_since(conn):
+    rows = conn.all(sql.OUTCOMES_SINCE, {"user": USER, "since": NOW - 4 * MIN})
+    assert sorted(tuple(r) for r in rows) == [
+        (NOW - 4 * MIN, "failure"), (NOW - 3 * MIN, "failure"), (NOW - 2 * MIN, "denied")]
+    assert conn.all(sql.OUTCOMES_SINCE, {"user": "bob", "since": NOW}) == []
+
+
 def case_address_failure_users(conn):
     got = _rows(conn, sql.ADDRESS_FAILURE_USERS, {"address": "192.0.2.9", "since": NOW - 5 * MIN})
     assert sorted(got) == [("alice",), ("alice",), ("bob",)]
@@ -328,6 +335,7 @@ READS = {
     "LAST_NOTICE": {"kind": "lock", "subject": "user7"},
     "READ_ACCOUNT": {"user": "user7"},
     "ACCOUNT_AND_DENIALS": {"user": "user7", "since": BIG - 3600},
+    "OUTCOMES_SINCE": {"user": "user7", "since": BIG - 60},
     "ADDRESS_RULES": {"user": "user7"},
     # Writes that find their rows by a WHERE clause: the same must hold for them.
     "TOUCH_SESSION": {"channel": "radius", "nas": "nas7", "key": "fill-7", "now": BIG},
