@@ -87,7 +87,8 @@ class Handoff:
         self._seq = 0
         # (seq, user, kind, time, key) handed over and not yet confirmed stored
         self._inflight: collections.deque = collections.deque()
-        self._pending: collections.Counter = collections.Counter()  # user -> not yet stored
+        # user -> deque of (kind, time, key) of theirs among _inflight, in order
+        self._pending: dict = {}
         self._retry_at = 0.0
         self._started_at = 0.0
         self._drained_at = 0.0
@@ -166,7 +167,10 @@ class Handoff:
                 if len(data) <= PIPE_BUF and self._write(data):
                     self._seq = seq
                     self._inflight.append((seq, user, kind, at, key))
-                    self._pending[user] += 1
+                    mine = self._pending.get(user)
+                    if mine is None:
+                        mine = self._pending[user] = collections.deque()
+                    mine.append((kind, at, key))
                     if (len(self._inflight) >= DRAIN_EVERY or kind != SUCCESS
                             or time.monotonic() - self._drained_at > DRAIN_SECONDS):
                         self._drain(0.0)  # failures are few: their lock lines come soon
@@ -225,8 +229,9 @@ class Handoff:
         inflight, pending = self._inflight, self._pending
         while inflight and inflight[0][0] <= upto:
             user = inflight.popleft()[1]
-            pending[user] -= 1
-            if pending[user] <= 0:
+            mine = pending[user]
+            mine.popleft()
+            if not mine:
                 del pending[user]
 
     def pending(self, user: str) -> bool:
@@ -244,10 +249,7 @@ class Handoff:
             return []
         with self._lock:
             self._drain(0.0)
-            if user not in self._pending:
-                return []
-            return [(kind, at, key) for _seq, who, kind, at, key in self._inflight
-                    if who == user]
+            return list(self._pending.get(user, ()))
 
     def settle(self, user: str, timeout: float = 5.0) -> None:
         """Wait until `user`'s handed-over outcomes are stored (or known lost)."""

@@ -92,14 +92,24 @@ WHERE username = :user AND ended IS NULL AND last_update > :fresh_since
 """
 
 UPDATE_ACCOUNT_AFTER = """
-UPDATE accounts SET last_activity = :now, status = :status, status_why = :status_why,
+UPDATE accounts SET
+       last_activity = CASE WHEN last_activity IS NULL OR last_activity < :now THEN :now
+                            ELSE last_activity END,
+       status = :status, status_why = :status_why,
        status_since = CASE WHEN status = :status THEN status_since ELSE :now END
 WHERE username = :user
 """
 
 # A recorded success in one statement: RESET_FAILURES and UPDATE_ACCOUNT_AFTER together.
+# A success stored after a later outcome (a RADIUS recorder's batch, a moment behind a PAM
+# login) never moves the failure-count reset or the last activity back (nor do
+# UPDATE_ACCOUNT_AFTER and RESET_FAILURES).
 RECORD_SUCCESS = """
-UPDATE accounts SET reset_at = :now, last_activity = :now, status = :status,
+UPDATE accounts SET
+       reset_at = CASE WHEN reset_at IS NULL OR reset_at < :now THEN :now ELSE reset_at END,
+       last_activity = CASE WHEN last_activity IS NULL OR last_activity < :now THEN :now
+                            ELSE last_activity END,
+       status = :status,
        status_why = :status_why,
        status_since = CASE WHEN status = :status THEN status_since ELSE :now END
 WHERE username = :user
@@ -111,7 +121,11 @@ UPDATE accounts SET status = :status, status_why = :status_why, status_since = :
 WHERE username = :user
 """
 
-RESET_FAILURES = "UPDATE accounts SET reset_at = :now WHERE username = :user"
+RESET_FAILURES = """
+UPDATE accounts SET
+       reset_at = CASE WHEN reset_at IS NULL OR reset_at < :now THEN :now ELSE reset_at END
+WHERE username = :user
+"""
 
 SET_LOCK = """
 UPDATE accounts SET locked_at = :now, lock_expires = :expires, lock_reason = :reason

@@ -51,5 +51,5 @@ def test_lock_over_pam_refuses_radius_login(guard, server, pam_login):
     assert reply.attrs["Reply-Message"].startswith(LOCK_MESSAGE)
     # The refusal is stored by the module's recorder, a moment after the reply.
     assert wait_for(lambda: guard.query(
-        "SELECT channel, outcome FROM events WHERE username = ? ORDER BY id",
+        "SELECT channel, outcome FROM events WHERE username = ? ORDER BY ts",
         (user.name,))[-4:] == [("pam", "failure")] * 3 + [("radius", "denied")])

@@ -210,6 +210,8 @@ def case_update_account_after(conn):
     assert tuple(_account(conn)[4:]) == ("protected", "rules on", NOW, NOW)
     conn.execute(sql.UPDATE_ACCOUNT_AFTER, dict(params, now=NOW + 60))
     assert tuple(_account(conn)[4:]) == ("protected", "rules on", NOW, NOW + 60)  # same: since kept
+    conn.execute(sql.UPDATE_ACCOUNT_AFTER, dict(params, now=NOW + 30))  # stored late
+    assert _account(conn)[7] == NOW + 60
 
 
 def case_record_success(conn):
@@ -221,6 +223,9 @@ def case_record_success(conn):
                                      NOW + 60)  # same status: status_since kept
     conn.execute(sql.RECORD_SUCCESS, dict(params, now=NOW + 120, status="new"))
     assert tuple(_account(conn)[4:7]) == ("new", "rules on", NOW + 120)
+    # Stored late (after a later outcome): the reset and the activity do not go back.
+    conn.execute(sql.RECORD_SUCCESS, dict(params, now=NOW + 90, status="new"))
+    assert _account(conn)[0] == NOW + 120 and _account(conn)[7] == NOW + 120
     assert conn.one("SELECT username FROM accounts WHERE username = 'bob'") is not None
     assert _account(conn, "bob")[0] == 0  # other accounts untouched
 
@@ -233,6 +238,8 @@ def case_set_status(conn):
 
 def case_reset_failures(conn):
     conn.execute(sql.RESET_FAILURES, {"user": USER, "now": NOW})
+    assert _account(conn)[0] == NOW
+    conn.execute(sql.RESET_FAILURES, {"user": USER, "now": NOW - 60})  # stored late
     assert _account(conn)[0] == NOW
 
 
