@@ -180,8 +180,13 @@ def drive(port: int, packets: list) -> dict:
     while sent < total or outstanding:
         while sent < total and len(outstanding) < IN_FLIGHT:
             n = sent % SOCKETS
+            slot = (n, (sent // SOCKETS) % 256)
+            if slot in outstanding:
+                # Its previous request is still unanswered (2,048 sends later): sending now
+                # would make radiusd give that one up ("conflicting packet"). Wait for it.
+                break
             socks[n].send(packets[sent])
-            outstanding[(n, (sent // SOCKETS) % 256)] = perf()
+            outstanding[slot] = perf()
             sent += 1
         for fd, _ev in poller.poll(100):
             n = by_fd[fd]

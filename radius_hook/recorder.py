@@ -113,20 +113,33 @@ class Recording:
             note_change(self.settings.store.url, users)
 
     def record(self, records, send) -> None:
-        """Store `records` (frames' payloads) in order; confirm or report through `send`."""
+        """Store `records` (frames' payloads), each user's in the order they came; then
+        confirm them all, or report what could not be stored, through `send`.
+
+        The successes of users with nothing else in the batch go in one commit (a commit
+        costs the same for one success as for hundreds of users'); the others' records go
+        in order, in runs of one kind. Only each user's own order matters to what is stored
+        (a success resets that user's failure count; nothing crosses users but the
+        spraying alert, which counts failures alone)."""
         if self.copies is not None and not self.copies.same_files():
             from radius_hook import hot
 
             self.copies = hot.for_settings(self.settings)  # store replaced: start afresh
-        for kind, run in _runs(records):
-            self._record_run(kind, run, send)
+        mixed = {user for _seq, kind, user, _at, _key in records if kind != SUCCESS}
+        alone = [r for r in records if r[2] not in mixed]
+        runs = ([(SUCCESS, alone)] if alone else []) + _runs(
+            [r for r in records if r[2] in mixed])
+        problems = [problem for kind, run in runs
+                    if (problem := self._record_run(kind, run, send)) is not None]
+        last = records[-1][0]
+        send(("lost", last, "; ".join(problems)) if problems else ("ok", last))
 
-    def _record_run(self, kind, records, send) -> None:
+    def _record_run(self, kind, records, send):
+        """Store one run; None, or what was lost and why."""
         from radius_hook.request import attempt_from
         from store.db import StoreError
 
         gate = self.gate
-        last = records[-1][0]
         attempts = [attempt_from(gate, user, at, key) for _seq, _k, user, at, key in records]
         for attempt_no in range(RETRIES):
             try:
@@ -134,18 +147,15 @@ class Recording:
                     self._successes(attempts)
                 else:
                     self._one_by_one(kind, attempts, send)
-                send(("ok", last))
-                return
+                return None
             except StoreError as exc:
                 gate.close()
                 if attempt_no == RETRIES - 1:
-                    send(("lost", last, f"{len(records)} records lost: store: {exc}"))
-                    return
+                    return f"{len(attempts)} records lost: store: {exc}"
                 time.sleep(RETRY_PAUSE)
             except Exception as exc:  # noqa: BLE001 - the recorder must outlive any one batch
-                send(("lost", last, f"{len(records)} records lost: "
-                                    f"{type(exc).__name__}: {exc}"))
-                return
+                return f"{len(attempts)} records lost: {type(exc).__name__}: {exc}"
+        return None
 
     def _successes(self, attempts: list) -> None:
         self.bumping = False
