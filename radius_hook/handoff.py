@@ -10,9 +10,12 @@ What waits and what does not:
   the recorder stores it before it exits. Only a crash of the machine loses what was not
   yet committed (history rows, the failure-count reset of a success, a failure's count
   toward a lock).
-- Every decision that reads a user's history first waits until that user's handed-over
-  outcomes are stored (`settle`): a lock from a failure acts on the user's next request,
-  and a failure count never misses a success this server already accepted.
+- A decision on a user with outcomes handed over and not yet stored takes them into
+  account: under kept copies (radius_hook.hot) from `unstored` (Gate.projected_state), with
+  no wait; otherwise by waiting until they are stored (`settle`), which holds up every
+  request meanwhile (calls into rlm_python3 are serialised). Either way a lock from a
+  failure acts on the user's next request, and a failure count never misses a success
+  this server already accepted.
 - If the recorder cannot be started, is gone, or does not take a record within
   WRITE_WAIT, it is recorded in radiusd itself (`fallback`): slower, never lost.
 """
