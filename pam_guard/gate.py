@@ -168,31 +168,48 @@ class Gate:
         return self._read_single(
             lambda conn: logins.account_and_denials(conn, user, now, self.settings))
 
-    def projected_state(self, user: str, pending) -> tuple:
-        """(account dict or None, History) as `account_state` will read them once `pending`
-        is stored: what a RADIUS module handed to its recorder and has not seen confirmed,
-        [(kind, Attempt)] in order (SUCCESS, FAILURE, DENIED). One snapshot tells which of
-        them are stored already; the others are applied as the gate will store them
-        (`_project`), so a decision need not wait for the recorder. `failures` counts the
-        lockout window since the last reset. Under `logins.account_only` settings. Raises
-        StoreError."""
+    def projected_state(self, attempt, pending) -> tuple:
+        """(account dict or None, History) for deciding `attempt` as if `pending` were
+        stored: what a RADIUS module handed to its recorder and has not seen confirmed,
+        [(kind, Attempt, reasons)] of attempt's user in order (SUCCESS, FAILURE, and DENIED
+        with the reasons it was refused for). One
+        snapshot tells how far the recorder got; the rest are applied as the gate will
+        store them (`_project`), so a decision need not wait for the recorder. Under
+        `logins.account_only` settings the History is `account_state`'s with `failures`
+        counted; otherwise it is the full one `authorize` reads. Raises StoreError (and
+        DirectoryError with custom authentication)."""
+        user = attempt.user
         first = pending[0][1].time
+        full = not logins.account_only(self.settings)
+        directory = self._directory_state(user) if full else None
 
         def body(conn):
-            account, history = logins.account_and_denials(conn, user, first, self.settings)
+            if full:
+                account = logins.account_row(conn, user, attempt.time, lock=False)
+                # No account yet (its first outcome is among those not stored): what the
+                # store has of the user besides (sessions, address lists) counts all the same.
+                history = logins.load_history(conn, attempt, self.settings,
+                                              account or logins.new_account(attempt.time),
+                                              full=True, directory=directory)
+            else:
+                account, history = logins.account_and_denials(conn, user, first, self.settings)
+                if account is not None:
+                    history = history._replace(failures=logins.count_failures(
+                        conn, user, first, self.settings, account))
             stored = {(ts, outcome) for ts, outcome in
                       conn.all(sql.OUTCOMES_SINCE, {"user": user, "since": first})}
-            failures = (logins.count_failures(conn, user, first, self.settings, account)
-                        if account is not None else 0)
-            return account, history._replace(failures=failures), stored
+            return account, history, stored
 
         account, history, stored = self.read(body)
-        for kind, attempt in pending:
-            if (attempt.time, kind) not in stored:
-                account, history = self._project(account, history, kind, attempt)
+        # The recorder stores a user's outcomes in order, so everything up to the last one
+        # found is done with, including a refusal it decided again and let in (no event).
+        done = max((i for i, (kind, outcome, _refused) in enumerate(pending)
+                    if (outcome.time, kind) in stored), default=-1)
+        for kind, outcome, refused in pending[done + 1:]:
+            account, history = self._project(account, history, kind, outcome, refused)
         return account, history
 
-    def _project(self, account, history, kind, attempt) -> tuple:
+    def _project(self, account, history, kind, attempt, refused=()) -> tuple:
         """(account, History) after one outcome, as `record_success`, `record_failure` and
         `authorize` store it (tests/store/test_projection.py holds them to it)."""
         if account is None:
@@ -200,25 +217,38 @@ class Gate:
         if kind == SUCCESS:
             status, _why, _notices = self.success_outcome(history, attempt)
             account, history = logins.after_success(account, history, attempt.time, status)
-            return account, history._replace(failures=0)
+            return account, logins.with_success(history, attempt, self.settings,
+                                                account["exempt"])
         if kind == FAILURE:
             history = history._replace(failures=history.failures + 1)
             verdict = decide.after_failure(attempt, history, self.settings)
             return logins.after_failure(account, history, attempt.time, verdict)
-        verdict = decide.check(attempt, history, self.settings)
-        if verdict.allowed:  # the store let them in meanwhile (an unlock): nothing stored
+        verdict = self._refusal(attempt, history, refused)
+        if verdict.allowed:  # no reasons given and the rules let them in: nothing stored
             return account, history
         return logins.after_denial(account, history, attempt.time, verdict)
 
-    def record(self, kind: str, attempt) -> Verdict:
+    def record(self, kind: str, attempt, reasons: tuple = ()) -> Verdict:
         """Store one outcome a RADIUS module handed over: a success, a failed password, or
-        a refusal before authentication (DENIED: decided again here, on a store that by
-        then holds everything handed over before it)."""
+        a refusal before authentication (DENIED, with the reasons radiusd refused for:
+        `_refusal`)."""
         if kind == SUCCESS:
             return self.record_success(attempt)
         if kind == FAILURE:
             return self.record_failure(attempt)
-        return self.authorize(attempt)
+        return self._decide(attempt, full=True, record_success=False, refused=tuple(reasons))
+
+    def _refusal(self, attempt, history, refused: tuple) -> Verdict:
+        """The verdict a refusal made elsewhere (radiusd, `refused`: its reasons) is stored
+        with: the rules' own while they still refuse (with their notices); if the store
+        changed since and they would let the user in now (an accounting Stop, an admin's
+        unlock), the refusal happened all the same: its reasons, the status a refusal
+        brings, and no notices (what they would tell no longer holds)."""
+        verdict = decide.check(attempt, history, self.settings)
+        if not verdict.allowed or not refused:
+            return verdict
+        status, why = decide.compute_status(history, self.settings, attempt, denied=True)
+        return Verdict(False, refused, None, (), status, why, None)
 
     def _read_single(self, body):
         """body(conn) for a read of one statement: on SQLite no transaction around it (one
@@ -327,22 +357,24 @@ class Gate:
             return None
         return self.directory().state(user)
 
-    def _decide(self, attempt, full: bool, record_success: bool) -> Verdict:
+    def _decide(self, attempt, full: bool, record_success: bool, refused: tuple = ()) -> Verdict:
         def run(attempt):
             # Ask the directory before taking the store's write lock: never hold a lock on I/O.
             directory = self._directory_state(attempt.user)
             return self._in_transaction(
                 (attempt.user,),
-                lambda conn: self._decide_in(conn, attempt, full, record_success, directory))
+                lambda conn: self._decide_in(conn, attempt, full, record_success, directory,
+                                             refused))
 
         return self._guarded(attempt, run)
 
-    def _decide_in(self, conn, attempt, full, record_success, directory) -> Verdict:
+    def _decide_in(self, conn, attempt, full, record_success, directory,
+                   refused: tuple = ()) -> Verdict:
         account = logins.account_row(conn, attempt.user, attempt.time, lock=True)
         history = logins.load_history(conn, attempt, self.settings, account, full=full,
                                       directory=directory)
         if full:
-            verdict = decide.check(attempt, history, self.settings)
+            verdict = self._refusal(attempt, history, refused)
         else:
             verdict = decide.check_preauth(attempt, history, self.settings)
             if not verdict.allowed:

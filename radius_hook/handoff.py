@@ -74,7 +74,7 @@ class Handoff:
 
     def __init__(self, config_path: str, log, fallback, note=None, trouble=None) -> None:
         """`log(text)` writes an error to radiusd's log, `note(text)` an auth line (a lock);
-        `fallback(kind, user, time, key)` records one outcome in this process (when the
+        `fallback(kind, user, time, key, reasons)` records one outcome in this process (when the
         recorder cannot take it); `trouble()` is told when the recorder could not store."""
         self._config_path = config_path
         self._log = log
@@ -155,30 +155,30 @@ class Handoff:
                         stream.close()
                 except OSError:
                     pass
-        for _seq, user, kind, at, key in orphans:
-            self._fallback(kind, user, at, key)
+        for _seq, user, kind, at, key, reasons in orphans:
+            self._fallback(kind, user, at, key, reasons)
 
     # --- handing over ----------------------------------------------------------------------
 
-    def hand(self, kind: str, user: str, at: float, key: tuple) -> None:
-        """Hand one outcome (SUCCESS or FAILURE) over, or record it here when the recorder
-        cannot take it."""
+    def hand(self, kind: str, user: str, at: float, key: tuple, reasons: tuple = ()) -> None:
+        """Hand one outcome over (SUCCESS, FAILURE, or DENIED with the refusal's reasons),
+        or record it here when the recorder cannot take it."""
         with self._lock:
             if self._running():
                 seq = self._seq + 1
-                data = frame((seq, kind, user, at, key))
+                data = frame((seq, kind, user, at, key, reasons))
                 if len(data) <= PIPE_BUF and self._write(data):
                     self._seq = seq
-                    self._inflight.append((seq, user, kind, at, key))
+                    self._inflight.append((seq, user, kind, at, key, reasons))
                     mine = self._pending.get(user)
                     if mine is None:
                         mine = self._pending[user] = collections.deque()
-                    mine.append((kind, at, key))
+                    mine.append((kind, at, key, reasons))
                     if (len(self._inflight) >= DRAIN_EVERY or kind != SUCCESS
                             or time.monotonic() - self._drained_at > DRAIN_SECONDS):
                         self._drain(0.0)  # failures are few: their lock lines come soon
                     return
-        self._fallback(kind, user, at, key)
+        self._fallback(kind, user, at, key, reasons)
 
     def _write(self, data: bytes) -> bool:
         fd = self._to_fd
@@ -237,17 +237,9 @@ class Handoff:
             if not mine:
                 del pending[user]
 
-    def pending(self, user: str) -> bool:
-        """Whether `user` has successes handed over and not yet known to be stored."""
-        if user not in self._pending:
-            return False
-        with self._lock:
-            self._drain(0.0)
-            return user in self._pending
-
     def unstored(self, user: str) -> list:
-        """[(kind, time, fact key)] of `user`'s outcomes handed over and not yet known to be
-        stored, in the order they were handed over."""
+        """[(kind, time, fact key, reasons)] of `user`'s outcomes handed over and not yet
+        known to be stored, in the order they were handed over."""
         if user not in self._pending:
             return []
         with self._lock:

@@ -171,14 +171,14 @@ class Guard:
         if self.hot is not None:
             self.hot.clear()
 
-    def _record_here(self, kind, user, at, key) -> None:
+    def _record_here(self, kind, user, at, key, reasons=()) -> None:
         """An outcome the recorder could not take: recorded in radiusd, synchronously."""
         gate = self.gate
         if gate is None:
             return
         attempt = rq.attempt_from(gate, user, at, key)
         with _gate_lock:
-            verdict = gate.record(kind, attempt)
+            verdict = gate.record(kind, attempt, reasons)
         if verdict.lock is not None:
             log(L_AUTH, f"locked user {escape(user)[:100]}: {verdict.lock[0]}")
         elif STORE_ERROR in verdict.reasons:
@@ -229,14 +229,19 @@ def _quiet(verdict) -> bool:
     return verdict.allowed and not verdict.reasons and not verdict.notices
 
 
-def _decide(gate, attempt):
-    """authorize's verdict: a read-only check first; the gate's recording path only when
-    there is something to record (a refusal, a flag, a notice) or the check cannot run."""
+def _decide(gate, attempt, key=None):
+    """authorize's verdict: a read-only check first; a refusal of a valid user name is
+    handed to the recorder (with the request's fact `key`), and the gate's recording path
+    runs here only when there is something else to record (a flag, a notice), or for an
+    invalid name, or when the check cannot run."""
     try:
         verdict = gate.check_quick(attempt)
     except Exception:  # noqa: BLE001 - store/directory trouble: the gate's path handles it
         return gate.authorize(attempt)
     if _quiet(verdict):
+        return verdict
+    if not verdict.allowed and key is not None and invalid_reason(attempt.user) is None:
+        _guard.recorder.hand(DENIED, attempt.user, attempt.time, key, verdict.reasons)
         return verdict
     return gate.authorize(attempt)
 
@@ -261,9 +266,7 @@ def _decide_hot(gate, hot, attempt, key):
         try:
             with _gate_lock:
                 if pending:
-                    state = gate.projected_state(user, [
-                        (kind, rq.attempt_from(gate, user, at, facts))
-                        for kind, at, facts in pending])
+                    state = gate.projected_state(attempt, _outcomes(gate, user, pending))
                 else:
                     state = gate.account_state(user, attempt.time)
         except Exception:  # noqa: BLE001 - store trouble: the gate's path handles it
@@ -278,10 +281,46 @@ def _decide_hot(gate, hot, attempt, key):
         return verdict
     hot.drop(user)
     if not verdict.allowed:
-        _guard.recorder.hand(DENIED, user, attempt.time, key)
+        _guard.recorder.hand(DENIED, user, attempt.time, key, verdict.reasons)
         return verdict
     with _gate_lock:
         return gate.authorize(attempt)
+
+
+def _decide_full(gate, attempt, key):
+    """`_decide` for the rules that read the whole history (and PostgreSQL, custom
+    authentication: no kept copies). As in `_decide_hot`, nothing waits for the recorder
+    when it need not: a user with outcomes not yet stored is decided on the store plus those
+    (Gate.projected_state), and a refusal is handed to the recorder. Only a verdict with
+    something to record besides (a flag or notice that lets the user in) first waits for
+    the user's outcomes to be stored, so that the gate records it on the same history."""
+    user = attempt.user
+    pending = _guard.recorder.unstored(user) if invalid_reason(user) is None else []
+    if not pending:
+        with _gate_lock:
+            return _decide(gate, attempt, key)
+    try:
+        with _gate_lock:
+            _account, history = gate.projected_state(attempt, _outcomes(gate, user, pending))
+    except Exception:  # noqa: BLE001 - store/directory trouble: the gate's path handles it
+        _guard.recorder.settle(user)
+        with _gate_lock:
+            return _decide(gate, attempt, key)
+    verdict = decide.check(attempt, history, gate.settings)
+    if _quiet(verdict):
+        return verdict
+    if not verdict.allowed:
+        _guard.recorder.hand(DENIED, user, attempt.time, key, verdict.reasons)
+        return verdict
+    _guard.recorder.settle(user)
+    with _gate_lock:
+        return gate.authorize(attempt)
+
+
+def _outcomes(gate, user, pending) -> list:
+    """Handoff.unstored's records as [(kind, Attempt)] for Gate.projected_state."""
+    return [(kind, rq.attempt_from(gate, user, at, facts), reasons)
+            for kind, at, facts, reasons in pending]
 
 
 # --- rlm_python3 entry points --------------------------------------------------------------------
@@ -329,10 +368,7 @@ def authorize(p):
         if hot is not None:
             verdict = _decide_hot(gate, hot, attempt, key)
         else:
-            if _guard.recorder.pending(user):
-                _guard.recorder.settle(user)  # decide on every success this server let in
-            with _gate_lock:
-                verdict = _decide(gate, attempt)
+            verdict = _decide_full(gate, attempt, key)
         if verdict.allowed:
             if verdict.reasons:
                 log(L_INFO, f"authorize: let in {escape(user)[:100]} with "

@@ -11,8 +11,8 @@ with the gate's exact paths (Gate.record_successes, many to one commit; Gate.rec
 which may lock and alert) on its own interpreter and CPU, in the order they came.
 
 Protocol (pipes, frames of a 4-byte length and a marshal payload):
-- stdin:  (seq, kind, user, time, fact key), kind SUCCESS, FAILURE or DENIED (a refusal
-          before authentication, decided again on the store: Gate.record), in order (fact
+- stdin:  (seq, kind, user, time, fact key, reasons), kind SUCCESS, FAILURE or DENIED (a
+          refusal before authentication, with its reasons: Gate.record), in order (fact
           key: request.fact_key);
 - stdout: ("ok", seq) once everything up to seq is committed (or dropped as invalid),
           ("lost", seq, text) when what is left up to seq could not be stored,
@@ -125,7 +125,7 @@ class Recording:
             from radius_hook import hot
 
             self.copies = hot.for_settings(self.settings)  # store replaced: start afresh
-        mixed = {user for _seq, kind, user, _at, _key in records if kind != SUCCESS}
+        mixed = {user for _seq, kind, user, _at, _key, _reasons in records if kind != SUCCESS}
         alone = [r for r in records if r[2] not in mixed]
         runs = ([(SUCCESS, alone)] if alone else []) + _runs(
             [r for r in records if r[2] in mixed])
@@ -140,13 +140,14 @@ class Recording:
         from store.db import StoreError
 
         gate = self.gate
-        attempts = [attempt_from(gate, user, at, key) for _seq, _k, user, at, key in records]
+        attempts = [attempt_from(gate, user, at, key) for _seq, _k, user, at, key, _r in records]
+        reasons = [record[5] for record in records]
         for attempt_no in range(RETRIES):
             try:
                 if kind == SUCCESS:
                     self._successes(attempts)
                 else:
-                    self._one_by_one(kind, attempts, send)
+                    self._one_by_one(kind, attempts, reasons, send)
                 return None
             except StoreError as exc:
                 gate.close()
@@ -168,17 +169,18 @@ class Recording:
         finally:
             self.bumping = True
 
-    def _one_by_one(self, kind, attempts: list, send) -> None:
-        """Failures (which may lock) or refusals, each through the gate's own path
-        (Gate.record), taken off `attempts` once stored (a retry after a store error goes
-        on where this stopped: none counted twice)."""
+    def _one_by_one(self, kind, attempts: list, reasons: list, send) -> None:
+        """Failures (which may lock) or refusals (with their reasons), each through the
+        gate's own path (Gate.record), taken off `attempts` once stored (a retry after a
+        store error goes on where this stopped: none counted twice)."""
         from store.db import StoreError
 
         while attempts:
-            verdict = self.gate.record(kind, attempts[0])
+            verdict = self.gate.record(kind, attempts[0], reasons[0])
             if STORE_ERROR in verdict.reasons:
                 raise StoreError(self.gate.last_error)
             attempt = attempts.pop(0)
+            reasons.pop(0)
             if verdict.lock is not None:
                 send(("auth", f"locked user {escape(attempt.user)[:100]}: {verdict.lock[0]}"))
 

@@ -190,6 +190,22 @@ def _later(stored, now: float) -> float:
     return now if stored is None or stored < now else stored
 
 
+def with_success(history, attempt, settings, exempt: bool):
+    """The History `load_history(full=True)` reads once `attempt`'s success is stored: no
+    failures since, and (for the rules that read them) the address first among the recent
+    successes' and the login among those in the concurrent window."""
+    history = history._replace(failures=0)
+    if exempt:
+        return history
+    if settings.trackstat.enabled:
+        history = history._replace(recent_addresses=(
+            (attempt.address,) + history.recent_addresses)[:settings.trackstat.logins])
+    if settings.concurrent.enabled:
+        history = history._replace(
+            recent_logins=history.recent_logins + (Login(attempt.time, attempt.address),))
+    return history
+
+
 def new_account(now: float) -> dict:
     """The account fields LOCK_ACCOUNT makes at a user's first recorded outcome."""
     return dict(first_seen=now, last_activity=None, reset_at=0, locked_at=None,

@@ -8,6 +8,7 @@ import os
 import pytest
 
 from tests.ldap.test_openldap import lock_by_binds
+from tests.radius.helpers import wait_for
 from tests.support.fixtures import write_secret
 from tests.support.slapd import PEOPLE, READER_DN, READER_PASSWORD
 
@@ -39,7 +40,8 @@ def test_authorize_refuses_a_directory_locked_user(slapd, radius_on_ldap, direct
     assert server.auth(free, server.password).code == "Access-Accept"
     reply = server.auth(locked, server.password)
     assert reply.code == "Access-Reject", server.log_text()[-2000:]
-    denied = guard.events(locked)
+    # The refusal is stored by the module's recorder, a moment after the reply.
+    denied = wait_for(lambda: guard.events(locked))
     assert [(e[1], e[2]) for e in denied] == [("denied", "directory_locked")]
     assert guard.query("SELECT locked_at FROM accounts WHERE username = ?", (locked,)) == [(None,)]
     # Unlocked in the directory: the running server (same process, reused LDAP connection)

@@ -58,7 +58,7 @@ def test_recorder_checkpoints_after_enough_records(guard, monkeypatch):
     worker.start()
     key = ("10.0.0.1", None, None, None, None, None, None)
     for i in range(120):
-        os.write(from_main, recorder.frame((i + 1, SUCCESS, f"c{i % 9}", 1.8e9 + i, key)))
+        os.write(from_main, recorder.frame((i + 1, SUCCESS, f"c{i % 9}", 1.8e9 + i, key, ())))
     os.close(from_main)
     worker.join(timeout=30)
     os.close(to_rec)

@@ -27,8 +27,8 @@ def handoff(guard, monkeypatch):
     gate = Gate(load_settings(guard.path))
     logged: list = []
 
-    def fallback(kind, user, at, key):
-        gate.record(kind, rq.attempt_from(gate, user, at, key))
+    def fallback(kind, user, at, key, reasons=()):
+        gate.record(kind, rq.attempt_from(gate, user, at, key), reasons)
 
     made = Handoff(guard.path, log=logged.append, fallback=fallback)
     made.logged = logged
@@ -38,19 +38,19 @@ def handoff(guard, monkeypatch):
 
 
 def test_frames_survive_any_split():
-    data = b"".join(frame((i, SUCCESS, f"user{i}", 1.5 * i, KEY)) for i in range(50))
+    data = b"".join(frame((i, SUCCESS, f"user{i}", 1.5 * i, KEY, ())) for i in range(50))
     reader = FrameReader()
     got = []
     for i in range(0, len(data), 7):
         got.extend(reader.feed(data[i:i + 7]))
-    assert got == [(i, SUCCESS, f"user{i}", 1.5 * i, KEY) for i in range(50)]
+    assert got == [(i, SUCCESS, f"user{i}", 1.5 * i, KEY, ()) for i in range(50)]
 
 
 def test_every_success_is_stored_and_settle_waits_for_it(guard, handoff):
     for i in range(300):
         handoff.hand(SUCCESS, f"w{i % 7}", 1_800_000_000.0 + i, KEY)
     handoff.settle("w3")
-    assert not handoff.pending("w3")
+    assert not handoff.unstored("w3")
     assert guard.query("SELECT count(*) FROM events WHERE username = 'w3'")[0][0] == 43
     handoff.flush()
     assert guard.query("SELECT count(*) FROM events")[0][0] == 300
@@ -81,7 +81,7 @@ def test_store_trouble_is_reported_as_lost(guard, handoff):
     try:
         handoff.hand(SUCCESS, "dave", 1_800_000_000.0, KEY)
         handoff.flush(timeout=20)
-        assert not handoff.pending("dave")
+        assert not handoff.unstored("dave")
         assert any("lost" in line for line in handoff.logged), handoff.logged
         assert troubles
     finally:
@@ -193,7 +193,7 @@ def test_radiusd_gone_the_recorder_still_stores_what_it_was_handed(guard, monkey
     from_rec, to_main = os.pipe()
     os.close(from_rec)  # the reader of confirmations is gone: every send gets EPIPE
     for i in range(50):
-        os.write(from_main, frame((i + 1, SUCCESS, f"h{i % 5}", 1.8e9 + i, KEY)))
+        os.write(from_main, frame((i + 1, SUCCESS, f"h{i % 5}", 1.8e9 + i, KEY, ())))
     os.close(from_main)  # radiusd's end closed
     finished = []
     worker = threading.Thread(target=lambda: finished.append(
@@ -222,13 +222,19 @@ def _recorder_pid(server) -> int:
     raise AssertionError(f"no recorder under radiusd: {_children_of(server.proc.pid)}")
 
 
-def test_no_request_waits_for_the_recorder(guard, server):
+@pytest.mark.parametrize("rules", [
+    {},  # the defaults: radiusd keeps copies of accounts
+    {"trackstat": {"enabled": True}, "concurrent": {"enabled": True}},  # the whole history
+], ids=["defaults", "every history rule"])
+def test_no_request_waits_for_the_recorder(make_guard, start_server, rules):
     """Calls into rlm_python3 are serialised: one request waiting for the recorder would stall
     every request. With the recorder stopped (SIGSTOP), a user hammered with wrong passwords
     is still locked at the third, from what radiusd handed over (Gate.projected_state), and
     other users are answered; once it runs again everything is stored, in order."""
     from tests.radius.helpers import LOCK_MESSAGE, outcomes, wait_for
 
+    guard = make_guard(rules)
+    server = start_server(guard)
     addr = {"Calling_Station_Id": "192.0.2.10", "NAS_Port_Type": "Virtual"}
     assert server.auth("olga", server.password, **addr).code == "Access-Accept"
     pid = _recorder_pid(server)

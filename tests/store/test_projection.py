@@ -23,6 +23,7 @@ from store.db import connect
 from store.migrate import create_or_upgrade
 
 T0 = 1_800_000_000.0
+REFUSED = ("locked",)
 MIN = 60.0
 DAY = 86400.0
 
@@ -33,6 +34,7 @@ SEQUENCES = [
     (SUCCESS, FAILURE, FAILURE, FAILURE, DENIED),
     (FAILURE, FAILURE, SUCCESS, FAILURE, FAILURE, FAILURE, FAILURE),
     (DENIED, SUCCESS, SUCCESS),
+    (SUCCESS, SUCCESS, SUCCESS, DENIED, SUCCESS),  # every rule: sharing and concurrent fire
 ]
 
 # name -> (extra settings, what the store holds of the user before the sequence)
@@ -47,10 +49,19 @@ STARTS = {
 }
 
 
-def _gate(url, lockout) -> Gate:
+# The default rules (radiusd keeps copies) and every rule that reads more of the history.
+RULES = {
+    "defaults": {},
+    "every rule": {"trackstat": {"enabled": True, "logins": 3, "rating": 50, "action": "deny"},
+                   "concurrent": {"enabled": True, "window_minutes": 15, "action": "deny"},
+                   "ip_lock": {"enabled": True}},
+}
+
+
+def _gate(url, lockout, rules="defaults") -> Gate:
     settings = build_settings({"store": {"url": url, "timeout_seconds": 1},
-                               "lockout": lockout}, "<projection test>")
-    assert logins.account_only(settings)  # the settings radiusd keeps copies under
+                               "lockout": lockout, **RULES[rules]}, "<projection test>")
+    assert logins.account_only(settings) == (rules == "defaults")
     return Gate(settings, clock=lambda: T0)
 
 
@@ -59,16 +70,21 @@ def _attempt(gate, user, at, n):
                         "nas=n1")._replace(time=at)
 
 
-def _stored_state(gate, user, now):
-    """(account, History with the failure count) as read from the store."""
-    account, history = gate.account_state(user, now)
+def _stored_state(gate, attempt):
+    """(account, History with the failure count) as the store has them for `attempt`."""
     conn = connect(gate.settings.store.url)
     try:
-        failures = (logins.count_failures(conn, user, now, gate.settings, account)
-                    if account is not None else 0)
+        account = logins.account_row(conn, attempt.user, attempt.time, lock=False)
+        if logins.account_only(gate.settings):
+            _account, history = gate.account_state(attempt.user, attempt.time)
+            failures = (logins.count_failures(conn, attempt.user, attempt.time, gate.settings,
+                                              account) if account is not None else 0)
+            history = history._replace(failures=failures)
+        else:
+            history = logins.load_history(conn, attempt, gate.settings, account, full=True)
     finally:
         conn.close()
-    return account, history._replace(failures=failures)
+    return account, history
 
 
 def _comparable(state, now):
@@ -78,29 +94,55 @@ def _comparable(state, now):
     account, history = state
     failures = None if lock_active(history, now) else history.failures
     return (None if account is None else {k: v for k, v in account.items() if k != "first_seen"},
-            history._replace(failures=failures))
+            history._replace(failures=failures, recent_logins=sorted(history.recent_logins)))
 
 
 @pytest.mark.parametrize("start", sorted(STARTS))
 @pytest.mark.parametrize("sequence", SEQUENCES, ids=lambda s: "-".join(k[0] for k in s))
 @pytest.mark.parametrize("stored_first", [0, 2])
-def test_projection_equals_the_store_after_recording(tmp_path, start, sequence, stored_first):
+@pytest.mark.parametrize("rules", sorted(RULES))
+def test_projection_equals_the_store_after_recording(tmp_path, start, sequence, stored_first,
+                                                     rules):
     lockout, past = STARTS[start]
     url = f"sqlite:///{tmp_path / 'pam-guard.db'}"
     create_or_upgrade(url)
-    gate = _gate(url, lockout)
+    gate = _gate(url, lockout, rules)
     user = "mallory"
     for n, (offset, kind) in enumerate(past or ()):
         gate.record(kind, _attempt(gate, user, T0 + offset, n))
-    pending = [(kind, _attempt(gate, user, T0 + i, 100 + i)) for i, kind in enumerate(sequence)]
-    for kind, attempt in pending[:stored_first]:  # committed, not yet confirmed to radiusd
-        gate.record(kind, attempt)
-    projected = gate.projected_state(user, pending)
-    for kind, attempt in pending[stored_first:]:
-        gate.record(kind, attempt)
+    # A refusal comes with radiusd's reasons; it is stored even if the store would let the
+    # user in by the time the recorder gets to it (Gate._refusal).
+    pending = [(kind, _attempt(gate, user, T0 + i, 100 + i), REFUSED if kind == DENIED else ())
+               for i, kind in enumerate(sequence)]
+    for kind, attempt, reasons in pending[:stored_first]:  # committed, not yet confirmed
+        gate.record(kind, attempt, reasons)
+    projected = gate.projected_state(pending[-1][1], pending)
+    for kind, attempt, reasons in pending[stored_first:]:
+        gate.record(kind, attempt, reasons)
     now = pending[-1][1].time
-    stored = _stored_state(gate, user, now)
+    stored = _stored_state(gate, pending[-1][1])
     assert _comparable(projected, now) == _comparable(stored, now)
+    gate.close()
+
+
+def test_projection_of_a_user_with_sessions_and_no_account_yet(tmp_path):
+    """Accounting is stored at once, outcomes by the recorder later: a user's first success
+    may still be on its way while their session has started and ended. The session's end
+    counts (the concurrent rule lets them in from elsewhere)."""
+    url = f"sqlite:///{tmp_path / 'pam-guard.db'}"
+    create_or_upgrade(url)
+    gate = _gate(url, {}, "every rule")
+    first = _attempt(gate, "mallory", T0, 1)
+    gate.session_start("mallory", "radius", "vpn", "s-1", "n1", first.address)
+    gate.session_stop("mallory", "radius", "s-1", "n1")
+    elsewhere = _attempt(gate, "mallory", T0 + 5, 2)
+    account, history = gate.projected_state(elsewhere, [(SUCCESS, first, ())])
+    from policy import decide
+
+    assert decide.check(elsewhere, history, gate.settings).allowed
+    gate.record(SUCCESS, first)
+    assert _comparable((account, history), T0 + 5) == _comparable(
+        _stored_state(gate, elsewhere), T0 + 5)
     gate.close()
 
 
@@ -109,11 +151,11 @@ def test_projection_locks_at_the_third_failure_and_refuses_after(tmp_path):
     url = f"sqlite:///{tmp_path / 'pam-guard.db'}"
     create_or_upgrade(url)
     gate = _gate(url, {})
-    pending = [(FAILURE, _attempt(gate, "mallory", T0 + i, i)) for i in range(3)]
+    pending = [(FAILURE, _attempt(gate, "mallory", T0 + i, i), ()) for i in range(3)]
     from policy import decide
 
     for upto in range(1, 4):
-        _account, history = gate.projected_state("mallory", pending[:upto])
+        _account, history = gate.projected_state(pending[upto - 1][1], pending[:upto])
         verdict = decide.check(_attempt(gate, "mallory", T0 + 10, 9), history, gate.settings)
         assert verdict.allowed == (upto < 3), upto
     conn = connect(url)
