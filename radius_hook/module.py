@@ -256,6 +256,7 @@ def _decide_hot(gate, hot, attempt, key):
     handed over and not yet stored is decided on the store plus those outcomes
     (Gate.projected_state), and a refusal is handed to the recorder like them."""
     user = attempt.user
+    pending: list = []
     state = hot.get(user, time.monotonic())
     if state is None:
         if invalid_reason(user) is not None:
@@ -283,6 +284,8 @@ def _decide_hot(gate, hot, attempt, key):
     if not verdict.allowed:
         _guard.recorder.hand(DENIED, user, attempt.time, key, verdict.reasons)
         return verdict
+    if pending:
+        _guard.recorder.settle(user)  # a notice to record: on the stored history (rare)
     with _gate_lock:
         return gate.authorize(attempt)
 
