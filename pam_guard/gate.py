@@ -251,10 +251,9 @@ class Gate:
         return Verdict(False, refused, None, (), status, why, None)
 
     def _read_single(self, body):
-        """body(conn) for a read of one statement: on SQLite no transaction around it (one
-        statement reads one consistent snapshot), elsewhere a read-only transaction."""
-        conn = self._connection()
-        return body(conn) if conn.dialect == "sqlite" else self.read(body)
+        """body(conn) for a read of one statement, with no transaction around it
+        (Connection.read_alone)."""
+        return self._connection().read_alone(body)
 
     def read(self, body):
         """Run body(conn) in a read-only transaction and return its result (admin reports)."""

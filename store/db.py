@@ -106,6 +106,23 @@ class Connection:
             raise StoreError(f"{type(exc).__name__}: {exc}") from exc
         self._fresh = False
 
+    def read_alone(self, body):
+        """body(self), whose reads are one statement each and need no snapshot shared between
+        them: no transaction around them. On SQLite one statement reads one consistent
+        snapshot as it is; on PostgreSQL in autocommit, so a login's one read is one round
+        trip instead of three (BEGIN, the statement, ROLLBACK)."""
+        if self.dialect == "sqlite":
+            return body(self)
+        self.raw.autocommit = True
+        self._fresh = True  # nothing ran yet: a connection found lost may be retried
+        try:
+            return body(self)
+        finally:
+            if self.raw.autocommit:
+                self.raw.autocommit = False
+            else:  # reconnected meanwhile: the new connection opened a transaction
+                self.rollback()
+
     def begin(self, write: bool) -> None:
         """Start a transaction; on SQLite a write one takes the write lock at once."""
         if self.dialect == "sqlite":

@@ -463,3 +463,28 @@ def test_postgresql_connection_carries_the_timeouts(postgres_url):
         assert params["keepalives"] == "1"
     finally:
         conn.close()
+
+
+@pytest.mark.postgres
+def test_postgresql_one_statement_reads_leave_no_transaction(postgres_server, postgres_url):
+    """The one-statement reads of a login (PAM preauth, RADIUS authorize's check) run with no
+    transaction around them (one round trip instead of three), leave none open and the
+    connection as it was, and still survive a server restart under the live connection."""
+    from psycopg2.extensions import TRANSACTION_STATUS_IDLE
+
+    gate = make_gate(postgres_url)
+    assert login(gate).allowed
+
+    def idle() -> bool:
+        raw = gate._connection().raw
+        return raw.get_transaction_status() == TRANSACTION_STATUS_IDLE and not raw.autocommit
+
+    assert gate.check_quick(gate.attempt("alice", "radius", "vpn", ADDR, ADDR)).allowed
+    assert idle()
+    postgres_server.pause()
+    postgres_server.resume()
+    verdict = gate.preauth(gate.attempt("alice", "pam", "sshd", ADDR, ADDR))
+    assert verdict.allowed and verdict.reasons == (), gate.last_error
+    assert idle()
+    assert fail(gate).lock is None  # writes still run in their own transactions
+    assert outcomes(postgres_url) == ["success", "failure"]
