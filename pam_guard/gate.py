@@ -172,9 +172,9 @@ class Gate:
         """(account dict or None, History) for deciding `attempt` as if `pending` were
         stored: what a RADIUS module handed to its recorder and has not seen confirmed,
         [(kind, Attempt, reasons)] of attempt's user in order (SUCCESS, FAILURE, and DENIED
-        with the reasons it was refused for). One
-        snapshot tells how far the recorder got; the rest are applied as the gate will
-        store them (`_project`), so a decision need not wait for the recorder. Under
+        with the reasons it was refused for). One snapshot tells how far the recorder got;
+        the rest are applied as the gate will store them (`_project`), so a decision need
+        not wait for the recorder. Under
         `logins.account_only` settings the History is `account_state`'s with `failures`
         counted; otherwise it is the full one `authorize` reads. Raises StoreError (and
         DirectoryError with custom authentication)."""
@@ -201,8 +201,8 @@ class Gate:
             return account, history, stored
 
         account, history, stored = self.read(body)
-        # The recorder stores a user's outcomes in order, so everything up to the last one
-        # found is done with, including a refusal it decided again and let in (no event).
+        # The recorder stores a user's outcomes in order: everything up to the last one
+        # found stored is done with (even one that left no event).
         done = max((i for i, (kind, outcome, _refused) in enumerate(pending)
                     if (outcome.time, kind) in stored), default=-1)
         for kind, outcome, refused in pending[done + 1:]:

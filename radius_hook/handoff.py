@@ -11,11 +11,10 @@ What waits and what does not:
   yet committed (history rows, the failure-count reset of a success, a failure's count
   toward a lock).
 - A decision on a user with outcomes handed over and not yet stored takes them into
-  account: under kept copies (radius_hook.hot) from `unstored` (Gate.projected_state), with
-  no wait; otherwise by waiting until they are stored (`settle`), which holds up every
-  request meanwhile (calls into rlm_python3 are serialised). Either way a lock from a
-  failure acts on the user's next request, and a failure count never misses a success
-  this server already accepted.
+  account from `unstored` (Gate.projected_state), with no wait: calls into rlm_python3 are
+  serialised, so a wait (`settle`) holds up every request; it is left for the rare yes that
+  has a flag or notice to record. So a lock from a failure acts on the user's next request,
+  and a failure count never misses a success this server already accepted.
 - If the recorder cannot be started, is gone, or does not take a record within
   WRITE_WAIT, it is recorded in radiusd itself (`fallback`): slower, never lost.
 """
@@ -90,7 +89,7 @@ class Handoff:
         self._seq = 0
         # (seq, user, kind, time, key) handed over and not yet confirmed stored
         self._inflight: collections.deque = collections.deque()
-        # user -> deque of (kind, time, key) of theirs among _inflight, in order
+        # user -> deque of (kind, time, key, reasons) of theirs among _inflight, in order
         self._pending: dict = {}
         self._retry_at = 0.0
         self._started_at = 0.0
@@ -256,9 +255,8 @@ class Handoff:
 
     def _wait(self, done, timeout: float) -> None:
         """Wait until done() (under the lock), reading the recorder's answers. The wait
-        itself is outside the lock: while one request waits for a user's records, the other
-        radiusd threads go on handing theirs over (holding it stalled every request behind
-        a settle: measured 30-50 ms each, ~20 % of the run at full load)."""
+        itself is outside the lock, so that no other thread's hand-over waits behind it
+        should calls ever run side by side (rlm_python3 3.2 serialises them anyway)."""
         deadline = time.monotonic() + timeout
         while True:
             with self._lock:

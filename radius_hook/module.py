@@ -222,8 +222,6 @@ def _reject(text: str):
     return REJECT, {"reply": (("Reply-Message", text),)}
 
 
-
-
 def _quiet(verdict) -> bool:
     """Let in with no reason and no notice: nothing to record before authentication."""
     return verdict.allowed and not verdict.reasons and not verdict.notices
@@ -233,17 +231,34 @@ def _decide(gate, attempt, key=None):
     """authorize's verdict: a read-only check first; a refusal of a valid user name is
     handed to the recorder (with the request's fact `key`), and the gate's recording path
     runs here only when there is something else to record (a flag, a notice), or for an
-    invalid name, or when the check cannot run."""
+    invalid name, or when the check cannot run. Takes _gate_lock itself around the gate's
+    calls, never around a hand-over (the recorder's fallback takes it)."""
     try:
-        verdict = gate.check_quick(attempt)
+        with _gate_lock:
+            verdict = gate.check_quick(attempt)
     except Exception:  # noqa: BLE001 - store/directory trouble: the gate's path handles it
-        return gate.authorize(attempt)
+        with _gate_lock:
+            return gate.authorize(attempt)
     if _quiet(verdict):
         return verdict
-    if not verdict.allowed and key is not None and invalid_reason(attempt.user) is None:
+    if key is not None and invalid_reason(attempt.user) is None:
+        return _record_verdict(gate, attempt, key, verdict, pending=False)
+    with _gate_lock:
+        return gate.authorize(attempt)
+
+
+def _record_verdict(gate, attempt, key, verdict, pending: bool):
+    """What a verdict reached outside the gate's recording path leads to (the caller does
+    not hold _gate_lock: a hand-over may fall back to recording here): a refusal is handed to the recorder (with its reasons); a yes
+    with a flag or notice to record goes through the gate's path, once the user's outcomes
+    not yet stored (`pending`) are, so that it is recorded on the stored history."""
+    if not verdict.allowed:
         _guard.recorder.hand(DENIED, attempt.user, attempt.time, key, verdict.reasons)
         return verdict
-    return gate.authorize(attempt)
+    if pending:
+        _guard.recorder.settle(attempt.user)
+    with _gate_lock:
+        return gate.authorize(attempt)
 
 
 def _decide_hot(gate, hot, attempt, key):
@@ -271,8 +286,7 @@ def _decide_hot(gate, hot, attempt, key):
                 else:
                     state = gate.account_state(user, attempt.time)
         except Exception:  # noqa: BLE001 - store trouble: the gate's path handles it
-            with _gate_lock:
-                return _decide(gate, attempt)
+            return _decide(gate, attempt)
         account, history = state
         if not pending and account is not None and not history.denied_recent:
             hot.keep(user, stamp, account, history, time.monotonic())
@@ -281,13 +295,7 @@ def _decide_hot(gate, hot, attempt, key):
         hot.set_quiet(user)  # the next requests of this copy need no check (hot.set_quiet)
         return verdict
     hot.drop(user)
-    if not verdict.allowed:
-        _guard.recorder.hand(DENIED, user, attempt.time, key, verdict.reasons)
-        return verdict
-    if pending:
-        _guard.recorder.settle(user)  # a notice to record: on the stored history (rare)
-    with _gate_lock:
-        return gate.authorize(attempt)
+    return _record_verdict(gate, attempt, key, verdict, bool(pending))
 
 
 def _decide_full(gate, attempt, key):
@@ -300,28 +308,21 @@ def _decide_full(gate, attempt, key):
     user = attempt.user
     pending = _guard.recorder.unstored(user) if invalid_reason(user) is None else []
     if not pending:
-        with _gate_lock:
-            return _decide(gate, attempt, key)
+        return _decide(gate, attempt, key)
     try:
         with _gate_lock:
             _account, history = gate.projected_state(attempt, _outcomes(gate, user, pending))
     except Exception:  # noqa: BLE001 - store/directory trouble: the gate's path handles it
         _guard.recorder.settle(user)
-        with _gate_lock:
-            return _decide(gate, attempt, key)
+        return _decide(gate, attempt, key)
     verdict = decide.check(attempt, history, gate.settings)
     if _quiet(verdict):
         return verdict
-    if not verdict.allowed:
-        _guard.recorder.hand(DENIED, user, attempt.time, key, verdict.reasons)
-        return verdict
-    _guard.recorder.settle(user)
-    with _gate_lock:
-        return gate.authorize(attempt)
+    return _record_verdict(gate, attempt, key, verdict, pending=True)
 
 
 def _outcomes(gate, user, pending) -> list:
-    """Handoff.unstored's records as [(kind, Attempt)] for Gate.projected_state."""
+    """Handoff.unstored's records as [(kind, Attempt, reasons)] for Gate.projected_state."""
     return [(kind, rq.attempt_from(gate, user, at, facts), reasons)
             for kind, at, facts, reasons in pending]
 

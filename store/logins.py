@@ -178,10 +178,8 @@ def after_success(account: dict, history, now: float, status: str):
     `success_update(user, now, status, why)`) has run: the in-memory copy of a recorded
     success, for a recorder that keeps account state (radius_hook.recorder). Tested against
     the statement on both engines."""
-    last = _later(account["last_activity"], now)
-    account = dict(account, reset_at=_later(account["reset_at"], now), last_activity=last,
-                   status=status)
-    return account, history._replace(known=True, last_activity=last, status=status)
+    return _changed(account, history, dict(_activity(account, now, status),
+                                           reset_at=_later(account["reset_at"], now)))
 
 
 def _later(stored, now: float) -> float:
@@ -217,8 +215,7 @@ def after_failure(account: dict, history, now: float, verdict):
     """(account, History) once a failed password with `verdict` (decide.after_failure) is
     stored by Gate.record_failure: SET_LOCK when it locks, then UPDATE_ACCOUNT_AFTER.
     `history.failures` must already count it. Tested against the store."""
-    changes: dict = {"last_activity": _later(account["last_activity"], now),
-                     "status": verdict.status}
+    changes = _activity(account, now, verdict.status)
     if verdict.lock is not None:
         reason, expires = verdict.lock
         changes.update(locked_at=now, lock_expires=expires, lock_reason=reason[:256])
@@ -228,9 +225,13 @@ def after_failure(account: dict, history, now: float, verdict):
 def after_denial(account: dict, history, now: float, verdict):
     """(account, History) once a refusal with `verdict` (decide.check) is stored by
     Gate.authorize: a denied event and UPDATE_ACCOUNT_AFTER. Tested against the store."""
-    account, history = _changed(account, history, {
-        "last_activity": _later(account["last_activity"], now), "status": verdict.status})
+    account, history = _changed(account, history, _activity(account, now, verdict.status))
     return account, history._replace(denied_recent=history.denied_recent + 1)
+
+
+def _activity(account: dict, now: float, status) -> dict:
+    """UPDATE_ACCOUNT_AFTER's changes: the activity time (never back) and the status."""
+    return {"last_activity": _later(account["last_activity"], now), "status": status}
 
 
 def _changed(account: dict, history, changes: dict):

@@ -222,6 +222,24 @@ def _recorder_pid(server) -> int:
     raise AssertionError(f"no recorder under radiusd: {_children_of(server.proc.pid)}")
 
 
+def _exited(pid: int) -> bool:
+    """Whether every thread of the process has exited, so its pipes are closed (the group
+    leader shows as a zombie while another thread, say one in a checkpoint's fsync, still
+    holds them)."""
+    try:
+        tasks = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return True
+    for tid in tasks:
+        try:
+            with open(f"/proc/{pid}/task/{tid}/stat") as handle:
+                if handle.read().rsplit(")", 1)[1].split()[0] not in "ZX":
+                    return False
+        except OSError:
+            continue
+    return True
+
+
 @pytest.mark.parametrize("rules", [
     {},  # the defaults: radiusd keeps copies of accounts
     {"trackstat": {"enabled": True}, "concurrent": {"enabled": True}},  # the whole history
@@ -255,3 +273,32 @@ def test_no_request_waits_for_the_recorder(make_guard, start_server, rules):
                     + [("denied", "locked")] * 2)
     guard.cli("unlock", "mal")
     assert server.auth("mal", server.password, **addr).code == "Access-Accept"
+
+
+@pytest.mark.parametrize("rules", [
+    {},
+    {"trackstat": {"enabled": True}},
+], ids=["defaults", "whole history"])
+def test_a_refusal_the_recorder_cannot_take_is_recorded_in_radiusd(make_guard, start_server,
+                                                                   rules):
+    """The recorder killed just before a refusal: radiusd records the refusal itself (the
+    fallback: at once when the hand-over fails, or when it next hears from the dead recorder
+    and replays what it had not confirmed) and goes on answering, under either rule set.
+    (A refusal handed over while the gate's lock was held made the fallback wait for that
+    lock forever: radiusd hung.)"""
+    from tests.radius.helpers import LOCK_MESSAGE, outcomes, wait_for
+
+    guard = make_guard(rules)
+    server = start_server(guard)
+    for _ in range(3):
+        assert server.auth("nina", "wrong").code == "Access-Reject"
+    assert wait_for(lambda: outcomes(guard, "nina") == [("failure", "")] * 3)
+    pid = _recorder_pid(server)
+    os.kill(pid, signal.SIGKILL)
+    assert wait_for(lambda: _exited(pid))
+    reply = server.auth("nina", server.password)
+    assert reply.code == "Access-Reject", reply
+    assert reply.attrs["Reply-Message"].startswith(LOCK_MESSAGE)
+    assert server.auth("olaf", "wrong").code == "Access-Reject"  # still serving
+    assert wait_for(lambda: outcomes(guard, "nina")[-1:] == [("denied", "locked")])
+    assert wait_for(lambda: outcomes(guard, "olaf") == [("failure", "")])
