@@ -113,15 +113,21 @@ class Connection:
         trip instead of three (BEGIN, the statement, ROLLBACK)."""
         if self.dialect == "sqlite":
             return body(self)
-        self.raw.autocommit = True
+        try:
+            self.raw.autocommit = True
+        except self._error as exc:  # a connection closed, or a transaction left open
+            raise StoreError(f"{type(exc).__name__}: {exc}") from exc
         self._fresh = True  # nothing ran yet: a connection found lost may be retried
         try:
             return body(self)
         finally:
-            if self.raw.autocommit:
-                self.raw.autocommit = False
-            else:  # reconnected meanwhile: the new connection opened a transaction
-                self.rollback()
+            try:
+                if self.raw.autocommit:
+                    self.raw.autocommit = False
+                else:  # reconnected meanwhile: the new connection opened a transaction
+                    self.rollback()
+            except self._error:
+                pass  # a connection gone meanwhile: the body's error says so
 
     def begin(self, write: bool) -> None:
         """Start a transaction; on SQLite a write one takes the write lock at once."""
