@@ -16,6 +16,12 @@ before the clock starts; sending is plain UDP). Each configuration runs ROUNDS t
 of requests/s to the do-nothing module. Lost or timed-out requests are counted and make the
 run fail. Settings are pam-guard's defaults (lockout on; other rules off).
 
+Replies leave before pam-guard's recorder has stored their events, so pam-guard's rounds
+also give "stored" requests/s: a round then ends once the store holds every request's
+event (what the server sustains, not just answers). Every answered request must leave
+exactly one event. A request is never sent on a (socket, id) slot whose previous request is
+still unanswered (radiusd would drop that one as a "conflicting packet").
+
 It also prints the CPU time each request costs in radiusd, in pam-guard's recorder process
 (radius_hook.recorder) and in the load generator (this process, sending only): on a small
 machine they share the same cores, so the sum bounds the throughput.
