@@ -7,6 +7,7 @@
   next real one will be) keeps every row and every index, on SQLite (table copy) and
   PostgreSQL (ALTER TABLE), and downgrades again.
 - Revision 0002's index is what `pam-guard prune` uses to find old sessions.
+- Revision 0003's address index holds failures only, and the spraying alert's read uses it.
 """
 
 from __future__ import annotations
@@ -134,8 +135,8 @@ def empty_url(request, tmp_path):
 # --- tests ----------------------------------------------------------------------------------
 
 
-def test_head_is_0002():
-    assert head_revision() == "0002"
+def test_head_is_0003():
+    assert head_revision() == "0003"
 
 
 def test_create_or_upgrade_twice_keeps_everything(store_url):
@@ -166,6 +167,8 @@ def test_store_made_at_0001_upgrades_to_head_with_its_data(empty_url):
     assert snapshot(empty_url) == before
     assert schema_diff(empty_url) == []
     assert "ix_sessions_last_update" in indexes(empty_url, "sessions")
+    assert "ix_events_address_failures" in indexes(empty_url, "events")
+    assert "ix_events_address_outcome_ts" not in indexes(empty_url, "events")
     gate_still_works(empty_url)
 
 
@@ -178,6 +181,20 @@ def test_0002_downgrades_and_upgrades_again(store_url):
     migrate(store_url, "head")
     assert "ix_sessions_last_update" in indexes(store_url, "sessions")
     assert snapshot(store_url) == before
+
+
+def test_0003_downgrades_and_upgrades_again(store_url):
+    use_the_gate(store_url)
+    before = snapshot(store_url)
+    migrate(store_url, "0002", down=True)
+    assert revision_of(store_url) == "0002"
+    names = indexes(store_url, "events")
+    assert "ix_events_address_outcome_ts" in names and "ix_events_address_failures" not in names
+    migrate(store_url, "head")
+    names = indexes(store_url, "events")
+    assert "ix_events_address_failures" in names and "ix_events_address_outcome_ts" not in names
+    assert snapshot(store_url) == before and schema_diff(store_url) == []
+    gate_still_works(store_url)
 
 
 NEXT_REVISION = '''"""test only: a column added on top of head"""
@@ -291,5 +308,24 @@ def test_prune_of_sessions_uses_the_0002_index(store_url):
             plan = " ".join(r[0] for r in conn.all("EXPLAIN " + statement, params))
             conn.rollback()
             assert "ix_sessions_last_update" in plan and "Seq Scan" not in plan, plan
+    finally:
+        conn.close()
+
+
+def test_spraying_alert_reads_the_0003_index(store_url):
+    """The spraying alert (one address's failures in a period) is the login path's one read
+    of events by address: it reads the failures-only index, successes being most rows."""
+    from store import statements as sql
+
+    conn = connect(store_url)
+    try:
+        fill(conn, events=20000, users=500, sessions=10, end=T0)
+        params = {"address": "10.7.3.1", "since": T0 - 300}
+        if conn.dialect == "sqlite":
+            plan = " ".join(r[3] for r in conn.all(
+                "EXPLAIN QUERY PLAN " + sql.ADDRESS_FAILURE_USERS, params))
+        else:
+            plan = " ".join(r[0] for r in conn.all("EXPLAIN " + sql.ADDRESS_FAILURE_USERS, params))
+        assert "ix_events_address_failures" in plan, plan
     finally:
         conn.close()
