@@ -324,13 +324,17 @@ class Gate:
         if why is None:
             return None
         self.last_error = f"invalid user name ({why}): {escape(attempt.user)}"
-        escaped = attempt._replace(user=escape(attempt.user))
         try:
-            self._write((escaped.user,),
-                        lambda conn, now: logins.insert_event(conn, escaped, DENIED, (INVALID_USER,)))
+            self._write((escape(attempt.user),), lambda conn, now: self._invalid_in(conn, attempt))
         except Exception:  # noqa: BLE001 - the refusal stands even if it cannot be recorded
             pass
         return Verdict(False, (INVALID_USER,), None, (), None, why, None)
+
+    def _invalid_in(self, conn, attempt) -> Verdict:
+        """A bad user name's refusal, recorded escaped (never as given)."""
+        escaped = attempt._replace(user=escape(attempt.user))
+        logins.insert_event(conn, escaped, DENIED, (INVALID_USER,))
+        return Verdict(False, (INVALID_USER,), None, (), None, invalid_reason(attempt.user), None)
 
     def _guarded(self, attempt, action) -> Verdict:
         invalid = self._invalid(attempt)
@@ -392,18 +396,47 @@ class Gate:
         return verdict
 
     def record_successes(self, attempts, copies=None) -> list:
-        """Record many good logins in one transaction, one commit for all (RADIUS group
-        commit). Invalid user names are skipped. Raises StoreError (the caller retries).
+        """Record many good logins in one transaction (`record_outcomes`)."""
+        return self.record_outcomes([(SUCCESS, attempts)], copies)[0]
 
-        `copies` (radius_hook.hot.HotAccounts, under `logins.account_only` settings): kept
-        copies of accounts, used instead of reading an account that has a current one, and
-        kept current with what is recorded (`logins.after_success`)."""
-        valid = [a for a in attempts if invalid_reason(a.user) is None]
-        users = [a.user for a in valid]
-        if logins.account_only(self.settings):
-            return self._in_transaction(
-                users, lambda conn: self._successes_in(conn, valid, copies))
-        return self._in_transaction(users, lambda conn: [self._success_in(conn, a) for a in valid])
+    def record_outcomes(self, runs, copies=None) -> list:
+        """Record runs of good logins and failed passwords a RADIUS module handed over, all
+        in one transaction, one commit (the recorder's group commit): [(kind, [Attempt])],
+        kind SUCCESS or FAILURE, each user's in the order they happened. Each run's verdicts:
+        a success of an invalid user name is skipped (it has none), a failure of one is
+        stored as its refusal (`_invalid`). Raises StoreError (then nothing is stored).
+
+        A failure alone costs a commit (measured in the recorder: ~0.8 ms of CPU, so 2 %
+        of wrong passwords added 17 us to every record). Inside a transaction each record
+        reads what the ones before wrote, so a run of failures locks exactly as one by one.
+        Only users with a failure bump the change counters: no success can change a copy
+        radiusd keeps (radius_hook.hot). `copies` (radius_hook.hot.HotAccounts, under
+        `logins.account_only` settings): kept copies of accounts, used instead of reading
+        an account that has a current one and kept current with what a success records
+        (`logins.after_success`); a failure drops its user's."""
+        failing = sorted({a.user for kind, run in runs if kind != SUCCESS for a in run})
+
+        def body(conn):
+            verdicts: list = []
+            for kind, run in runs:
+                if kind == SUCCESS:
+                    valid = [a for a in run if invalid_reason(a.user) is None]
+                    if logins.account_only(self.settings):
+                        verdicts.append(self._successes_in(conn, valid, copies))
+                    else:
+                        verdicts.append([self._success_in(conn, a) for a in valid])
+                    continue
+                verdicts.append([])
+                for attempt in run:
+                    if invalid_reason(attempt.user) is not None:
+                        verdicts[-1].append(self._invalid_in(conn, attempt))
+                        continue
+                    if copies is not None:
+                        copies.drop(attempt.user)
+                    verdicts[-1].append(self._failure_in(conn, attempt))
+            return verdicts
+
+        return self._in_transaction(failing, body)
 
     def _account_for_success(self, conn, user, now, copies):
         """(account, history) before a success: a current kept copy, else read (and kept
@@ -486,19 +519,19 @@ class Gate:
         return verdict
 
     def _record_failure(self, attempt) -> Verdict:
-        def body(conn):
-            account = logins.account_row(conn, attempt.user, attempt.time, lock=True)
-            logins.insert_event(conn, attempt, FAILURE)
-            history = logins.load_history(conn, attempt, self.settings, account, full=True)
-            spray = logins.address_failure_users(conn, attempt.address, attempt.time, self.settings)
-            verdict = decide.after_failure(attempt, history, self.settings, spray)
-            if verdict.lock is not None:
-                logins.set_lock(conn, attempt.user, attempt.time, *verdict.lock)
-            self._user_notice(conn, attempt, account, FAILURE)
-            self._finish(conn, attempt, verdict, touch=True)
-            return verdict
+        return self._in_transaction((attempt.user,), lambda conn: self._failure_in(conn, attempt))
 
-        return self._in_transaction((attempt.user,), body)
+    def _failure_in(self, conn, attempt) -> Verdict:
+        account = logins.account_row(conn, attempt.user, attempt.time, lock=True)
+        logins.insert_event(conn, attempt, FAILURE)
+        history = logins.load_history(conn, attempt, self.settings, account, full=True)
+        spray = logins.address_failure_users(conn, attempt.address, attempt.time, self.settings)
+        verdict = decide.after_failure(attempt, history, self.settings, spray)
+        if verdict.lock is not None:
+            logins.set_lock(conn, attempt.user, attempt.time, *verdict.lock)
+        self._user_notice(conn, attempt, account, FAILURE)
+        self._finish(conn, attempt, verdict, touch=True)
+        return verdict
 
     def _finish(self, conn, attempt, verdict, touch: bool) -> None:
         """Save the status and queue the verdict's notices, in the caller's transaction."""

@@ -7,8 +7,9 @@ interpreter where our code runs ~4x slower than in a plain loop (measured: bench
 out and storing a success (its address, its status, two rows) in radiusd's process
 therefore cost more than a whole request of a do-nothing module, even from a thread. So
 post_auth only hands each outcome to this process (radius_hook.handoff), which records it
-with the gate's exact paths (Gate.record_successes, many to one commit; Gate.record_failure,
-which may lock and alert) on its own interpreter and CPU, in the order they came.
+with the gate's exact paths (Gate.record_outcomes: a batch of successes and failed
+passwords, which may lock and alert, in one commit; Gate.record: a refusal) on its own
+interpreter and CPU, in the order they came.
 
 Protocol (pipes, frames of a 4-byte length and a marshal payload):
 - stdin:  (seq, kind, user, time, fact key, reasons), kind SUCCESS, FAILURE or DENIED (a
@@ -34,7 +35,7 @@ import struct
 import sys
 import time
 
-from policy.types import STORE_ERROR, SUCCESS
+from policy.types import FAILURE, STORE_ERROR, SUCCESS
 from policy.usernames import escape
 
 RETRIES = 3  # attempts at committing a batch while the store is unreachable
@@ -89,8 +90,7 @@ class FrameReader:
 
 
 class Recording:
-    """The recorder's gate, its kept copies of accounts, and whether a commit bumps the
-    store's change counters (not for a batch of successes, see above)."""
+    """The recorder's gate and its kept copies of accounts."""
 
     def __init__(self, config_path: str) -> None:
         from pam_guard.config import load_settings
@@ -98,16 +98,19 @@ class Recording:
         from radius_hook import hot
 
         self.settings = load_settings(config_path)
-        self.bumping = True
         self.gate = Gate(self.settings, connector=_connector, on_commit=self._on_commit)
         # Copies of accounts (as radiusd keeps them, radius_hook.hot): a success of a user
         # with a current copy is recorded without reading the account (measured: ~20 us of
         # ~100 a success). This process keeps them current with its own successes (which
         # bump no counter); anyone else's write bumps them stale, as in radiusd.
         self.copies = hot.for_settings(self.settings)
+        # SQLite: successes and failures of a batch share one transaction (one commit).
+        # PostgreSQL: a failure keeps its own, as in radiusd: one transaction holding the
+        # row and address locks of many users could deadlock with a PAM login's.
+        self.together = self.settings.store.url.startswith("sqlite")
 
     def _on_commit(self, users) -> None:
-        if self.bumping:
+        if users is None or users:
             from store.changes import note_change
 
             note_change(self.settings.store.url, users)
@@ -116,11 +119,13 @@ class Recording:
         """Store `records` (frames' payloads), each user's in the order they came; then
         confirm them all, or report what could not be stored, through `send`.
 
-        The successes of users with nothing else in the batch go in one commit (a commit
-        costs the same for one success as for hundreds of users'); the others' records go
-        in order, in runs of one kind. Only each user's own order matters to what is stored
-        (a success resets that user's failure count; nothing crosses users but the
-        spraying alert, which counts failures alone)."""
+        The successes of users with nothing else in the batch come first; the others'
+        records follow in order, in runs of one kind. Only each user's own order matters to
+        what is stored (a success resets that user's failure count; nothing crosses users
+        but the spraying alert, which counts failures alone), and it is kept:
+        Gate.projected_state counts on it. Runs of successes and failures go in one
+        transaction (Gate.record_outcomes) up to a refusal, which is stored on its own
+        (Gate.record: it may ask the directory, never while holding the write lock)."""
         if self.copies is not None and not self.copies.same_files():
             from radius_hook import hot
 
@@ -129,45 +134,65 @@ class Recording:
         alone = [r for r in records if r[2] not in mixed]
         runs = ([(SUCCESS, alone)] if alone else []) + _runs(
             [r for r in records if r[2] in mixed])
-        problems = [problem for kind, run in runs
-                    if (problem := self._record_run(kind, run, send)) is not None]
+        problems = [problem for together, group in self._groups(runs)
+                    if (problem := self._record_group(together, group, send)) is not None]
         last = records[-1][0]
         send(("lost", last, "; ".join(problems)) if problems else ("ok", last))
 
-    def _record_run(self, kind, records, send):
-        """Store one run; None, or what was lost and why."""
+    def _groups(self, runs) -> list:
+        """[(together, [(kind, records)])]: consecutive runs stored in one transaction
+        (together), or a run whose records are stored one by one."""
+        groups: list = []
+        for kind, run in runs:
+            together = kind == SUCCESS or (kind == FAILURE and self.together)
+            if together and groups and groups[-1][0]:
+                groups[-1][1].append((kind, run))
+            else:
+                groups.append((together, [(kind, run)]))
+        return groups
+
+    def _record_group(self, together: bool, runs, send):
+        """Store one group (`_groups`); None, or what was lost and why."""
         from radius_hook.request import attempt_from
         from store.db import StoreError
 
         gate = self.gate
-        attempts = [attempt_from(gate, user, at, key) for _seq, _k, user, at, key, _r in records]
-        reasons = [record[5] for record in records]
+        prepared = [(kind, [attempt_from(gate, user, at, key)
+                            for _seq, _k, user, at, key, _r in run], [r[5] for r in run])
+                    for kind, run in runs]
+        count = sum(len(attempts) for _kind, attempts, _reasons in prepared)
         for attempt_no in range(RETRIES):
             try:
-                if kind == SUCCESS:
-                    self._successes(attempts)
+                if together:
+                    self._together([(kind, attempts) for kind, attempts, _r in prepared], send)
                 else:
-                    self._one_by_one(kind, attempts, reasons, send)
+                    for kind, attempts, reasons in prepared:
+                        self._one_by_one(kind, attempts, reasons, send)
                 return None
             except StoreError as exc:
                 gate.close()
                 if attempt_no == RETRIES - 1:
-                    return f"{len(attempts)} records lost: store: {exc}"
+                    return f"{count} records lost: store: {exc}"
                 time.sleep(RETRY_PAUSE)
             except Exception as exc:  # noqa: BLE001 - the recorder must outlive any one batch
-                return f"{len(attempts)} records lost: {type(exc).__name__}: {exc}"
+                return f"{count} records lost: {type(exc).__name__}: {exc}"
         return None
 
-    def _successes(self, attempts: list) -> None:
-        self.bumping = False
+    def _together(self, runs, send) -> None:
+        """Runs of successes and failures in one transaction; a lock is told to radiusd."""
         try:
-            self.gate.record_successes(attempts, self.copies)
+            verdicts = self.gate.record_outcomes(runs, self.copies)
         except BaseException:
             if self.copies is not None:
                 self.copies.clear()  # they may hold what was rolled back
             raise
-        finally:
-            self.bumping = True
+        for (kind, run), run_verdicts in zip(runs, verdicts, strict=True):
+            if kind == SUCCESS:
+                continue
+            for attempt, verdict in zip(run, run_verdicts, strict=True):
+                if verdict.lock is not None:
+                    send(("auth", f"locked user {escape(attempt.user)[:100]}: "
+                          f"{verdict.lock[0]}"))
 
     def _one_by_one(self, kind, attempts: list, reasons: list, send) -> None:
         """Failures (which may lock) or refusals (with their reasons), each through the

@@ -10,7 +10,7 @@ from __future__ import annotations
 import functools
 
 from policy.addresses import parse_address
-from policy.types import RADIUS
+from policy.types import RADIUS, Attempt
 
 # ipaddress parsing costs ~30 us, and the same stations come back again and again; the
 # result depends only on the text, so it can be kept (bounded).
@@ -74,21 +74,26 @@ def attempt_from(gate, user: str, at: float, key: tuple):
     """The gate's Attempt for a request with these facts (fact_key) at time `at`. What the
     facts say (address, service, client) is worked out once for each set of values: the
     same NASes and stations come back again and again."""
-    return _attempt_template(gate, key)._replace(user=user, time=at)
+    return Attempt(user, *_attempt_facts(gate, key), at)
 
 
 @functools.lru_cache(maxsize=65536)
-def _attempt_template(gate, key: tuple):
-    attrs = {name: value for name, value in zip(FACT_ATTRIBUTES, key, strict=True) if value}
+def _attempt_facts(gate, key: tuple) -> tuple[str, str, str | None, str | None, str | None,
+                                              bool | None]:
+    """(channel, service, address, address_raw, client, secure) of an Attempt with these
+    facts, as gate.attempt makes them (an Attempt built from these costs ~1 us, a
+    namedtuple's _replace ~4 us: the recorder makes one for every record)."""
+    attrs = dict(zip(FACT_ATTRIBUTES, key, strict=True))
     settings = gate.settings
     address, raw = source_address(attrs, settings.radius.address_order)
-    return gate.attempt("", RADIUS, session_type(attrs, settings.radius.port_type_map),
+    made = gate.attempt("", RADIUS, session_type(attrs, settings.radius.port_type_map),
                         address, raw, client_detail(attrs), None)
+    return made.channel, made.service, made.address, made.address_raw, made.client, made.secure
 
 
 def forget_gates() -> None:
     """Drop the worked-out facts (they hold the gate they were made with)."""
-    _attempt_template.cache_clear()
+    _attempt_facts.cache_clear()
 
 
 def pairs(p, name: str = "request") -> dict:

@@ -13,10 +13,10 @@ import pytest
 
 from pam_guard.config import load_settings
 from pam_guard.gate import Gate
-from policy.types import FAILURE, SUCCESS
+from policy.types import DENIED, FAILURE, SUCCESS
 from radius_hook import request as rq
 from radius_hook.handoff import Handoff
-from radius_hook.recorder import FrameReader, frame
+from radius_hook.recorder import FrameReader, Recording, frame
 
 KEY = ("10.0.0.1", None, None, "192.0.2.1", None, None, "Virtual")
 
@@ -44,6 +44,42 @@ def test_frames_survive_any_split():
     for i in range(0, len(data), 7):
         got.extend(reader.feed(data[i:i + 7]))
     assert got == [(i, SUCCESS, f"user{i}", 1.5 * i, KEY, ()) for i in range(50)]
+
+
+def test_a_batch_is_one_commit_up_to_a_refusal_and_each_users_order_is_kept(guard, monkeypatch):
+    """Successes and failed passwords of a batch share one commit (a failure alone costs
+    one); a refusal (which may ask the directory) is stored on its own, and what comes after
+    it in a later commit, so each user's outcomes are stored in the order they came
+    (Gate.projected_state counts on that)."""
+    monkeypatch.setenv("PAM_GUARD_CACHE_DIR", guard.cache_dir)
+    recording = Recording(guard.path)
+    commits: list = []
+    real = recording.gate._in_transaction
+
+    def counting(users, body):
+        commits.append(users)
+        return real(users, body)
+
+    monkeypatch.setattr(recording.gate, "_in_transaction", counting)
+    t = 1_800_000_000.0
+    records = [(1, SUCCESS, "amy", t, KEY, ()), (2, FAILURE, "ben", t + 1, KEY, ()),
+               (3, SUCCESS, "cat", t + 2, KEY, ()), (4, DENIED, "ben", t + 3, KEY, ("locked",)),
+               (5, FAILURE, "ben", t + 4, KEY, ()), (6, SUCCESS, "ben", t + 5, KEY, ()),
+               (7, FAILURE, "cat", t + 6, KEY, ())]
+    sent: list = []
+    try:
+        recording.record(records, sent.append)
+    finally:
+        recording.close()
+    assert sent == [("ok", 7)]
+    # amy's and cat's successes with ben's first failure; ben's refusal; the rest of ben's
+    # and cat's (her failure goes with them: nothing of hers is left behind a refusal).
+    assert commits == [["ben"], ("ben",), ["ben", "cat"]]
+    assert guard.query("SELECT outcome FROM events WHERE username = 'ben' ORDER BY id") == [
+        ("failure",), ("denied",), ("failure",), ("success",)]
+    assert guard.query("SELECT username, outcome FROM events WHERE username != 'ben' "
+                       "ORDER BY id") == [("amy", "success"), ("cat", "success"),
+                                          ("cat", "failure")]
 
 
 def test_every_success_is_stored_and_settle_waits_for_it(guard, handoff):

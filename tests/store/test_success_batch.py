@@ -5,6 +5,10 @@ same accounts, events and queued notices, same verdicts, on SQLite and on Postgr
 The batch holds the cases where the two could part: one user twice (the second reads what
 the first wrote), a user seen for the first time, a user whose status changes (a notice), a
 user who asked for a notice of each success, a user returning after a long gap.
+
+Failed passwords join the same transaction (Gate.record_outcomes, the recorder's group
+commit on SQLite): runs of successes and failures of several users, one of them locked by
+its third failure in the run, store what recording each on its own stores.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ import pytest
 
 from pam_guard.gate import Gate
 from policy.settings import build_settings
+from policy.types import FAILURE, SUCCESS
 from store import logins
 from store import statements as sql
 from store.db import connect
@@ -138,3 +143,74 @@ def test_kept_copies_store_the_same_and_stay_equal_to_the_store(two_stores, tmp_
         copies.close()
         copied.close()
         plain.close()
+
+
+def _mixed(gate):
+    """Runs as the recorder makes them: successes of users with nothing else first, then the
+    others' outcomes in order. Dave fails three times (the default lockout locks him), bob
+    fails after a success, a failure of an invalid name is stored as its refusal."""
+    def at(user, i, address="10.0.0.9"):
+        return gate.attempt(user, "radius", "vpn", address, address, "nas=n1")._replace(
+            time=T0 + i)
+
+    return [
+        (SUCCESS, [at("alice", 0), at("carol", 1)]),
+        (FAILURE, [at("dave", 2), at("dave", 3), at("bob", 4), at("b\x01ad", 5)]),
+        (SUCCESS, [at("bob", 6)]),
+        (FAILURE, [at("dave", 7), at("erin", 8)]),
+        (SUCCESS, [at("erin", 9)]),
+    ]
+
+
+def _one_by_one(gate, runs):
+    verdicts = []
+    for kind, run in runs:
+        record = gate.record_success if kind == SUCCESS else gate.record_failure
+        verdicts.append([record(a) for a in run])
+    return verdicts
+
+
+def test_successes_and_failures_in_one_transaction_store_what_one_by_one_stores(two_stores):
+    grouped_url, single_url = two_stores
+    grouped, single = _gate(grouped_url), _gate(single_url)
+    commits: list = []
+    grouped._on_commit = commits.append
+    try:
+        grouped_verdicts = grouped.record_outcomes(_mixed(grouped))
+        single_verdicts = _one_by_one(single, _mixed(single))
+    finally:
+        grouped.close()
+        single.close()
+    assert commits == [["b\x01ad", "bob", "dave", "erin"]]  # one commit; failures' users told
+    assert grouped_verdicts == single_verdicts
+    dave = grouped_verdicts[3][0]
+    assert dave.lock is not None  # his third failure in a row
+    got, want = _contents(grouped_url), _contents(single_url)
+    assert got == want
+    accounts, events, _outbox = got
+    assert [row[7] is not None for row in accounts if row[0] == "dave"] == [True]
+    assert ("b\\x01ad", "denied", "invalid_user") in {(e[1], e[7], e[8]) for e in events}
+
+
+def test_a_store_error_in_a_group_stores_none_of_it(two_stores, monkeypatch):
+    """One transaction: a failure that cannot be stored takes the group's successes with it
+    (the recorder retries the whole group, so none is counted twice)."""
+    from store.db import StoreError
+
+    url, _other = two_stores
+    gate = _gate(url)
+    before = _contents(url)
+    real = gate._failure_in
+
+    def failing(conn, attempt):
+        if attempt.user == "bob":
+            raise StoreError("disk full")
+        return real(conn, attempt)
+
+    monkeypatch.setattr(gate, "_failure_in", failing)
+    try:
+        with pytest.raises(StoreError):
+            gate.record_outcomes(_mixed(gate))
+    finally:
+        gate.close()
+    assert _contents(url) == before
