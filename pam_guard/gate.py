@@ -168,6 +168,13 @@ class Gate:
         return self._read_single(
             lambda conn: logins.account_and_denials(conn, user, now, self.settings))
 
+    def recent_account_states(self, now: float, active_seconds: float, limit: int) -> list:
+        """`account_state` of the accounts most recently active, in one read, for copies
+        loaded in bulk when a RADIUS module starts (logins.recent_accounts). Raises
+        StoreError."""
+        return self._read_single(lambda conn: logins.recent_accounts(
+            conn, now, self.settings, active_seconds, limit))
+
     def projected_state(self, attempt, pending) -> tuple:
         """(account dict or None, History) for deciding `attempt` as if `pending` were
         stored: what a RADIUS module handed to its recorder and has not seen confirmed,

@@ -130,13 +130,17 @@ class Guard:
 
         self.hot = hot.for_settings(settings, log=lambda text: log(L_WARN, text))
         self.gate = Gate(settings, connector=_connector(REQUEST_CHECKPOINT_PAGES))
+        copies = "" if self.hot is None else (
+            f", {hot.preload(self.hot, self.gate, log=lambda text: log(L_WARN, text))} "
+            "copies of accounts loaded")
         self.recorder = Handoff(self.config_path, log=lambda text: log(L_ERR, text),
                                 fallback=self._record_here, note=lambda text: log(L_AUTH, text),
                                 trouble=self._store_trouble)
         self.error = ""
         self._key = (st.st_ino, st.st_size, st.st_mtime_ns)
         self._next_check = time.monotonic() + CHECK_SECONDS
-        log(L_INFO, f"loaded {self.config_path} (store {settings.store.url.split('://')[0]})")
+        log(L_INFO, f"loaded {self.config_path} (store {settings.store.url.split('://')[0]}"
+            f"{copies})")
 
     def current(self):
         """The gate to use now, or None when the config cannot be loaded."""

@@ -76,15 +76,16 @@ class FrameReader:
     def feed(self, data: bytes) -> list:
         self._buffer += data
         frames = []
-        view = self._buffer
         start = 0
-        while len(view) - start >= HEADER.size:
-            (size,) = HEADER.unpack_from(view, start)
-            end = start + HEADER.size + size
-            if end > len(view):
-                break
-            frames.append(marshal.loads(bytes(view[start + HEADER.size:end])))
-            start = end
+        size_of, loads, header = HEADER.unpack_from, marshal.loads, HEADER.size
+        with memoryview(self._buffer) as view:  # frames are read in place, not copied out
+            total = len(view)
+            while total - start >= header:
+                end = start + header + size_of(view, start)[0]
+                if end > total:
+                    break
+                frames.append(loads(view[start + header:end]))
+                start = end
         del self._buffer[:start]
         return frames
 
@@ -104,6 +105,8 @@ class Recording:
         # ~100 a success). This process keeps them current with its own successes (which
         # bump no counter); anyone else's write bumps them stale, as in radiusd.
         self.copies = hot.for_settings(self.settings)
+        if self.copies is not None:
+            hot.preload(self.copies, self.gate)
         # SQLite: successes and failures of a batch share one transaction (one commit).
         # PostgreSQL: a failure keeps its own, as in radiusd: one transaction holding the
         # row and address locks of many users could deadlock with a PAM login's.

@@ -30,9 +30,12 @@ def account_row(conn, user: str, now: float, lock: bool):
         row = conn.one(sql.LOCK_ACCOUNT, {"user": user, "now": now, "false": False})
     else:
         row = conn.one(sql.READ_ACCOUNT, {"user": user})
-    if row is None:
-        return None
-    account = dict(zip(_ACCOUNT_FIELDS, row, strict=True))
+    return None if row is None else _account_from(row)
+
+
+def _account_from(row) -> dict:
+    """An account dict from a row of _ACCOUNT_FIELDS (a longer row's extra values ignored)."""
+    account = dict(zip(_ACCOUNT_FIELDS, row, strict=False))
     account["exempt"] = bool(account["exempt"])
     return account
 
@@ -113,9 +116,22 @@ def account_and_denials(conn, user: str, now: float, settings, directory=None):
     row = conn.one(sql.ACCOUNT_AND_DENIALS, {"user": user, "since": since})
     if row is None:
         return None, History(directory=directory)
-    account = dict(zip(_ACCOUNT_FIELDS, row, strict=False))
-    account["exempt"] = bool(account["exempt"])
+    account = _account_from(row)
     return account, History(denied_recent=row[-1], **_account_facts(account, directory))
+
+
+def recent_accounts(conn, now: float, settings, active_seconds: float, limit: int) -> list:
+    """[(user, account, History)] as `account_and_denials` reads each, in one read, of the
+    `limit` accounts most recently active within `active_seconds` that have no recent
+    denial (what a RADIUS module keeps copies of: radius_hook.hot)."""
+    since = now - settings.status.denied_period_minutes * MINUTE
+    rows = conn.all(sql.RECENT_ACCOUNTS, {"active_since": now - active_seconds,
+                                          "since": since, "limit": limit})
+    found = []
+    for row in rows:
+        account = _account_from(row[1:])
+        found.append((row[0], account, History(denied_recent=0, **_account_facts(account, None))))
+    return found
 
 
 def open_sessions(conn, user: str, now: float, settings) -> tuple:

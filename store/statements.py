@@ -37,6 +37,21 @@ SELECT first_seen, last_activity, reset_at, locked_at, lock_expires, lock_reason
 FROM accounts WHERE username = :user
 """
 
+# Copies of accounts a RADIUS module keeps (radius_hook.hot), loaded in one read when it
+# starts: the most recently active accounts with no denial since :since (ACCOUNT_AND_DENIALS
+# of each, where the count is 0). Reads the accounts table whole, once (no index on
+# last_activity: every success would write one more page of it).
+RECENT_ACCOUNTS = """
+SELECT username, first_seen, last_activity, reset_at, locked_at, lock_expires, lock_reason,
+       exempt, status, notify_on, notify_to
+FROM accounts
+WHERE last_activity > :active_since
+  AND username NOT IN (SELECT username FROM events
+                       WHERE outcome = 'denied' AND ts > :since)
+ORDER BY last_activity DESC
+LIMIT :limit
+"""
+
 INSERT_EVENT = """
 INSERT INTO events (ts, username, channel, service, address, address_raw, client, secure,
                     outcome, reasons)

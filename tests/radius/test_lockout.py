@@ -118,3 +118,19 @@ def test_removed_change_counters_are_noticed(guard, server):
     time.sleep(1.2)  # the module looks at its files once a second
     reply = server.auth("ivy", server.password, **ADDR)
     assert reply.code == "Access-Reject" and reply.attrs["Reply-Message"].startswith(LOCK_MESSAGE)
+
+
+def test_copies_loaded_at_start_still_see_a_lock_made_later(guard, start_server):
+    """radiusd starts with copies of the recently active accounts (radius_hook.hot.preload);
+    a lock an admin makes afterwards still refuses at once (the change counters)."""
+    first = start_server(guard)
+    assert first.auth("erin", first.password, **ADDR).code == "Access-Accept"
+    assert wait_for(lambda: outcomes(guard, "erin") == [("success", "")])
+    first.stop()
+    server = start_server(guard)
+    assert wait_for(lambda: "1 copies of accounts loaded" in server.log_text()), server.log_text()
+    assert server.auth("erin", server.password, **ADDR).code == "Access-Accept"
+    guard.cli("lock", "erin")
+    reply = server.auth("erin", server.password, **ADDR)
+    assert reply.code == "Access-Reject"
+    assert reply.attrs.get("Reply-Message", "").startswith(LOCK_MESSAGE)

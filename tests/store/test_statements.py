@@ -312,6 +312,22 @@ def case_touch_activity(conn):
     assert _account(conn)[7] == NOW
 
 
+def case_recent_accounts(conn):
+    for user, last in ((USER, NOW - 60), ("bob", NOW - 30)):
+        conn.execute(sql.TOUCH_ACTIVITY, {"user": user, "now": last})
+    params = {"active_since": NOW - 3600, "since": NOW - 5 * MIN, "limit": 10}
+    names = lambda: [row[0] for row in conn.all(sql.RECENT_ACCOUNTS, params)]  # noqa: E731
+    assert names() == ["bob"]  # alice was refused two minutes ago
+    params["since"] = NOW - MIN  # her refusal is older than that
+    assert names() == ["bob", USER]  # the most recently active first
+    row = conn.all(sql.RECENT_ACCOUNTS, params)[1]
+    assert row[1:3] == (NOW - 3600, NOW - 60)  # first_seen, last_activity
+    params["limit"] = 1
+    assert names() == ["bob"]
+    params.update(limit=10, active_since=NOW - 45)
+    assert names() == ["bob"]
+
+
 CASES = {name[len("case_"):].upper(): fn for name, fn in dict(globals()).items()
          if name.startswith("case_")}
 
@@ -351,7 +367,11 @@ READS = {
     "UPDATE_ACCOUNT_AFTER": {"user": "user7", "now": BIG, "status": "new", "status_why": ""},
     "RESET_FAILURES": {"user": "user7", "now": BIG},
     "RECORD_SUCCESS": {"user": "user7", "now": BIG, "status": "new", "status_why": ""},
+    # Once when a RADIUS module starts: every account is read, the events by an index.
+    "RECENT_ACCOUNTS": {"active_since": BIG - 86400, "since": BIG - 3600, "limit": 50000},
 }
+# Bulk reads that read a table whole by design (once, at start), and which.
+WHOLE_TABLE = {"RECENT_ACCOUNTS": "accounts"}
 # Reads that return rows in index order, so need no sort of the user's whole history.
 ORDERED = ("LAST_SUCCESS_ADDRESSES", "LAST_FAILURE_SOURCES")
 INDEXED_TABLES = ("events", "sessions", "outbox", "accounts", "address_rules")
@@ -411,7 +431,7 @@ def test_sqlite_plan_uses_an_index(big_sqlite, name):
     plan = [r[3] for r in big_sqlite.all("EXPLAIN QUERY PLAN " + STATEMENTS[name], READS[name])]
     for detail in plan:
         for table in INDEXED_TABLES:
-            if detail.startswith(f"SCAN {table}"):
+            if detail.startswith(f"SCAN {table}") and WHOLE_TABLE.get(name) != table:
                 pytest.fail(f"{name} scans {table}: {plan}")
     assert any(d.startswith("SEARCH") for d in plan), plan
     if name in ORDERED:
@@ -432,7 +452,8 @@ def test_postgresql_plan_uses_an_index(big_pg, name):
              if "Scan" in n["Node Type"]]
     assert scans, nodes
     for node_type, relation, _index in scans:
-        assert node_type != "Seq Scan", f"{name} scans {relation}: {scans}"
+        if WHOLE_TABLE.get(name) != relation:
+            assert node_type != "Seq Scan", f"{name} scans {relation}: {scans}"
     if name in ORDERED:
         # With few rows a user's events are cheaper to sort than to read in order, so ask
         # whether an index *can* give the order: with sorting priced out, no Sort may remain.

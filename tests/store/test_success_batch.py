@@ -214,3 +214,37 @@ def test_a_store_error_in_a_group_stores_none_of_it(two_stores, monkeypatch):
     finally:
         gate.close()
     assert _contents(url) == before
+
+
+def test_copies_loaded_in_bulk_are_what_one_by_one_reads_give(two_stores, tmp_path):
+    """A RADIUS module starts with copies of the accounts most recently active
+    (radius_hook.hot.preload): each equals `account_state`'s read of that user; a user
+    refused recently or not active within the period is left out; a user written after the
+    counters were noted is not trusted."""
+    from radius_hook.hot import HotAccounts
+    from store import changes
+
+    url, _other = two_stores
+    gate = _gate(url)
+    (tmp_path / "counters").write_bytes(b"")
+    copies = HotAccounts(str(tmp_path / "counters") + changes.SUFFIX)
+    try:
+        states = gate.recent_account_states(T0, 2 * DAY, 10)
+        assert sorted(user for user, _a, _h in states) == ["alice", "carol"]  # not bob, erin
+        for user, account, history in states:
+            assert (account, history) == gate.account_state(user, T0), user
+        assert len(gate.recent_account_states(T0, 2 * DAY, 1)) == 1
+        assert len(gate.recent_account_states(T0, 100 * DAY, 10)) == 3  # erin too
+
+        def read_then_carol_written():
+            found = gate.recent_account_states(T0, 2 * DAY, 10)
+            changes.bump_users(copies.path, ["carol"])
+            return found
+
+        assert copies.preload(read_then_carol_written, 0.0) == 2
+        assert copies.get("alice", 1.0) == gate.account_state("alice", T0)
+        assert copies.get("carol", 1.0) is None
+        assert copies.get("bob", 1.0) is None
+    finally:
+        copies.close()
+        gate.close()
