@@ -253,11 +253,21 @@ def count_events(guard, url) -> int:
         conn.close()
 
 
+def stored_so_far(guard, url) -> int:
+    """How many events the store holds, cheaply enough to ask often: on SQLite the highest
+    row id (rows are numbered in order and the benchmark deletes none; a count(*) scans an
+    index of ~300,000 entries, ~10 ms of CPU taken from the recorder it waits for)."""
+    if url is None:
+        return guard.query("SELECT coalesce(max(id), 0) FROM events")[0][0]
+    return count_events(guard, url)
+
+
 def wait_stored(guard, url, count: int, timeout: float = 60.0) -> float:
     """Seconds until the store holds `count` events (at most `timeout`)."""
     start = time.perf_counter()
-    while count_events(guard, url) < count and time.perf_counter() - start < timeout:
-        time.sleep(0.05)  # a count scans the events: not too often, the recorder needs the CPU
+    pause = 0.01 if url is None else 0.05  # PostgreSQL's count scans: not too often
+    while stored_so_far(guard, url) < count and time.perf_counter() - start < timeout:
+        time.sleep(pause)
     return time.perf_counter() - start
 
 
@@ -301,7 +311,7 @@ def main() -> int:
             drive(servers[name].auth_port, encode_requests(servers[name], 2000, 99))  # warm up
         time.sleep(1.0)  # let the warm-up's success records reach the store before counting
         before = {n: count_events(g, urls[n]) for n, g in guards.items() if g}
-        expected = dict(before)
+        expected = {n: stored_so_far(g, urls[n]) for n, g in guards.items() if g}
         packets = {}
         for round_no in range(args.rounds):
             for name, _m, _k in setups:
