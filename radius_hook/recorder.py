@@ -110,7 +110,7 @@ class Recording:
         # SQLite: successes and failures of a batch share one transaction (one commit).
         # PostgreSQL: a failure keeps its own, as in radiusd: one transaction holding the
         # row and address locks of many users could deadlock with a PAM login's.
-        self.together = self.settings.store.url.startswith("sqlite")
+        self.failures_in_batch = self.settings.store.url.startswith("sqlite")
 
     def _on_commit(self, users) -> None:
         if users is None or users:
@@ -147,7 +147,7 @@ class Recording:
         (together), or a run whose records are stored one by one."""
         groups: list = []
         for kind, run in runs:
-            together = kind == SUCCESS or (kind == FAILURE and self.together)
+            together = kind == SUCCESS or (kind == FAILURE and self.failures_in_batch)
             if together and groups and groups[-1][0]:
                 groups[-1][1].append((kind, run))
             else:
