@@ -99,7 +99,9 @@ class Recording:
         from radius_hook import hot
 
         self.settings = load_settings(config_path)
-        self.gate = Gate(self.settings, connector=_connector, on_commit=self._on_commit)
+        # Its commits bump the change counters of the users with a failure or refusal only
+        # (Gate.record_outcomes): see the top.
+        self.gate = Gate(self.settings, connector=_connector)
         # Copies of accounts (as radiusd keeps them, radius_hook.hot): a success of a user
         # with a current copy is recorded without reading the account (measured: ~20 us of
         # ~100 a success). This process keeps them current with its own successes (which
@@ -111,12 +113,6 @@ class Recording:
         # PostgreSQL: a failure keeps its own, as in radiusd: one transaction holding the
         # row and address locks of many users could deadlock with a PAM login's.
         self.failures_in_batch = self.settings.store.url.startswith("sqlite")
-
-    def _on_commit(self, users) -> None:
-        if users is None or users:
-            from store.changes import note_change
-
-            note_change(self.settings.store.url, users)
 
     def record(self, records, send) -> None:
         """Store `records` (frames' payloads), each user's in the order they came; then

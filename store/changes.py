@@ -103,7 +103,7 @@ def note_change(url: str, users=None) -> None:
     counter that cannot be written must not undo a committed login (readers then also
     re-read every copy after a short time, see radius_hook.hot)."""
     path = path_for(url)
-    if path is None:
+    if path is None or (users is not None and not users):
         return
     try:
         bump_users(path, users)

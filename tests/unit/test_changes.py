@@ -77,6 +77,18 @@ def test_note_change_is_silent_without_a_usable_file(tmp_path):
     changes.note_change(f"sqlite:///{tmp_path}/missing-dir/pam-guard.db", ["alice"])  # no dir
 
 
+def test_a_commit_that_names_nobody_bumps_nothing(store_path):
+    """A batch of RADIUS successes commits with no user to tell (Gate.record_outcomes):
+    no slot moves, not even the global one, and no file is made for it."""
+    url = "sqlite:///" + store_path
+    changes.note_change(url, [])
+    assert not os.path.exists(store_path + changes.SUFFIX)
+    changes.note_change(url, ["alice"])
+    before = open(store_path + changes.SUFFIX, "rb").read()
+    changes.note_change(url, [])
+    assert open(store_path + changes.SUFFIX, "rb").read() == before
+
+
 def _history(status="protected"):
     return History(known=True, status=status, last_activity=1.0)
 
