@@ -28,6 +28,7 @@ bump would make every copy of a busy user stale at once. Failures bump them like
 
 from __future__ import annotations
 
+import gc
 import marshal
 import os
 import select
@@ -278,6 +279,11 @@ class Checkpointer:
 
 def run(config_path: str, inp: int, out: int) -> int:
     listening = [True]
+    # A batch holds thousands of young objects (frames, Attempts, rows) alive at once: with
+    # the default thresholds the collector ran ~540 times a 20,000-request round, 4 of them
+    # full (~30 ms each), 6 % of this process's CPU; at these, 27 times and none full, 3 %.
+    # Nothing here makes cycles worth collecting sooner.
+    gc.set_threshold(10_000, 10, 10)
 
     def send(message) -> None:
         if not listening[0]:
