@@ -94,6 +94,7 @@ class Handoff:
         self._retry_at = 0.0
         self._started_at = 0.0
         self._drained_at = 0.0
+        self._since_drain = 0  # records handed over since the last look at the answers
         self._stopping = False
 
     # --- the recorder process ------------------------------------------------------------
@@ -173,7 +174,10 @@ class Handoff:
                     if mine is None:
                         mine = self._pending[user] = collections.deque()
                     mine.append((kind, at, key, reasons))
-                    if (len(self._inflight) >= DRAIN_EVERY or kind != SUCCESS
+                    self._since_drain += 1
+                    # Counted since the last look, not by what is unconfirmed: a recorder
+                    # behind by thousands must not make every request look (a system call).
+                    if (self._since_drain >= DRAIN_EVERY or kind != SUCCESS
                             or time.monotonic() - self._drained_at > DRAIN_SECONDS):
                         self._drain(0.0)  # failures are few: their lock lines come soon
                     return
@@ -205,6 +209,7 @@ class Handoff:
         if self._proc is None:
             return
         self._drained_at = time.monotonic()
+        self._since_drain = 0
         fd = self._from_fd
         ready, _w, _x = select.select([fd], [], [], timeout)
         while ready:

@@ -82,6 +82,33 @@ def test_a_batch_is_one_commit_up_to_a_refusal_and_each_users_order_is_kept(guar
                                           ("cat", "failure")]
 
 
+def test_a_recorder_behind_does_not_make_every_hand_over_look_for_answers(guard, handoff,
+                                                                        monkeypatch):
+    """radiusd looks at the recorder's answers every DRAIN_EVERY records handed over (and
+    every half second), however far behind the recorder is: a stopped recorder must not
+    turn every request into a system call more."""
+    import radius_hook.handoff as handoff_module
+
+    monkeypatch.setattr(handoff_module, "DRAIN_EVERY", 50)
+    t = 1_800_000_000.0
+    handoff.hand(SUCCESS, "first", t, KEY)
+    handoff.flush()
+    looks: list = []
+    real = handoff._drain
+    monkeypatch.setattr(handoff, "_drain", lambda timeout: (looks.append(timeout),
+                                                           real(timeout))[1])
+    pid = handoff._proc.pid
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        for i in range(300):
+            handoff.hand(SUCCESS, f"u{i % 30}", t + 1 + i, KEY)
+        assert len(looks) <= 300 // 50 + 2, len(looks)  # not one a record once 50 are out
+    finally:
+        os.kill(pid, signal.SIGCONT)
+    handoff.flush()
+    assert guard.query("SELECT count(*) FROM events") == [(301,)]
+
+
 def test_every_success_is_stored_and_settle_waits_for_it(guard, handoff):
     for i in range(300):
         handoff.hand(SUCCESS, f"w{i % 7}", 1_800_000_000.0 + i, KEY)
