@@ -402,10 +402,6 @@ class Gate:
         self._finish(conn, attempt, verdict, touch=not verdict.allowed or record_success)
         return verdict
 
-    def record_successes(self, attempts, copies=None) -> list:
-        """Record many good logins in one transaction (`record_outcomes`)."""
-        return self.record_outcomes([(SUCCESS, attempts)], copies)[0]
-
     def record_outcomes(self, runs, copies=None) -> list:
         """Record runs of good logins and failed passwords a RADIUS module handed over, all
         in one transaction, one commit (the recorder's group commit): [(kind, [Attempt])],

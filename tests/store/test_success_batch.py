@@ -94,7 +94,7 @@ def test_lean_batch_stores_what_one_by_one_stores(two_stores):
     lean_url, single_url = two_stores
     lean, single = _gate(lean_url), _gate(single_url)
     try:
-        lean_verdicts = lean.record_successes(_batch(lean))
+        (lean_verdicts,) = lean.record_outcomes([(SUCCESS, _batch(lean))])
         valid = [a for a in _batch(single) if a.user != "b\x01ad"]
         single_verdicts = single._in_transaction(
             None, lambda conn: [single._success_in(conn, a) for a in valid])
@@ -126,14 +126,16 @@ def test_kept_copies_store_the_same_and_stay_equal_to_the_store(two_stores, tmp_
     copies = HotAccounts(str(tmp_path / "counters") + "-changes")
     try:
         batch = _batch(copied)
-        copied.record_successes(batch[:4], copies)  # loads and keeps alice, carol (bob: denials)
+        # loads and keeps alice, carol (bob: denials)
+        copied.record_outcomes([(SUCCESS, batch[:4])], copies)
         kept = {u for u in ("alice", "bob", "carol") if copies.get(u, 0.0)}
         assert kept == {"alice", "carol"}
-        copied.record_successes(batch[4:], copies)
-        copied.record_successes(batch[:2], copies)  # alice and bob again: alice from her copy
-        plain.record_successes(batch[:4])
-        plain.record_successes(batch[4:])
-        plain.record_successes(batch[:2])
+        copied.record_outcomes([(SUCCESS, batch[4:])], copies)
+        # alice and bob again: alice from her copy
+        copied.record_outcomes([(SUCCESS, batch[:2])], copies)
+        plain.record_outcomes([(SUCCESS, batch[:4])])
+        plain.record_outcomes([(SUCCESS, batch[4:])])
+        plain.record_outcomes([(SUCCESS, batch[:2])])
         assert _contents(copied_url) == _contents(plain_url)
         for user in ("alice", "carol", "dave", "erin"):
             copy = copies.get(user, 0.0)
