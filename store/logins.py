@@ -116,8 +116,7 @@ def account_and_denials(conn, user: str, now: float, settings, directory=None):
     row = conn.one(sql.ACCOUNT_AND_DENIALS, {"user": user, "since": since})
     if row is None:
         return None, History(directory=directory)
-    account = _account_from(row)
-    return account, History(denied_recent=row[-1], **_account_facts(account, directory))
+    return _state_from(row, row[-1], directory)
 
 
 def recent_accounts(conn, now: float, settings, active_seconds: float, limit: int) -> list:
@@ -127,11 +126,14 @@ def recent_accounts(conn, now: float, settings, active_seconds: float, limit: in
     since = now - settings.status.denied_period_minutes * MINUTE
     rows = conn.all(sql.RECENT_ACCOUNTS, {"active_since": now - active_seconds,
                                           "since": since, "limit": limit})
-    found = []
-    for row in rows:
-        account = _account_from(row[1:])
-        found.append((row[0], account, History(denied_recent=0, **_account_facts(account, None))))
-    return found
+    return [(row[0], *_state_from(row[1:], 0)) for row in rows]
+
+
+def _state_from(row, denied_recent: int, directory=None) -> tuple:
+    """(account, History) as `account_and_denials` gives them, from a row of
+    _ACCOUNT_FIELDS and the user's recent denials."""
+    account = _account_from(row)
+    return account, History(denied_recent=denied_recent, **_account_facts(account, directory))
 
 
 def open_sessions(conn, user: str, now: float, settings) -> tuple:
