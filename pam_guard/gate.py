@@ -469,7 +469,9 @@ class Gate:
         with fewer statements: at most one read and one account update a success, and the
         event rows and account updates sent in runs by execute_many. (One JSON statement a
         run was tried on SQLite: its JSON parsing cost more, 51 vs 23 us a success.) The
-        same rows and verdicts as `_success_in`."""
+        same rows and verdicts as `_success_in`, except that with `copies` the account row
+        of a success that changes nothing but its times is left alone for a while
+        (`logins.success_changes_account`)."""
         events: list[dict] = []
         updates: list[dict] = []
         touched: set[str] = set()
@@ -492,11 +494,14 @@ class Gate:
                 logins.account_row(conn, user, now, lock=True)
             account, history = self._account_for_success(conn, user, now, copies)
             status, why, notices = self.success_outcome(history, attempt)
-            if copies is not None:
-                copies.update(user, *logins.after_success(account, history, now, status))
             events.append(logins.event_row(attempt, SUCCESS))
-            updates.append(logins.success_update(user, now, status, why))
             touched.add(user)
+            if copies is None or logins.success_changes_account(
+                    copies.written(user), account, now, status, why):
+                if copies is not None:
+                    copies.update(user, *logins.after_success(account, history, now, status),
+                                  written=(status, why[:256]))
+                updates.append(logins.success_update(user, now, status, why))
             if notices or account["notify_on"]:
                 flush()  # what a notice tells is stored before the notice is queued
                 self._user_notice(conn, attempt, account, SUCCESS)

@@ -45,8 +45,9 @@ PRELOAD_ENTRIES = MAX_ENTRIES // 4
 PRELOAD_ACTIVE_SECONDS = 30 * 86400.0  # monthly active users
 
 # An entry: [slot, slot value, global value, loaded at (monotonic), account, history,
-# quiet], the first three as they were before the account was read.
-_SLOT, _STAMP, _GLOBAL, _LOADED, _ACCOUNT, _HISTORY, _QUIET = range(7)
+# quiet, written], the first three as they were before the account was read; written: the
+# (status, why) this process last stored with a success of the user since (`update`).
+_SLOT, _STAMP, _GLOBAL, _LOADED, _ACCOUNT, _HISTORY, _QUIET, _WRITTEN = range(8)
 
 
 class HotAccounts:
@@ -120,7 +121,7 @@ class HotAccounts:
         """Keep a copy loaded after `stamp` was read."""
         if len(self._entries) >= MAX_ENTRIES:
             self._entries.clear()
-        self._entries[user] = [*stamp, now, account, history, False]
+        self._entries[user] = [*stamp, now, account, history, False, None]
 
     def preload(self, read, now: float) -> int:
         """Keep a copy of each of `read()`'s [(user, account, History)], read after the
@@ -130,16 +131,26 @@ class HotAccounts:
         loaded = read()[: max(0, MAX_ENTRIES - len(self._entries))]
         for user, account, history in loaded:
             slot = slot_of(user)
-            self._entries[user] = [slot, noted[slot], noted[GLOBAL], now, account, history, False]
+            self._entries[user] = [slot, noted[slot], noted[GLOBAL], now, account, history, False,
+                                   None]
         return len(loaded)
 
-    def update(self, user: str, account: dict, history) -> None:
+    def update(self, user: str, account: dict, history, written=None) -> None:
         """This process wrote the user (the recorder stored a success): the copy's new
-        contents. The quiet mark stays (a success keeps a quiet copy quiet)."""
+        contents, and `written`, the (status, why) that success stored. The quiet mark
+        stays (a success keeps a quiet copy quiet)."""
         entry = self._entries.get(user)
         if entry is not None:
             entry[_ACCOUNT] = account
             entry[_HISTORY] = history
+            entry[_WRITTEN] = written
+
+    def written(self, user: str):
+        """The (status, why) this process stored with a success of the user (`update`)
+        while the copy has been current, or None. While it is, nothing but this process's
+        successes wrote the account since: no failure counts from before that success."""
+        entry = self._entries.get(user)
+        return None if entry is None else entry[_WRITTEN]
 
     def drop(self, user: str) -> None:
         self._entries.pop(user, None)
