@@ -38,6 +38,7 @@ PIPE_SIZE = 1 << 20  # bytes the pipe to the recorder holds (F_SETPIPE_SZ), when
 WRITE_WAIT = 1.0  # seconds a full pipe may hold up a request before radiusd records itself
 DRAIN_EVERY = 4096  # records handed over between looks at the recorder's answers...
 DRAIN_SECONDS = 0.5  # ...or seconds: a recorder that died is noticed (and logged) soon
+LAST_OF_KEPT = 65536  # users whose last hand-over is remembered before confirmed ones go
 WAIT_STEP = 0.005  # seconds a waiting request sleeps before it looks at the answers again
 RESTART_PAUSE = 5.0  # seconds before starting a recorder again after one could not run
 F_SETPIPE_SZ = getattr(fcntl, "F_SETPIPE_SZ", 1031)
@@ -87,10 +88,12 @@ class Handoff:
         self._pid = 0
         self._reader = FrameReader()
         self._seq = 0
-        # (seq, user, kind, time, key) handed over and not yet confirmed stored
+        # (seq, user, kind, time, key, reasons) handed over and not yet confirmed stored
         self._inflight: collections.deque = collections.deque()
-        # user -> deque of (kind, time, key, reasons) of theirs among _inflight, in order
-        self._pending: dict = {}
+        self._confirmed = 0  # the recorder stored (or gave up on) everything up to this seq
+        # user -> seq of the last record of theirs handed over (pruned: `_answer`): one dict
+        # store a hand-over (a deque per user and its upkeep cost more on every request)
+        self._last_of: dict = {}
         self._retry_at = 0.0
         self._started_at = 0.0
         self._drained_at = 0.0
@@ -104,8 +107,7 @@ class Handoff:
             return True
         if self._proc is not None:  # a daemonising radiusd forked: that child is not ours
             self._proc = None
-            self._inflight.clear()
-            self._pending.clear()
+            self._forget()
         if time.monotonic() < self._retry_at:
             return False
         try:
@@ -138,8 +140,7 @@ class Handoff:
             self._log(f"recorder: {why}; recording its last {len(orphans)} records in radiusd")
         elif not self._stopping:
             self._log(f"recorder: {why}")
-        self._inflight.clear()
-        self._pending.clear()
+        self._forget()
         if time.monotonic() - self._started_at < RESTART_PAUSE:
             self._retry_at = time.monotonic() + RESTART_PAUSE  # it cannot run: not in a loop
         proc, self._proc = self._proc, None
@@ -164,16 +165,13 @@ class Handoff:
         """Hand one outcome over (SUCCESS, FAILURE, or DENIED with the refusal's reasons),
         or record it here when the recorder cannot take it."""
         with self._lock:
-            if self._running():
+            if (self._proc is not None and self._pid == _pid[0]) or self._running():
                 seq = self._seq + 1
                 data = frame((seq, kind, user, at, key, reasons))
                 if len(data) <= PIPE_BUF and self._write(data):
                     self._seq = seq
                     self._inflight.append((seq, user, kind, at, key, reasons))
-                    mine = self._pending.get(user)
-                    if mine is None:
-                        mine = self._pending[user] = collections.deque()
-                    mine.append((kind, at, key, reasons))
+                    self._last_of[user] = seq
                     self._since_drain += 1
                     # Counted since the last look, not by what is unconfirmed: a recorder
                     # behind by thousands must not make every request look (a system call).
@@ -233,26 +231,37 @@ class Handoff:
             self._log(f"recorder: {message[2]}")
             self._trouble()
         upto = message[1]
-        inflight, pending = self._inflight, self._pending
+        inflight = self._inflight
         while inflight and inflight[0][0] <= upto:
-            user = inflight.popleft()[1]
-            mine = pending[user]
-            mine.popleft()
-            if not mine:
-                del pending[user]
+            inflight.popleft()
+        self._confirmed = max(self._confirmed, upto)
+        if len(self._last_of) > LAST_OF_KEPT:  # most are confirmed by now: keep the others
+            self._last_of = {record[1]: record[0] for record in inflight}
+
+    def _forget(self) -> None:
+        """Nothing handed over is in flight any more (recorded elsewhere, or not ours)."""
+        self._inflight.clear()
+        self._last_of.clear()
+        self._confirmed = self._seq
+
+    def _has_unstored(self, user: str) -> bool:
+        return self._last_of.get(user, 0) > self._confirmed
 
     def unstored(self, user: str) -> list:
         """[(kind, time, fact key, reasons)] of `user`'s outcomes handed over and not yet
         known to be stored, in the order they were handed over."""
-        if user not in self._pending:
+        if not self._has_unstored(user):
             return []
         with self._lock:
             self._drain(0.0)
-            return list(self._pending.get(user, ()))
+            if not self._has_unstored(user):
+                return []
+            return [(kind, at, key, reasons)
+                    for _seq, name, kind, at, key, reasons in self._inflight if name == user]
 
     def settle(self, user: str, timeout: float = 5.0) -> None:
         """Wait until `user`'s handed-over outcomes are stored (or known lost)."""
-        self._wait(lambda: user not in self._pending, timeout)
+        self._wait(lambda: not self._has_unstored(user), timeout)
 
     def flush(self, timeout: float = 10.0) -> None:
         """Wait until everything handed over so far is stored (or known lost)."""

@@ -28,7 +28,8 @@ _SOURCES = {
 
 
 def user_name(p):
-    """The request's User-Name, or None (cheaper than `pairs` when that is all one needs)."""
+    """The request's User-Name, or None (cheaper than `pairs` when that is all one needs:
+    radiusd puts it first)."""
     items = p.get("request") if isinstance(p, dict) else p
     for item in items or ():
         if item[0] == "User-Name" and len(item) == 2:
@@ -41,33 +42,25 @@ FACT_ATTRIBUTES = ("Calling-Station-Id", "Framed-IP-Address", "Framed-IPv6-Addre
                    "NAS-IP-Address", "NAS-IPv6-Address", "NAS-Identifier", "NAS-Port-Type")
 
 
-_FACT_INDEX = {name: i for i, name in enumerate(FACT_ATTRIBUTES)}
-
-
 def fact_key(attrs: dict) -> tuple:
     """The values `source_address`, `session_type` and `client_detail` read, as one key."""
-    return tuple(attrs.get(name) for name in FACT_ATTRIBUTES)
+    return tuple(map(attrs.get, FACT_ATTRIBUTES))
 
 
 def user_and_facts(p) -> tuple:
-    """(User-Name or None, fact_key) in one pass over the request list (post_auth's path:
-    the same as `pairs` then `fact_key`, first value of each attribute)."""
-    items = p.get("request") if isinstance(p, dict) else p
-    user = None
-    facts = [None] * len(FACT_ATTRIBUTES)
-    index = _FACT_INDEX
-    for item in items or ():
-        if len(item) != 2:
-            continue
-        name = item[0]
-        if name == "User-Name":
-            if user is None:
-                user = item[1]
-        else:
-            i = index.get(name)
-            if i is not None and facts[i] is None:
-                facts[i] = item[1]
-    return user, tuple(facts)
+    """(User-Name or None, fact_key) of the request (post_auth's path)."""
+    attrs = pairs(p)
+    return attrs.get("User-Name"), tuple(map(attrs.get, FACT_ATTRIBUTES))
+
+
+def _first_values(items) -> dict:
+    """{attribute: first value} of a list of (name, value) pairs. Built by dict() from the
+    reversed list, in C: post_auth runs it on every request, and a Python loop over the
+    pairs cost ~1 us more in a plain loop (~4x that inside radiusd)."""
+    try:
+        return dict(reversed(items))
+    except (TypeError, ValueError):  # an item that is not a pair: take the pairs only
+        return dict(reversed([item for item in items if len(item) == 2]))
 
 
 def attempt_from(gate, user: str, at: float, key: tuple):
@@ -102,11 +95,7 @@ def pairs(p, name: str = "request") -> dict:
         items = p.get(name)
     else:  # pass_all_vps_dict off: p is the request list itself
         items = p if name == "request" else None
-    found: dict = {}
-    for item in items or ():
-        if len(item) == 2 and item[0] not in found:
-            found[item[0]] = item[1]
-    return found
+    return _first_values(items) if items else {}
 
 
 def control(p, name: str):

@@ -109,6 +109,40 @@ def test_a_recorder_behind_does_not_make_every_hand_over_look_for_answers(guard,
     assert guard.query("SELECT count(*) FROM events") == [(301,)]
 
 
+def test_unstored_gives_a_users_records_in_order_until_they_are_stored(guard, handoff,
+                                                                       monkeypatch):
+    """What radiusd projects a decision on (Gate.projected_state): the user's records not
+    yet confirmed, in order, and nobody else's; none once stored. The memory of who has
+    records in flight stays bounded (LAST_OF_KEPT)."""
+    import radius_hook.handoff as handoff_module
+
+    monkeypatch.setattr(handoff_module, "LAST_OF_KEPT", 4)
+    t = 1_800_000_000.0
+    handoff.hand(SUCCESS, "ann", t, KEY)
+    handoff.flush()
+    assert handoff.unstored("ann") == []
+    pid = handoff._proc.pid
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        handoff.hand(FAILURE, "ann", t + 1, KEY)
+        for i in range(10):
+            handoff.hand(SUCCESS, f"x{i}", t + 2 + i, KEY)
+        handoff.hand(SUCCESS, "ann", t + 20, KEY)
+        assert [(kind, at) for kind, at, _key, _reasons in handoff.unstored("ann")] == [
+            (FAILURE, t + 1), (SUCCESS, t + 20)]
+        assert handoff.unstored("x3")[0][:2] == (SUCCESS, t + 5)
+        assert handoff.unstored("nobody") == []
+    finally:
+        os.kill(pid, signal.SIGCONT)
+    handoff.settle("ann")
+    assert handoff.unstored("ann") == []
+    handoff.flush()
+    assert handoff.unstored("x3") == []
+    assert len(handoff._last_of) <= 4
+    assert [r[0] for r in guard.query("SELECT outcome FROM events WHERE username = 'ann' "
+                                      "ORDER BY ts")] == ["success", "failure", "success"]
+
+
 def test_every_success_is_stored_and_settle_waits_for_it(guard, handoff):
     for i in range(300):
         handoff.hand(SUCCESS, f"w{i % 7}", 1_800_000_000.0 + i, KEY)

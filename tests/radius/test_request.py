@@ -42,3 +42,15 @@ def test_nas_and_client_detail():
     assert rq.nas_of(attrs) == "192.0.2.5"
     assert rq.nas_of({"NAS-Identifier": "ap-7"}) == "ap-7"
     assert rq.client_detail(attrs) == "nas=ap-7 csid=x"
+
+
+def test_user_and_facts_take_first_values_and_skip_odd_items():
+    items = (("User-Name", "a"), ("Calling-Station-Id", "10.0.0.1"), ("User-Name", "b"),
+             ("Calling-Station-Id", "10.0.0.2"), ("NAS-Port-Type", "Virtual"), ("odd",),
+             ("NAS-IP-Address", "192.0.2.1", "extra"))
+    user, facts = rq.user_and_facts({"request": items})
+    assert user == "a"
+    assert facts == rq.fact_key({"Calling-Station-Id": "10.0.0.1", "NAS-Port-Type": "Virtual"})
+    assert facts[0] == "10.0.0.1" and facts[-1] == "Virtual"
+    assert rq.user_and_facts({"request": None}) == (None, (None,) * len(rq.FACT_ATTRIBUTES))
+    assert rq.user_and_facts(items[:2]) == ("a", rq.fact_key({"Calling-Station-Id": "10.0.0.1"}))
