@@ -56,8 +56,11 @@ LINGER_KEPT = 0.05
 # pages here) run in the recorder's Checkpointer thread, every CHECKPOINT_RECORDS records:
 # never inside a commit someone waits for (a `settle` in radiusd). The recording connection
 # does no automatic checkpoint; radiusd's request connection keeps a high backstop
-# (module.REQUEST_CHECKPOINT_PAGES).
-CHECKPOINT_RECORDS = 2000
+# (module.REQUEST_CHECKPOINT_PAGES). A checkpoint copies each page changed since the last
+# one once, and successes land on pages of the user index all over it: over 10,000 records
+# most of its pages recur, over 2,000 few do (checkpoint thread: ~8 -> ~5 us a record in
+# the microbenchmark). The WAL then grows to ~10,000 pages (~40 MB) between checkpoints.
+CHECKPOINT_RECORDS = 10000
 CACHE_KIB = 65536  # SQLite page cache of this connection: index pages of busy users stay in
 # memory (measured: 131 -> 119 us of CPU a success at 260k events; 2,000 pages by default)
 HEADER = struct.Struct("<I")
