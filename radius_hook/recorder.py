@@ -67,7 +67,9 @@ HEADER = struct.Struct("<I")
 
 
 def frame(payload) -> bytes:
-    data = marshal.dumps(payload)
+    # marshal version 2: no table of shared references to build for each frame (0.54 ->
+    # 0.38 us a success frame in a plain loop; post_auth makes one for every request).
+    data = marshal.dumps(payload, 2)
     return HEADER.pack(len(data)) + data
 
 
