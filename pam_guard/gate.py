@@ -61,6 +61,9 @@ class Gate:
         self._conn = None
         self._directory = directory
         self.last_error = ""
+        # What on_commit returned for the last commit: note_change's {slot: value before}
+        # (record_outcomes tells from it whether a copy read inside is still current).
+        self.last_noted: dict | None = None
 
     # --- connection ------------------------------------------------------------------------
 
@@ -402,7 +405,7 @@ class Gate:
         self._finish(conn, attempt, verdict, touch=not verdict.allowed or record_success)
         return verdict
 
-    def record_outcomes(self, runs, copies=None) -> list:
+    def record_outcomes(self, runs, copies=None, kept=None) -> list:
         """Record runs of good logins and failed passwords a RADIUS module handed over, all
         in one transaction, one commit (the recorder's group commit): [(kind, [Attempt])],
         kind SUCCESS or FAILURE, each user's in the order they happened. Each run's verdicts:
@@ -416,10 +419,19 @@ class Gate:
         radiusd keeps (radius_hook.hot). `copies` (radius_hook.hot.HotAccounts, under
         `logins.account_only` settings): kept copies of accounts, used instead of reading
         an account that has a current one and kept current with what a success records
-        (`logins.after_success`); a failure drops its user's."""
+        (`logins.after_success`). A failure drops its user's; once the transaction has
+        committed, the user's state read at its end is kept instead when no other writer
+        came between (HotAccounts.keep_written), and also put in `kept` (a dict, when
+        given) as {user: (stamp, account, History)}: the RADIUS module keeps it too, so
+        the user's next request reads nothing."""
         failing = sorted({a.user for kind, run in runs if kind != SUCCESS for a in run})
+        stamps: dict = {}
+        states: dict = {}
 
         def body(conn):
+            if copies is not None:
+                for user in failing:  # before anything of theirs is read
+                    stamps[user] = copies.stamp(user)
             verdicts: list = []
             for kind, run in runs:
                 if kind == SUCCESS:
@@ -437,9 +449,23 @@ class Gate:
                     if copies is not None:
                         copies.drop(attempt.user)
                     verdicts[-1].append(self._failure_in(conn, attempt))
+            if copies is not None:
+                last_at = {a.user: a.time for _kind, run in runs for a in run}
+                for user in failing:
+                    if invalid_reason(user) is None:
+                        states[user] = logins.account_and_denials(
+                            conn, user, last_at[user], self.settings)
             return verdicts
 
-        return self._in_transaction(failing, body)
+        verdicts = self._in_transaction(failing, body)
+        if copies is not None:
+            now = time.monotonic()
+            for user, (account, history) in states.items():
+                stamp = copies.keep_written(user, stamps[user], account, history,
+                                            self.last_noted, now)
+                if stamp is not None and kept is not None:
+                    kept[user] = (stamp, account, history)
+        return verdicts
 
     def _account_for_success(self, conn, user, now, copies):
         """(account, history) before a success: a current kept copy, else read (and kept
@@ -583,7 +609,7 @@ class Gate:
         except BaseException:
             conn.rollback()
             raise
-        self._on_commit(users)
+        self.last_noted = self._on_commit(users)
         return result
 
     def _write(self, users, body) -> bool:

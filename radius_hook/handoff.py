@@ -21,7 +21,6 @@ What waits and what does not:
 
 from __future__ import annotations
 
-import collections
 import fcntl
 import os
 import select
@@ -72,14 +71,19 @@ def _python() -> str:
 class Handoff:
     """Successes to a recorder process; `pending`/`settle`/`flush` say what is stored."""
 
-    def __init__(self, config_path: str, log, fallback, note=None, trouble=None) -> None:
+    def __init__(self, config_path: str, log, fallback, note=None, trouble=None,
+                 kept=None) -> None:
         """`log(text)` writes an error to radiusd's log, `note(text)` an auth line (a lock);
         `fallback(kind, user, time, key, reasons)` records one outcome in this process (when the
-        recorder cannot take it); `trouble()` is told when the recorder could not store."""
+        recorder cannot take it); `trouble()` is told when the recorder could not store;
+        `kept(user, stamp, account, history fields)` gets a user's state the recorder read
+        with a failure it stored (see the recorder's protocol), when no record of that user
+        was handed over since."""
         self._config_path = config_path
         self._log = log
         self._note = note or log
         self._trouble = trouble or (lambda: None)
+        self._kept = kept
         self._fallback = fallback
         self._lock = threading.Lock()
         self._proc: subprocess.Popen | None = None
@@ -88,8 +92,10 @@ class Handoff:
         self._pid = 0
         self._reader = FrameReader()
         self._seq = 0
-        # (seq, user, kind, time, key, reasons) handed over and not yet confirmed stored
-        self._inflight: collections.deque = collections.deque()
+        # (seq, user, kind, time, key, reasons) handed over and not yet confirmed stored,
+        # seq consecutive (a record not handed over does not take one): a confirmation
+        # drops its prefix with one `del`, in C, not one Python step a record
+        self._inflight: list = []
         self._confirmed = 0  # the recorder stored (or gave up on) everything up to this seq
         # user -> seq of the last record of theirs handed over (pruned: `_answer`): one dict
         # store a hand-over (a deque per user and its upkeep cost more on every request)
@@ -227,13 +233,18 @@ class Handoff:
         if kind == "auth":
             self._note(message[1])
             return
+        if kind == "copy":
+            _kind, seq, user, stamp, account, fields = message
+            if self._kept is not None and self._last_of.get(user, 0) <= seq:
+                self._kept(user, tuple(stamp), account, fields)
+            return
         if kind == "lost":
             self._log(f"recorder: {message[2]}")
             self._trouble()
         upto = message[1]
         inflight = self._inflight
-        while inflight and inflight[0][0] <= upto:
-            inflight.popleft()
+        if inflight and inflight[0][0] <= upto:
+            del inflight[: upto - inflight[0][0] + 1]
         self._confirmed = max(self._confirmed, upto)
         if len(self._last_of) > LAST_OF_KEPT:  # most are confirmed by now: keep the others
             self._last_of = {record[1]: record[0] for record in inflight}

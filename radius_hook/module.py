@@ -38,7 +38,7 @@ import time
 from typing import Any
 
 from policy import decide
-from policy.types import DENIED, FAILURE, INVALID_USER, RADIUS, STORE_ERROR, SUCCESS
+from policy.types import DENIED, FAILURE, INVALID_USER, RADIUS, STORE_ERROR, SUCCESS, History
 from policy.usernames import escape, invalid_reason
 from radius_hook import request as rq
 
@@ -135,7 +135,7 @@ class Guard:
             "copies of accounts loaded")
         self.recorder = Handoff(self.config_path, log=lambda text: log(L_ERR, text),
                                 fallback=self._record_here, note=lambda text: log(L_AUTH, text),
-                                trouble=self._store_trouble)
+                                trouble=self._store_trouble, kept=self._keep_copy)
         self.error = ""
         self._key = (st.st_ino, st.st_size, st.st_mtime_ns)
         self._next_check = time.monotonic() + CHECK_SECONDS
@@ -168,6 +168,14 @@ class Guard:
                 with _gate_lock:
                     self.gate.close()  # a replaced store file: open the new one
         return self.gate
+
+    def _keep_copy(self, user, stamp, account, fields) -> None:
+        """The recorder stored a failure of `user` and read their state with it, known
+        current (HotAccounts.keep_written): the copy here, so that their next request reads
+        nothing (measured: ~3 % of requests read the store, ~350 us each in radiusd, most
+        of them the next request after a wrong password)."""
+        if self.hot is not None:
+            self.hot.keep(user, stamp, account, History(*fields), time.monotonic())
 
     def _store_trouble(self) -> None:
         """The recorder could not store: stop answering from copies (the next requests read
@@ -282,6 +290,9 @@ def _decide_hot(gate, hot, attempt, key):
             with _gate_lock:
                 return gate.authorize(attempt)
         pending = _guard.recorder.unstored(user)
+        if not pending:  # the answers just read may have brought the recorder's copy
+            state = hot.get(user, time.monotonic())
+    if state is None:
         stamp = hot.stamp(user)  # before the read: a write after it shows as a new value
         try:
             with _gate_lock:

@@ -17,7 +17,10 @@ Protocol (pipes, frames of a 4-byte length and a marshal payload):
           key: request.fact_key);
 - stdout: ("ok", seq) once everything up to seq is committed (or dropped as invalid),
           ("lost", seq, text) when what is left up to seq could not be stored,
-          ("log", text) for radiusd's log (errors), ("auth", text) (a lock).
+          ("log", text) for radiusd's log (errors), ("auth", text) (a lock),
+          ("copy", seq, user, stamp, account, History fields): a user's state read in
+          the transaction that stored their failure up to seq, known current (Gate.
+          record_outcomes' `kept`), for radiusd to keep as its copy of the account.
 End of stdin: record what is left, then exit. If radiusd dies, what it wrote is still in
 the pipe: it is recorded (nobody left to confirm to), then the recorder exits.
 
@@ -169,7 +172,9 @@ class Recording:
         for attempt_no in range(RETRIES):
             try:
                 if together:
-                    self._together([(kind, attempts) for kind, attempts, _r in prepared], send)
+                    last_seq = {user: seq for _kind, run in runs for seq, _k, user, *_r in run}
+                    self._together([(kind, attempts) for kind, attempts, _r in prepared], send,
+                                   last_seq)
                 else:
                     for kind, attempts, reasons in prepared:
                         self._one_by_one(kind, attempts, reasons, send)
@@ -183,14 +188,25 @@ class Recording:
                 return f"{count} records lost: {type(exc).__name__}: {exc}"
         return None
 
-    def _together(self, runs, send) -> None:
-        """Runs of successes and failures in one transaction; a lock is told to radiusd."""
+    def _together(self, runs, send, last_seq) -> None:
+        """Runs of successes and failures in one transaction; a lock is told to radiusd, and
+        so is the state of each user with a failure, read in the transaction, when it is
+        known current (Gate.record_outcomes' `kept`): radiusd keeps it as its copy unless
+        it handed over a record of that user after `last_seq[user]`."""
+        kept: dict = {}
         try:
-            verdicts = self.gate.record_outcomes(runs, self.copies)
+            verdicts = self.gate.record_outcomes(runs, self.copies, kept)
         except BaseException:
             if self.copies is not None:
                 self.copies.clear()  # they may hold what was rolled back
             raise
+        for user, (stamp, account, history) in kept.items():
+            message = ("copy", last_seq[user], user, stamp, account, tuple(history))
+            try:
+                marshal.dumps(message, 2)
+            except ValueError:  # a value marshal cannot carry: radiusd reads the store
+                continue
+            send(message)
         for (kind, run), run_verdicts in zip(runs, verdicts, strict=True):
             if kind == SUCCESS:
                 continue

@@ -97,18 +97,19 @@ def bump_users(path: str, users) -> dict:
     return bump(path, [slot_of(u) for u in users])
 
 
-def note_change(url: str, users=None) -> None:
+def note_change(url: str, users=None) -> dict:
     """After a committed write: tell readers of a SQLite store that `users` (None: everyone)
     changed. Best effort: a store no reader caches (PostgreSQL) has nothing to tell, and a
     counter that cannot be written must not undo a committed login (readers then also
-    re-read every copy after a short time, see radius_hook.hot)."""
+    re-read every copy after a short time, see radius_hook.hot). Returns `bump`'s
+    {slot: value before} ({} when nothing was bumped)."""
     path = path_for(url)
     if path is None or (users is not None and not users):
-        return
+        return {}
     try:
-        bump_users(path, users)
+        return bump_users(path, users)
     except OSError:
-        pass
+        return {}
 
 
 class Counters:

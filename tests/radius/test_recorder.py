@@ -13,7 +13,7 @@ import pytest
 
 from pam_guard.config import load_settings
 from pam_guard.gate import Gate
-from policy.types import DENIED, FAILURE, SUCCESS
+from policy.types import DENIED, FAILURE, SUCCESS, History
 from radius_hook import request as rq
 from radius_hook.handoff import Handoff
 from radius_hook.recorder import FrameReader, Recording, frame
@@ -69,9 +69,19 @@ def test_a_batch_is_one_commit_up_to_a_refusal_and_each_users_order_is_kept(guar
     sent: list = []
     try:
         recording.record(records, sent.append)
+        gate = recording.gate
+        copies = {m[2]: m for m in sent if m[0] == "copy"}
+        # The state of each user with a failure, read with it, for radiusd's copy: ben's
+        # after his first failure (seq 2), not after his refusal (a user with recent
+        # denials is never kept), cat's after her failure (seq 7).
+        assert sorted((m[2], m[1]) for m in copies.values()) == [("ben", 2), ("cat", 7)]
+        _c, _seq, _u, stamp, account, fields = copies["cat"]
+        assert (account, History(*fields)) == gate.account_state("cat", t + 6)
+        assert recording.copies.get("cat", 0.0) == (account, History(*fields))
+        assert stamp[1] == recording.copies.stamp("cat")[1]  # current: kept at the bumped value
     finally:
         recording.close()
-    assert sent == [("ok", 7)]
+    assert [m for m in sent if m[0] != "copy"] == [("ok", 7)]
     # amy's and cat's successes with ben's first failure; ben's refusal; the rest of ben's
     # and cat's (her failure goes with them: nothing of hers is left behind a refusal).
     assert commits == [["ben"], ("ben",), ["ben", "cat"]]
@@ -141,6 +151,31 @@ def test_unstored_gives_a_users_records_in_order_until_they_are_stored(guard, ha
     assert len(handoff._last_of) <= 4
     assert [r[0] for r in guard.query("SELECT outcome FROM events WHERE username = 'ann' "
                                       "ORDER BY ts")] == ["success", "failure", "success"]
+
+
+def test_radiusd_keeps_the_recorders_state_after_a_failure_unless_it_handed_more(guard,
+                                                                                 handoff):
+    """The recorder sends the state it read with a stored failure ("copy"); radiusd keeps
+    it only when it handed over no record of that user after that one (a later failure
+    may lock: the copy would miss it)."""
+    kept: list = []
+    handoff._kept = lambda *args: kept.append(args)
+    t = 1_800_000_000.0
+    handoff.hand(FAILURE, "gus", t, KEY)
+    handoff.settle("gus")
+    handoff.flush()
+    assert [k[0] for k in kept] == ["gus"]
+    user, stamp, account, fields = kept[0]
+    gate = Gate(load_settings(guard.path))
+    try:
+        assert (account, History(*fields)) == gate.account_state("gus", t)
+    finally:
+        gate.close()
+    handoff._last_of["hal"] = 10
+    handoff._answer(("copy", 9, "hal", (1, 2, 3), account, fields))  # hal's 10 came since
+    assert len(kept) == 1
+    handoff._answer(("copy", 10, "hal", (1, 2, 3), account, fields))
+    assert kept[-1][:2] == ("hal", (1, 2, 3))
 
 
 def test_every_success_is_stored_and_settle_waits_for_it(guard, handoff):

@@ -81,12 +81,14 @@ def test_a_commit_that_names_nobody_bumps_nothing(store_path):
     """A batch of RADIUS successes commits with no user to tell (Gate.record_outcomes):
     no slot moves, not even the global one, and no file is made for it."""
     url = "sqlite:///" + store_path
-    changes.note_change(url, [])
+    assert changes.note_change(url, []) == {}
     assert not os.path.exists(store_path + changes.SUFFIX)
-    changes.note_change(url, ["alice"])
+    slot = changes.slot_of("alice")
+    assert changes.note_change(url, ["alice"]) == {slot: 0}  # the values before the bump
     before = open(store_path + changes.SUFFIX, "rb").read()
-    changes.note_change(url, [])
+    assert changes.note_change(url, []) == {}
     assert open(store_path + changes.SUFFIX, "rb").read() == before
+    assert changes.note_change(url, ["alice"]) == {slot: 1}
 
 
 def _history(status="protected"):
