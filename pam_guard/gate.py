@@ -450,7 +450,10 @@ class Gate:
                         copies.drop(attempt.user)
                     verdicts[-1].append(self._failure_in(conn, attempt))
             if copies is not None:
-                last_at = {a.user: a.time for _kind, run in runs for a in run}
+                # read as of each user's last failure: a window of denials reaching back
+                # from an earlier time holds at least as many, so a copy kept (none) is
+                # right for any later record of theirs in the transaction too
+                last_at = {a.user: a.time for kind, run in runs if kind != SUCCESS for a in run}
                 for user in failing:
                     if invalid_reason(user) is None:
                         states[user] = logins.account_and_denials(

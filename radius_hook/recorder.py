@@ -172,7 +172,11 @@ class Recording:
         for attempt_no in range(RETRIES):
             try:
                 if together:
-                    last_seq = {user: seq for _kind, run in runs for seq, _k, user, *_r in run}
+                    # each user's last failure: radiusd keeps the state read after it only
+                    # if it handed over nothing of theirs since (a later success in the
+                    # same group just makes it keep less)
+                    last_seq = {user: seq for kind, run in runs if kind != SUCCESS
+                                for seq, _k, user, *_r in run}
                     self._together([(kind, attempts) for kind, attempts, _r in prepared], send,
                                    last_seq)
                 else:
