@@ -76,9 +76,9 @@ class Handoff:
         """`log(text)` writes an error to radiusd's log, `note(text)` an auth line (a lock);
         `fallback(kind, user, time, key, reasons)` records one outcome in this process (when the
         recorder cannot take it); `trouble()` is told when the recorder could not store;
-        `kept(user, stamp, account, history fields)` gets a user's state the recorder read
-        with a failure it stored (see the recorder's protocol), when no record of that user
-        was handed over since."""
+        `kept(user, stamp, account, history fields, quiet)` gets a user's state the
+        recorder read with a failure it stored (see the recorder's protocol), when no record
+        of that user was handed over since."""
         self._config_path = config_path
         self._log = log
         self._note = note or log
@@ -234,9 +234,9 @@ class Handoff:
             self._note(message[1])
             return
         if kind == "copy":
-            _kind, seq, user, stamp, account, fields = message
+            _kind, seq, user, stamp, account, fields, quiet = message
             if self._kept is not None and self._last_of.get(user, 0) <= seq:
-                self._kept(user, tuple(stamp), account, fields)
+                self._kept(user, tuple(stamp), account, fields, quiet)
             return
         if kind == "lost":
             self._log(f"recorder: {message[2]}")

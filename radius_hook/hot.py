@@ -50,6 +50,12 @@ PRELOAD_ACTIVE_SECONDS = 30 * 86400.0  # monthly active users
 _SLOT, _STAMP, _GLOBAL, _LOADED, _ACCOUNT, _HISTORY, _QUIET, _WRITTEN = range(8)
 
 
+def lets_in_quietly(verdict) -> bool:
+    """A verdict of decide.check that lets the user in with no reason and no notice: nothing
+    to record before authentication, and (for a copy) `set_quiet`."""
+    return verdict.allowed and not verdict.reasons and not verdict.notices
+
+
 class HotAccounts:
     """The copies, for one store (its change-counter file)."""
 
@@ -117,11 +123,12 @@ class HotAccounts:
         slot = slot_of(user)
         return slot, self._view[slot], self._view[GLOBAL]
 
-    def keep(self, user: str, stamp: tuple, account: dict, history, now: float) -> None:
-        """Keep a copy loaded after `stamp` was read."""
+    def keep(self, user: str, stamp: tuple, account: dict, history, now: float,
+             quiet: bool = False) -> None:
+        """Keep a copy loaded after `stamp` was read (`quiet`: already known, `set_quiet`)."""
         if len(self._entries) >= MAX_ENTRIES:
             self._entries.clear()
-        self._entries[user] = [*stamp, now, account, history, False, None]
+        self._entries[user] = [*stamp, now, account, history, quiet, None]
 
     def keep_written(self, user: str, stamp: tuple, account, history, bumped,
                      now: float):

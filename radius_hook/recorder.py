@@ -18,9 +18,10 @@ Protocol (pipes, frames of a 4-byte length and a marshal payload):
 - stdout: ("ok", seq) once everything up to seq is committed (or dropped as invalid),
           ("lost", seq, text) when what is left up to seq could not be stored,
           ("log", text) for radiusd's log (errors), ("auth", text) (a lock),
-          ("copy", seq, user, stamp, account, History fields): a user's state read in
-          the transaction that stored their failure up to seq, known current (Gate.
-          record_outcomes' `kept`), for radiusd to keep as its copy of the account.
+          ("copy", seq, user, stamp, account, History fields, quiet): a user's state read
+          in the transaction that stored their failure up to seq, known current (Gate.
+          record_outcomes' `kept`), for radiusd to keep as its copy of the account; quiet:
+          decide.check lets it in with nothing to say (hot.lets_in_quietly).
 End of stdin: record what is left, then exit. If radiusd dies, what it wrote is still in
 the pipe: it is recorded (nobody left to confirm to), then the recorder exits.
 
@@ -39,8 +40,10 @@ import struct
 import sys
 import time
 
+from policy import decide
 from policy.types import FAILURE, STORE_ERROR, SUCCESS
 from policy.usernames import escape
+from radius_hook.hot import lets_in_quietly
 
 RETRIES = 3  # attempts at committing a batch while the store is unreachable
 RETRY_PAUSE = 0.2  # seconds between them
@@ -204,8 +207,14 @@ class Recording:
             if self.copies is not None:
                 self.copies.clear()  # they may hold what was rolled back
             raise
+        last_failure = {a.user: a for kind, run in runs if kind != SUCCESS for a in run}
         for user, (stamp, account, history) in kept.items():
-            message = ("copy", last_seq[user], user, stamp, account, tuple(history))
+            # Quiet or not is the same from any address, at any later time, while the copy
+            # is current (tests/unit/test_quiet_copies.py): checked here, where it is cheap.
+            quiet = lets_in_quietly(decide.check(last_failure[user], history, self.settings))
+            if quiet and self.copies is not None:
+                self.copies.set_quiet(user)
+            message = ("copy", last_seq[user], user, stamp, account, tuple(history), quiet)
             try:
                 marshal.dumps(message, 2)
             except ValueError:  # a value marshal cannot carry: radiusd reads the store

@@ -75,7 +75,8 @@ def test_a_batch_is_one_commit_up_to_a_refusal_and_each_users_order_is_kept(guar
         # after his first failure (seq 2), not after his refusal (a user with recent
         # denials is never kept), cat's after her failure (seq 7).
         assert sorted((m[2], m[1]) for m in copies.values()) == [("ben", 2), ("cat", 7)]
-        _c, _seq, _u, stamp, account, fields = copies["cat"]
+        _c, _seq, _u, stamp, account, fields, quiet = copies["cat"]
+        assert quiet is True  # one failure: the rules let her in with nothing to say
         assert (account, History(*fields)) == gate.account_state("cat", t + 6)
         assert recording.copies.get("cat", 0.0) == (account, History(*fields))
         assert stamp[1] == recording.copies.stamp("cat")[1]  # current: kept at the bumped value
@@ -165,16 +166,24 @@ def test_radiusd_keeps_the_recorders_state_after_a_failure_unless_it_handed_more
     handoff.settle("gus")
     handoff.flush()
     assert [k[0] for k in kept] == ["gus"]
-    user, stamp, account, fields = kept[0]
+    user, stamp, account, fields, quiet = kept[0]
+    assert quiet is True  # one failure: let in with nothing to say, no check needed
     gate = Gate(load_settings(guard.path))
     try:
         assert (account, History(*fields)) == gate.account_state("gus", t)
     finally:
         gate.close()
+    # Three failures lock (the default lockout): that copy shows the lock and is not quiet.
+    for i in range(3):
+        handoff.hand(FAILURE, "ivy", t + i, KEY)
+    handoff.flush()
+    ivy = [k for k in kept if k[0] == "ivy"]
+    assert ivy[-1][2]["locked_at"] == t + 2 and ivy[-1][4] is False
+    kept.clear()
     handoff._last_of["hal"] = 10
-    handoff._answer(("copy", 9, "hal", (1, 2, 3), account, fields))  # hal's 10 came since
-    assert len(kept) == 1
-    handoff._answer(("copy", 10, "hal", (1, 2, 3), account, fields))
+    handoff._answer(("copy", 9, "hal", (1, 2, 3), account, fields, True))  # hal's 10 came since
+    assert kept == []
+    handoff._answer(("copy", 10, "hal", (1, 2, 3), account, fields, True))
     assert kept[-1][:2] == ("hal", (1, 2, 3))
 
 
