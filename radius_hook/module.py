@@ -131,9 +131,11 @@ class Guard:
 
         self.hot = hot.for_settings(settings, log=lambda text: log(L_WARN, text))
         self.gate = Gate(settings, connector=_connector(REQUEST_CHECKPOINT_PAGES))
-        copies = "" if self.hot is None else (
-            f", {hot.preload(self.hot, self.gate, log=lambda text: log(L_WARN, text))} "
-            "copies of accounts loaded")
+        copies = ""
+        if self.hot is not None:
+            loaded = hot.preload(self.hot, self.gate, log=lambda text: log(L_WARN, text),
+                                 check=True)
+            copies = f", {loaded} copies of accounts loaded"
         self.recorder = Handoff(self.config_path, log=lambda text: log(L_ERR, text),
                                 fallback=self._record_here, note=lambda text: log(L_AUTH, text),
                                 trouble=self._store_trouble, kept=self._keep_copy)

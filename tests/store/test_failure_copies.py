@@ -112,3 +112,25 @@ def test_without_copies_nothing_is_kept(store):
     kept: dict = {}
     _record(gate, None, FAILURE, "fay", T0, kept)
     assert kept == {}
+
+
+def test_copies_loaded_at_start_are_checked_once(store):
+    """radiusd loads copies in bulk at start (hot.preload with check): each that the rules
+    let in with nothing to say is quiet at once, so a user's first request after a restart
+    needs no check; a locked one is not."""
+    from radius_hook import hot
+
+    gate, copies = store
+    for user in ("gil", "hank"):
+        _record(gate, None, SUCCESS, user, T0)
+    for i in range(3):
+        _record(gate, None, FAILURE, "hank", T0 + 1 + i)  # locked
+    assert hot.preload(copies, gate, check=True) == 2
+    assert copies.quiet("gil", 0.0)
+    assert copies.get("hank", 0.0) is not None and not copies.quiet("hank", 0.0)
+    plain = HotAccounts(copies.path)
+    try:
+        assert hot.preload(plain, gate) == 2
+        assert not plain.quiet("gil", 0.0)  # without check (the recorder): as before
+    finally:
+        plain.close()
