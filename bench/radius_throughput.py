@@ -297,6 +297,7 @@ def main() -> int:
         except Exception as exc:  # noqa: BLE001 - report and measure the rest
             print(f"PostgreSQL skipped: {exc}")
     servers, guards, urls = {}, {}, {}
+    warmed: dict = {}  # events each store must hold once the warm-up is stored
     results: dict = {name: [] for name, _m, _k in setups}
     failed = False
     try:
@@ -308,9 +309,20 @@ def main() -> int:
             servers[name] = start_radius(guard.path if guard else None, module=module,
                                          env=guard.env if guard else None, threads=16)
             guards[name], urls[name] = guard, url
-            drive(servers[name].auth_port, encode_requests(servers[name], 2000, 99))  # warm up
-        time.sleep(1.0)  # let the warm-up's success records reach the store before counting
+            held = count_events(guard, url) if guard is not None else 0
+            warm = drive(servers[name].auth_port, encode_requests(servers[name], 2000, 99))
+            warmed[name] = held + warm["accepts"] + warm["rejects"]
+        for name, guard in guards.items():
+            # The warm-up's records must be stored before counting: the PostgreSQL recorder
+            # can take seconds (a fixed 1 s pause once left some to the first round's count).
+            if guard is not None:
+                wait_stored(guard, urls[name], warmed[name])
+        time.sleep(0.5)
         before = {n: count_events(g, urls[n]) for n, g in guards.items() if g}
+        for name, count in before.items():
+            if count != warmed[name]:
+                failed = True
+                print(f"{name}: warm-up MISMATCH: {count - warmed[name]:+d} events")
         expected = {n: stored_so_far(g, urls[n]) for n, g in guards.items() if g}
         packets = {}
         for round_no in range(args.rounds):
