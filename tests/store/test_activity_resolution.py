@@ -10,28 +10,17 @@ from __future__ import annotations
 import pytest
 
 from pam_guard.gate import Gate
-from policy.settings import build_settings
 from policy.types import FAILURE, SUCCESS
-from radius_hook.hot import HotAccounts
-from store import changes, logins
+from store import logins
 from store.db import connect
-from store.migrate import create_or_upgrade
 
 T0 = 1_800_000_000.0
 RESOLUTION = logins.ACTIVITY_RESOLUTION_SECONDS
 
 
 @pytest.fixture()
-def store(tmp_path):
-    """(gate, copies) on a fresh SQLite store, copies watching its real change counters."""
-    url = f"sqlite:///{tmp_path / 'pam-guard.db'}"
-    create_or_upgrade(url)
-    settings = build_settings({"store": {"url": url, "timeout_seconds": 1}}, "<test>")
-    gate = Gate(settings, clock=lambda: T0)
-    copies = HotAccounts(changes.path_for(url))
-    yield gate, copies
-    copies.close()
-    gate.close()
+def store(gate_and_copies):
+    return gate_and_copies
 
 
 def _at(gate, user, when):
