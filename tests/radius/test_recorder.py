@@ -347,20 +347,29 @@ def test_radiusd_gone_the_recorder_still_stores_what_it_was_handed(guard, monkey
     assert guard.query("SELECT count(*) FROM events")[0][0] == 50
 
 
-def _recorder_pid(server) -> int:
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/cmdline", "rb") as handle:
-                if b"radius_hook.recorder" not in handle.read():
-                    continue
-            with open(f"/proc/{entry}/stat") as handle:
-                if int(handle.read().rsplit(")", 1)[1].split()[1]) == server.proc.pid:
-                    return int(entry)
-        except (OSError, ValueError, IndexError):
-            continue
-    raise AssertionError(f"no recorder under radiusd: {_children_of(server.proc.pid)}")
+def _recorder_pid(server, timeout: float = 5.0) -> int:
+    """The recorder process under radiusd. Looked for again for a few seconds: one CI run
+    found none in a single pass of /proc, yet listed it right after (a process caught
+    between fork and exec still shows radiusd's command line)."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while True:
+        for entry in os.listdir("/proc"):
+            if not entry.isdigit():
+                continue
+            try:
+                with open(f"/proc/{entry}/cmdline", "rb") as handle:
+                    if b"radius_hook.recorder" not in handle.read():
+                        continue
+                with open(f"/proc/{entry}/stat") as handle:
+                    if int(handle.read().rsplit(")", 1)[1].split()[1]) == server.proc.pid:
+                        return int(entry)
+            except (OSError, ValueError, IndexError):
+                continue
+        if time.monotonic() > deadline:
+            raise AssertionError(f"no recorder under radiusd: {_children_of(server.proc.pid)}")
+        time.sleep(0.05)
 
 
 def _exited(pid: int) -> bool:
