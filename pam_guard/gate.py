@@ -461,11 +461,15 @@ class Gate:
             return verdicts
 
         verdicts = self._in_transaction(failing, body)
-        if copies is not None:
+        if copies is not None:  # committed: nothing here may raise (callers would retry)
             now = time.monotonic()
             for user, (account, history) in states.items():
-                stamp = copies.keep_written(user, stamps[user], account, history,
-                                            self.last_noted, now)
+                try:
+                    stamp = copies.keep_written(user, stamps[user], account, history,
+                                                self.last_noted, now)
+                except Exception:  # noqa: BLE001 - no copy: the next request reads the store
+                    copies.drop(user)
+                    continue
                 if stamp is not None and kept is not None:
                     kept[user] = (stamp, account, history)
         return verdicts

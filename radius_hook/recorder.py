@@ -207,19 +207,7 @@ class Recording:
             if self.copies is not None:
                 self.copies.clear()  # they may hold what was rolled back
             raise
-        last_failure = {a.user: a for kind, run in runs if kind != SUCCESS for a in run}
-        for user, (stamp, account, history) in kept.items():
-            # Quiet or not is the same from any address, at any later time, while the copy
-            # is current (tests/unit/test_quiet_copies.py): checked here, where it is cheap.
-            quiet = lets_in_quietly(decide.check(last_failure[user], history, self.settings))
-            if quiet and self.copies is not None:
-                self.copies.set_quiet(user)
-            message = ("copy", last_seq[user], user, stamp, account, tuple(history), quiet)
-            try:
-                marshal.dumps(message, 2)
-            except ValueError:  # a value marshal cannot carry: radiusd reads the store
-                continue
-            send(message)
+        self._send_copies(kept, runs, last_seq, send)
         for (kind, run), run_verdicts in zip(runs, verdicts, strict=True):
             if kind == SUCCESS:
                 continue
@@ -227,6 +215,26 @@ class Recording:
                 if verdict.lock is not None:
                     send(("auth", f"locked user {escape(attempt.user)[:100]}: "
                           f"{verdict.lock[0]}"))
+
+    def _send_copies(self, kept, runs, last_seq, send) -> None:
+        """The "copy" answers for `kept` (Gate.record_outcomes). The batch is committed by
+        now: nothing here may make it count as lost, so trouble only leaves radiusd
+        reading the store for that user, as it would without a copy."""
+        last_failure = {a.user: a for kind, run in runs if kind != SUCCESS for a in run}
+        for user, (stamp, account, history) in kept.items():
+            try:
+                # Quiet or not is the same from any address, at any later time, while the
+                # copy is current (tests/unit/test_quiet_copies.py): checked here, where it
+                # is cheap.
+                quiet = lets_in_quietly(decide.check(last_failure[user], history,
+                                                     self.settings))
+                message = ("copy", last_seq[user], user, stamp, account, tuple(history), quiet)
+                marshal.dumps(message, 2)  # a value marshal cannot carry raises here
+            except Exception:  # noqa: BLE001 - see above
+                continue
+            if quiet and self.copies is not None:
+                self.copies.set_quiet(user)
+            send(message)
 
     def _one_by_one(self, kind, attempts: list, reasons: list, send) -> None:
         """Failures (which may lock) or refusals (with their reasons), each through the

@@ -187,6 +187,29 @@ def test_radiusd_keeps_the_recorders_state_after_a_failure_unless_it_handed_more
     assert kept[-1][:2] == ("hal", (1, 2, 3))
 
 
+def test_trouble_with_a_copy_after_the_commit_does_not_lose_the_batch(guard, monkeypatch):
+    """The copy answers come after the batch is committed: if working one out fails, the
+    batch is still confirmed stored (never reported lost), with no copy sent."""
+    import radius_hook.recorder as recorder_module
+
+    monkeypatch.setenv("PAM_GUARD_CACHE_DIR", guard.cache_dir)
+
+    def broken(*_args, **_kwargs):
+        raise RuntimeError("check broke")
+
+    monkeypatch.setattr(recorder_module.decide, "check", broken)
+    recording = Recording(guard.path)
+    sent: list = []
+    try:
+        recording.record([(1, SUCCESS, "kim", 1_800_000_000.0, KEY, ()),
+                          (2, FAILURE, "lou", 1_800_000_001.0, KEY, ())], sent.append)
+    finally:
+        recording.close()
+    assert sent == [("ok", 2)]
+    assert guard.query("SELECT username, outcome FROM events ORDER BY id") == [
+        ("kim", "success"), ("lou", "failure")]
+
+
 def test_every_success_is_stored_and_settle_waits_for_it(guard, handoff):
     for i in range(300):
         handoff.hand(SUCCESS, f"w{i % 7}", 1_800_000_000.0 + i, KEY)
