@@ -424,7 +424,9 @@ class Gate:
         came between (HotAccounts.keep_written), and also put in `kept` (a dict, when
         given) as {user: (stamp, account, History)}: the RADIUS module keeps it too, so
         the user's next request reads nothing."""
-        failing = sorted({a.user for kind, run in runs if kind != SUCCESS for a in run})
+        # each user's last failure: who bumps, and the time their state is read as of
+        last_failure = {a.user: a for kind, run in runs if kind != SUCCESS for a in run}
+        failing = sorted(last_failure)
         stamps: dict = {}
         states: dict = {}
 
@@ -453,11 +455,10 @@ class Gate:
                 # read as of each user's last failure: a window of denials reaching back
                 # from an earlier time holds at least as many, so a copy kept (none) is
                 # right for any later record of theirs in the transaction too
-                last_at = {a.user: a.time for kind, run in runs if kind != SUCCESS for a in run}
                 for user in failing:
                     if invalid_reason(user) is None:
                         states[user] = logins.account_and_denials(
-                            conn, user, last_at[user], self.settings)
+                            conn, user, last_failure[user].time, self.settings)
             return verdicts
 
         verdicts = self._in_transaction(failing, body)
@@ -533,7 +534,7 @@ class Gate:
                     copies.written(user), account, now, status, why):
                 if copies is not None:
                     copies.update(user, *logins.after_success(account, history, now, status),
-                                  written=(status, why[:256]))
+                                  written=logins.written_status(status, why))
                 updates.append(logins.success_update(user, now, status, why))
             if notices or account["notify_on"]:
                 flush()  # what a notice tells is stored before the notice is queued

@@ -157,8 +157,7 @@ class HotAccounts:
         loaded = read()[: max(0, MAX_ENTRIES - len(self._entries))]
         for user, account, history in loaded:
             slot = slot_of(user)
-            self._entries[user] = [slot, noted[slot], noted[GLOBAL], now, account, history, False,
-                                   None]
+            self.keep(user, (slot, noted[slot], noted[GLOBAL]), account, history, now)
         return len(loaded)
 
     def update(self, user: str, account: dict, history, written=None) -> None:

@@ -172,16 +172,18 @@ class Recording:
                             for _seq, _k, user, at, key, _r in run], [r[5] for r in run])
                     for kind, run in runs]
         count = sum(len(attempts) for _kind, attempts, _reasons in prepared)
+        # each user's last failure, (seq, Attempt): radiusd keeps the state read after it
+        # only if it handed over nothing of theirs since (a later success in the same group
+        # just makes it keep less), and the copy's quiet check runs on that Attempt
+        last_failure = {record[2]: (record[0], attempt)
+                        for (kind, run), (_k, attempts, _r) in zip(runs, prepared, strict=True)
+                        if kind != SUCCESS for record, attempt in zip(run, attempts, strict=True)
+                        } if together else {}
         for attempt_no in range(RETRIES):
             try:
                 if together:
-                    # each user's last failure: radiusd keeps the state read after it only
-                    # if it handed over nothing of theirs since (a later success in the
-                    # same group just makes it keep less)
-                    last_seq = {user: seq for kind, run in runs if kind != SUCCESS
-                                for seq, _k, user, *_r in run}
                     self._together([(kind, attempts) for kind, attempts, _r in prepared], send,
-                                   last_seq)
+                                   last_failure)
                 else:
                     for kind, attempts, reasons in prepared:
                         self._one_by_one(kind, attempts, reasons, send)
@@ -195,11 +197,12 @@ class Recording:
                 return f"{count} records lost: {type(exc).__name__}: {exc}"
         return None
 
-    def _together(self, runs, send, last_seq) -> None:
+    def _together(self, runs, send, last_failure) -> None:
         """Runs of successes and failures in one transaction; a lock is told to radiusd, and
         so is the state of each user with a failure, read in the transaction, when it is
         known current (Gate.record_outcomes' `kept`): radiusd keeps it as its copy unless
-        it handed over a record of that user after `last_seq[user]`."""
+        it handed over a record of that user after their last failure (`last_failure`:
+        user -> (seq, Attempt))."""
         kept: dict = {}
         try:
             verdicts = self.gate.record_outcomes(runs, self.copies, kept)
@@ -207,7 +210,7 @@ class Recording:
             if self.copies is not None:
                 self.copies.clear()  # they may hold what was rolled back
             raise
-        self._send_copies(kept, runs, last_seq, send)
+        self._send_copies(kept, last_failure, send)
         for (kind, run), run_verdicts in zip(runs, verdicts, strict=True):
             if kind == SUCCESS:
                 continue
@@ -216,19 +219,18 @@ class Recording:
                     send(("auth", f"locked user {escape(attempt.user)[:100]}: "
                           f"{verdict.lock[0]}"))
 
-    def _send_copies(self, kept, runs, last_seq, send) -> None:
+    def _send_copies(self, kept, last_failure, send) -> None:
         """The "copy" answers for `kept` (Gate.record_outcomes). The batch is committed by
         now: nothing here may make it count as lost, so trouble only leaves radiusd
         reading the store for that user, as it would without a copy."""
-        last_failure = {a.user: a for kind, run in runs if kind != SUCCESS for a in run}
         for user, (stamp, account, history) in kept.items():
             try:
+                seq, attempt = last_failure[user]
                 # Quiet or not is the same from any address, at any later time, while the
                 # copy is current (tests/unit/test_quiet_copies.py): checked here, where it
                 # is cheap.
-                quiet = lets_in_quietly(decide.check(last_failure[user], history,
-                                                     self.settings))
-                message = ("copy", last_seq[user], user, stamp, account, tuple(history), quiet)
+                quiet = lets_in_quietly(decide.check(attempt, history, self.settings))
+                message = ("copy", seq, user, stamp, account, tuple(history), quiet)
                 marshal.dumps(message, 2)  # a value marshal cannot carry raises here
             except Exception:  # noqa: BLE001 - see above
                 continue

@@ -186,9 +186,15 @@ def insert_event(conn, attempt, outcome: str, reasons=()) -> None:
     conn.execute(sql.INSERT_EVENT, event_row(attempt, outcome, reasons))
 
 
+def written_status(status: str, why: str) -> tuple:
+    """(status, reason) as RECORD_SUCCESS stores them."""
+    return status, why[:256]
+
+
 def success_update(user: str, now: float, status: str, why: str) -> dict:
     """RECORD_SUCCESS's parameters: failures reset, activity and status saved."""
-    return {"user": user, "now": now, "status": status, "status_why": why[:256]}
+    status, status_why = written_status(status, why)
+    return {"user": user, "now": now, "status": status, "status_why": status_why}
 
 
 # A success whose account update would move nothing but its times (the failure count is
@@ -203,11 +209,11 @@ ACTIVITY_RESOLUTION_SECONDS = 300.0
 
 def success_changes_account(written, account: dict, now: float, status: str, why: str) -> bool:
     """Whether RECORD_SUCCESS must run for a success at `now` with this status, given the
-    account as stored and `written`: the (status, why) a success stored in it, with nothing
+    account as stored and `written`: the `written_status` a success stored in it, with nothing
     else writing the account since (radius_hook.hot.HotAccounts.written), or None when
     unknown (then failures may count from before: the reset must be stored)."""
     last = account["last_activity"]
-    return (written != (status, why[:256]) or last is None
+    return (written != written_status(status, why) or last is None
             or now >= last + ACTIVITY_RESOLUTION_SECONDS)
 
 
