@@ -226,6 +226,13 @@ def after_success(account: dict, history, now: float, status: str):
                                            reset_at=_later(account["reset_at"], now)))
 
 
+def last_active(conn, user: str, recorded):
+    """When `user` was last active: the account's last_activity (`recorded`), or its newest
+    success when that is later (ACTIVITY_RESOLUTION_SECONDS); None when neither is known."""
+    newest = conn.one(sql.LAST_SUCCESS_TIME, {"user": user})[0]
+    return max((t for t in (recorded, newest) if t is not None), default=None)
+
+
 def _later(stored, now: float) -> float:
     """The statements' CASE (RECORD_SUCCESS, UPDATE_ACCOUNT_AFTER): a time only moves
     forward."""

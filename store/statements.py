@@ -90,6 +90,12 @@ WHERE username = :user AND outcome = 'success'
 ORDER BY ts DESC LIMIT :limit
 """
 
+# The newest success of a user (`pam-guard status`): a RADIUS recorder can leave the account's
+# last_activity up to logins.ACTIVITY_RESOLUTION_SECONDS behind it.
+LAST_SUCCESS_TIME = """
+SELECT max(ts) FROM events WHERE username = :user AND outcome = 'success'
+"""
+
 SUCCESSES_SINCE = """
 SELECT ts, address FROM events
 WHERE username = :user AND outcome = 'success' AND ts > :since

@@ -72,11 +72,17 @@ def user_report(settings, gate, user) -> dict:
                       "percent": round(figure.percent, 1), "determination": figure.determination},
         "open_sessions": [{"service": s.service, "address": s.address, "started": when(s.started)}
                           for s in sessions],
-        "last_activity": when(history.last_activity),
+        "last_activity": when(_last_active(gate, user, history)),
     }
     if custom:
         report["directory"] = _directory_view(settings, user)
     return report
+
+
+def _last_active(gate, user, history):
+    from store import logins
+
+    return gate.read(lambda conn: logins.last_active(conn, user, history.last_activity))
 
 
 def _print_user(report) -> None:
@@ -148,7 +154,7 @@ def all_users(gate) -> list:
         history, status, why = found
         rows.append({"user": name, "status": status, "why": why,
                      "locked": lock_active(history, gate.clock()), "failures": history.failures,
-                     "last_activity": when(history.last_activity)})
+                     "last_activity": when(_last_active(gate, name, history))})
     order = {s: i for i, s in enumerate(STATUSES)}
     rows.sort(key=lambda r: (order.get(r["status"], len(order)), r["user"]))
     return rows

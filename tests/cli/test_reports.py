@@ -61,6 +61,36 @@ def test_status_of_a_user_shows_failures_trackstat_and_sessions(site):
     assert "no open sessions for bob" in site.ok("sessions", "bob")
 
 
+def test_last_active_shows_a_success_the_account_row_was_left_behind(site):
+    """A RADIUS recorder with kept copies leaves last_activity alone for a success that changes
+    nothing else (logins.ACTIVITY_RESOLUTION_SECONDS): `status` still shows when the user was
+    last seen, from the newest success; a later failure, which writes the row, wins."""
+    from pam_guard.commands.common import when
+    from policy.types import FAILURE, SUCCESS
+    from radius_hook.hot import HotAccounts
+    from store import changes
+
+    start = float(int(time.time()) - 200)
+    copies = HotAccounts(changes.path_for(site.url))
+    try:
+        for at in (start, start, start + 60):  # first sight, known, then only the times
+            attempt = site.attempt("carol", "192.0.2.5", service="vpn", at=at, channel="radius")
+            site.gate.record_outcomes([(SUCCESS, [attempt])], copies)
+        assert site.query("SELECT last_activity FROM accounts WHERE username = 'carol'") == [
+            (start,)]
+        assert site.json("status", "carol")["last_activity"] == when(start + 60)
+        assert "last active: " + when(start + 60) in site.ok("status", "carol")
+        (row,) = [r for r in site.json("status") if r["user"] == "carol"]
+        assert row["last_activity"] == when(start + 60)
+
+        attempt = site.attempt("carol", "192.0.2.5", service="vpn", at=start + 90,
+                               channel="radius")
+        site.gate.record_outcomes([(FAILURE, [attempt])], copies)
+        assert site.json("status", "carol")["last_activity"] == when(start + 90)
+    finally:
+        copies.close()
+
+
 def test_trackstat_page(make_site):
     site = make_site({"trackstat": {"enabled": True, "logins": 15, "rating": 20},
                       "concurrent": {"enabled": True, "action": "allow"}})

@@ -187,6 +187,11 @@ def case_last_success_addresses(conn):
     assert got == [("2001:db8::1",), ("192.0.2.2",)]  # newest first, limited
 
 
+def case_last_success_time(conn):
+    assert _rows(conn, sql.LAST_SUCCESS_TIME, {"user": USER}) == [(NOW - 10 * MIN,)]
+    assert _rows(conn, sql.LAST_SUCCESS_TIME, {"user": "bob"}) == [(None,)]  # failures only
+
+
 def case_successes_since(conn):
     got = _rows(conn, sql.SUCCESSES_SINCE, {"user": USER, "since": NOW - 45 * MIN})
     assert sorted(got) == [(NOW - 40 * MIN, "192.0.2.2"), (NOW - 10 * MIN, "2001:db8::1")]
@@ -351,6 +356,7 @@ READS = {
     "ADDRESS_FAILURE_USERS": {"address": "10.7.3.1", "since": BIG - 300},
     "LAST_SUCCESS_ADDRESSES": {"user": "user7", "limit": 15},
     "SUCCESSES_SINCE": {"user": "user7", "since": BIG - 900},
+    "LAST_SUCCESS_TIME": {"user": "user7"},
     "SESSION_ENDS_SINCE": {"user": "user7", "since": BIG - 900},
     "OPEN_SESSIONS": {"user": "user7", "fresh_since": BIG - 43200},
     "SESSION_USER": {"channel": "radius", "nas": "nas7", "key": "fill-7"},
