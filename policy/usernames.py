@@ -1,13 +1,28 @@
 """User names as given: what is refused at once, and how a refused name is recorded.
 
 SPEC §12: a name that is not valid UTF-8, holds NUL or control characters, or is longer than
-256 bytes is refused with `invalid_user`, and recorded only in escaped form.
+256 bytes is refused with `invalid_user`, and recorded only in escaped form. Unicode's
+bidirectional controls (U+202E and the like) count as control characters here.
 """
 
 from __future__ import annotations
 
 MAX_BYTES = 256
 _ESCAPED_MAX = 300  # a recorded escaped name is cut here, with a marker
+_LINE_SEPARATORS = frozenset((0x2028, 0x2029))
+# Unicode's Bidi_Control characters: invisible, they reorder how the rest of a line shows, so
+# a name holding one could pass for another in a log line or `pam-guard status`.
+BIDI_CONTROLS = frozenset((0x061C, 0x200E, 0x200F, *range(0x202A, 0x202F),
+                           *range(0x2066, 0x206A)))
+
+
+def _unsafe(code: int) -> str | None:
+    """What kind of character that must never be shown as it is `code` is, or None."""
+    if code < 32 or 127 <= code < 160 or code in _LINE_SEPARATORS:
+        return "control characters"
+    if code in BIDI_CONTROLS:
+        return "bidirectional control characters"
+    return None
 
 
 def invalid_reason(name) -> str | None:
@@ -32,9 +47,9 @@ def invalid_reason(name) -> str | None:
     if size > MAX_BYTES:
         return f"longer than {MAX_BYTES} bytes ({size})"
     for ch in name:
-        code = ord(ch)
-        if code < 32 or 127 <= code < 160 or code in (0x2028, 0x2029):
-            return "holds control characters"
+        kind = _unsafe(ord(ch))
+        if kind is not None:
+            return "holds " + kind
     return None
 
 
@@ -57,7 +72,7 @@ def escape(name) -> str:
     out = []
     for ch in text:
         code = ord(ch)
-        if code < 32 or 127 <= code < 160 or code in (0x2028, 0x2029):
+        if _unsafe(code) is not None:
             out.append(f"\\x{code:02x}" if code < 256 else f"\\u{code:04x}")
         else:
             out.append(ch)

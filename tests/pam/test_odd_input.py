@@ -33,6 +33,7 @@ def test_empty_rhost_is_a_local_login(guarded, user):
     ("x" * 10000, None, "longer than 256 bytes"),
     ("bob\x01admin", "bob\\x01admin", "holds control characters"),
     ("bob\x1b[31m", "bob\\x1b[31m", "holds control characters"),
+    ("\u202enimda", "\\u202enimda", "holds bidirectional control characters"),
     (b"bob\xff", "bob\\xff", "not valid UTF-8"),
     ("", "", "empty"),
 ])

@@ -51,6 +51,14 @@ def test_control_characters_in_user_name_are_invalid(guard, server):
     assert row == ("vic\\x01tor", "invalid_user")
 
 
+def test_a_bidirectional_control_in_user_name_is_invalid(guard, server):
+    # "\u202enimda" shows as "admin" in a terminal: refused, and recorded escaped.
+    assert server.auth("\u202enimda", server.password).code == "Access-Reject"
+    (row,) = guard.query("SELECT username, reasons FROM events")
+    assert row == ("\\u202enimda", "invalid_user")
+    assert server.auth("\u0639\u0644\u064a", server.password).code == "Access-Accept"
+
+
 def test_user_name_not_utf8_is_rejected_and_server_goes_on(guard, server):
     # rlm_python3 fails the call before Python runs (PLATFORM.md): a reject, nothing stored.
     assert server.auth(b"w\xffx", server.password).code == "Access-Reject"

@@ -46,6 +46,10 @@ def test_cidr_entries_and_matching():
     ("bob\x00admin", "control"),
     ("bob\nroot", "control"),
     ("bob\x7f", "control"),
+    ("\u202enimda", "bidirectional"),  # a terminal shows it as "admin"
+    ("bob\u2066x\u2069", "bidirectional"),
+    ("\u0639\u0644\u064a", None),  # a right-to-left name needs no control to show right
+    ("\u0645\u0647\u200c\u0631\u0627\u0646", None),  # ZWNJ belongs in Persian names
     ("", "empty"),
     (b"\xff\xfebob", "UTF-8"),
 ])
@@ -63,6 +67,8 @@ def test_escape_is_printable_and_bounded():
     long = escape("x" * 10_000)
     assert len(long) < 400 and long.endswith("(10000 chars)")
     assert escape("bob\u2028") == "bob\\u2028"
+    assert escape("adm\u202enimda") == "adm\\u202enimda"
+    assert escape("\u0639\u0644\u064a") == "\u0639\u0644\u064a"
 
 
 def test_escape_never_raises_on_lone_surrogates():
