@@ -38,7 +38,7 @@ import time
 from typing import Any
 
 from policy import decide
-from policy.types import DENIED, FAILURE, INVALID_USER, RADIUS, STORE_ERROR, SUCCESS, History
+from policy.types import DENIED, FAILURE, INVALID_USER, RADIUS, STORE_ERROR, History
 from policy.usernames import escape, invalid_reason
 from radius_hook import request as rq
 from radius_hook.hot import lets_in_quietly
@@ -138,7 +138,8 @@ class Guard:
             copies = f", {loaded} copies of accounts loaded"
         self.recorder = Handoff(self.config_path, log=lambda text: log(L_ERR, text),
                                 fallback=self._record_here, note=lambda text: log(L_AUTH, text),
-                                trouble=self._store_trouble, kept=self._keep_copy)
+                                trouble=self._store_trouble, kept=self._keep_copy,
+                                facts_of=rq.facts_of)
         self.error = ""
         self._key = (st.st_ino, st.st_size, st.st_mtime_ns)
         self._next_check = time.monotonic() + CHECK_SECONDS
@@ -416,7 +417,7 @@ def authorize(p):
 def post_auth(p):
     """Record the outcome of authentication: success, or (REJECT path) failure, once."""
     try:
-        user, facts = rq.user_and_facts(p)
+        user = rq.user_name(p)
         stage = _take_mark(user)
         rejecting = rq.control(p, "Post-Auth-Type") == "Reject"
         if stage == "accepted":
@@ -435,10 +436,10 @@ def post_auth(p):
         if rejecting:
             if _guard.hot is not None:
                 _guard.hot.drop(user)  # the failure may lock: the next request reads the store
-            _guard.recorder.hand(FAILURE, user, gate.clock(), facts)
+            _guard.recorder.hand(FAILURE, user, gate.clock(), rq.facts_of(p))
         else:
             _mark(user, "accepted")
-            _guard.recorder.hand(SUCCESS, user, gate.clock(), facts)
+            _guard.recorder.hand_later(user, gate.clock(), p)
         return NOOP
     except Exception as exc:  # noqa: BLE001 - never raise into radiusd
         log(L_ERR, f"post_auth: {type(exc).__name__}: {exc}")

@@ -47,10 +47,9 @@ def fact_key(attrs: dict) -> tuple:
     return tuple(map(attrs.get, FACT_ATTRIBUTES))
 
 
-def user_and_facts(p) -> tuple:
-    """(User-Name or None, fact_key) of the request (post_auth's path)."""
-    attrs = pairs(p)
-    return attrs.get("User-Name"), tuple(map(attrs.get, FACT_ATTRIBUTES))
+def facts_of(p) -> tuple:
+    """The fact key of a call's request (post_auth's path)."""
+    return tuple(map(pairs(p).get, FACT_ATTRIBUTES))
 
 
 def _first_values(items) -> dict:

@@ -48,9 +48,11 @@ def test_user_and_facts_take_first_values_and_skip_odd_items():
     items = (("User-Name", "a"), ("Calling-Station-Id", "10.0.0.1"), ("User-Name", "b"),
              ("Calling-Station-Id", "10.0.0.2"), ("NAS-Port-Type", "Virtual"), ("odd",),
              ("NAS-IP-Address", "192.0.2.1", "extra"))
-    user, facts = rq.user_and_facts({"request": items})
-    assert user == "a"
+    assert rq.user_name({"request": items}) == "a"
+    facts = rq.facts_of({"request": items})
     assert facts == rq.fact_key({"Calling-Station-Id": "10.0.0.1", "NAS-Port-Type": "Virtual"})
     assert facts[0] == "10.0.0.1" and facts[-1] == "Virtual"
-    assert rq.user_and_facts({"request": None}) == (None, (None,) * len(rq.FACT_ATTRIBUTES))
-    assert rq.user_and_facts(items[:2]) == ("a", rq.fact_key({"Calling-Station-Id": "10.0.0.1"}))
+    assert rq.user_name({"request": None}) is None
+    assert rq.facts_of({"request": None}) == (None,) * len(rq.FACT_ATTRIBUTES)
+    assert rq.user_name(items[:2]) == "a"
+    assert rq.facts_of(items[:2]) == rq.fact_key({"Calling-Station-Id": "10.0.0.1"})
