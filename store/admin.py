@@ -107,17 +107,32 @@ def count_outcome_since(conn, user: str, outcome: str, since: float) -> int:
         events.c.username == user, events.c.outcome == outcome, events.c.ts > since))).scalar_one()
 
 
-def last_success_addresses(conn, user: str, limit: int) -> tuple:
-    rows = conn.execute(select(events.c.address).where(and_(
-        events.c.username == user, events.c.outcome == "success"))
-        .order_by(events.c.ts.desc()).limit(limit)).all()
-    return tuple(r[0] for r in rows)
+def last_success_addresses(conn, limit: int, user: str | None = None) -> dict:
+    """{user: addresses of their last `limit` successful logins, newest first}, for one user
+    or (user None) every user in one pass over the successes (window function: the same
+    per-user query for 10,000 users cost ~7 s)."""
+    newest_first = func.row_number().over(partition_by=events.c.username,
+                                          order_by=(events.c.ts.desc(), events.c.id.desc()))
+    query = select(events.c.username, events.c.address, newest_first.label("n")).where(
+        events.c.outcome == "success")
+    if user is not None:
+        query = query.where(events.c.username == user)
+    ranked = query.subquery()
+    found: dict = {}
+    for name, address in conn.execute(select(ranked.c.username, ranked.c.address)
+                                      .where(ranked.c.n <= limit)
+                                      .order_by(ranked.c.username, ranked.c.n)):
+        found.setdefault(name, []).append(address)
+    return {name: tuple(addresses) for name, addresses in found.items()}
 
 
-def concurrent_seen(conn, user: str) -> bool:
-    """Whether a concurrent login was ever recorded for the user (denied or let in)."""
-    return conn.execute(select(events.c.id).where(and_(
-        events.c.username == user, events.c.reasons.like("%concurrent_login%"))).limit(1)).first() is not None
+def concurrent_seen(conn, user: str | None = None) -> set:
+    """Users with a concurrent login ever recorded (denied or let in): `user` or nobody, or
+    (user None) all of them, in one query."""
+    query = select(events.c.username).where(events.c.reasons.like("%concurrent_login%"))
+    if user is not None:
+        return set(conn.execute(query.where(events.c.username == user).limit(1)).scalars())
+    return set(conn.execute(query.distinct()).scalars())
 
 
 def account_names(conn) -> list[str]:

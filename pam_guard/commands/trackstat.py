@@ -24,11 +24,8 @@ def register(sub) -> None:
     parser.set_defaults(func=run)
 
 
-def figures(conn, settings, user: str) -> dict:
+def figures(settings, user: str, addresses: tuple, concurrent_seen: bool) -> dict:
     """One user's row of the page, as plain data (the --json output)."""
-    from store import admin
-
-    addresses = admin.last_success_addresses(conn, user, settings.trackstat.logins)
     figure = trackstat_figure(addresses, settings)
     return {
         "user": user,
@@ -40,8 +37,19 @@ def figures(conn, settings, user: str) -> dict:
         "rating": settings.trackstat.rating,
         "determination": figure.determination,
         "addresses": list(figure.addresses),
-        "concurrent_seen": admin.concurrent_seen(conn, user),
+        "concurrent_seen": concurrent_seen,
     }
+
+
+def page(conn, settings, user: str | None = None) -> list:
+    """The rows for `user`, or for every user: two reads of the events in all."""
+    from store import admin
+
+    names = [user] if user is not None else admin.account_names(conn)
+    addresses = admin.last_success_addresses(conn, settings.trackstat.logins, user)
+    concurrent = admin.concurrent_seen(conn, user)
+    return [figures(settings, name, addresses.get(name, ()), name in concurrent)
+            for name in names]
 
 
 def run(args) -> int:
@@ -53,9 +61,9 @@ def run(args) -> int:
             if not admin.user_known(conn, user):
                 raise CommandError(f"unknown user {user!r}: pam-guard has no record of it",
                                    EXIT_REFUSED)
-            rows = [figures(conn, settings, user)]
+            rows = page(conn, settings, user)
         else:
-            rows = [figures(conn, settings, u) for u in admin.account_names(conn)]
+            rows = page(conn, settings)
     if args.json:
         print_json(rows[0] if args.user else rows)
         return 0

@@ -5,6 +5,8 @@ from __future__ import annotations
 import sqlite3
 import time
 
+import pytest
+
 from tests.cli.conftest import DAY, HOUR
 
 
@@ -91,10 +93,14 @@ def test_last_active_shows_a_success_the_account_row_was_left_behind(site):
         copies.close()
 
 
-def test_trackstat_page(make_site):
+@pytest.mark.parametrize("engine", ["sqlite", "postgresql"])
+def test_trackstat_page(make_site, request, engine):
+    url = request.getfixturevalue("postgres_url") if engine == "postgresql" else None
     site = make_site({"trackstat": {"enabled": True, "logins": 15, "rating": 20},
-                      "concurrent": {"enabled": True, "action": "allow"}})
+                      "concurrent": {"enabled": True, "action": "allow"}}, url=url)
     start = time.time() - 2 * DAY
+    for i in range(3):  # older than the last 15 logins: not counted
+        site.success("sharer", f"10.9.9.{i + 1}", at=start - DAY + i * 1200)
     for i in range(15):  # 20 minutes apart: no concurrent logins among these
         at = start + i * 1200
         site.success("sharer", f"192.0.2.{i % 4 + 1}", at=at)  # 4 of 15 = 26.7 % > 20 %
@@ -120,6 +126,8 @@ def test_trackstat_page(make_site):
     sharer = next(line for line in page if line.startswith("sharer"))
     assert "15/15" in sharer and "4/15" in sharer and "26.7%" in sharer and "sharing" in sharer
     assert site.json("trackstat", "steady")["determination"] == "ok"
+    for user, row in rows.items():  # the whole page and one user's row agree
+        assert site.json("trackstat", user) == row
 
 
 def _dump(site) -> list[str]:
