@@ -278,24 +278,35 @@ class Gate:
         """Recompute and save a user's status now (pam-guard status): (history, status, why).
 
         None when the store has no account for the user. Raises StoreError/DirectoryError.
+        Reads first and writes only a status that changed (then read again under the write
+        lock): `status` over every user must not take the write lock, and bump the change
+        counters that RADIUS modules' copies of accounts hang on, once a user.
         """
         probe = self.attempt(user, "admin", "")
         directory = self._directory_state(user)
 
-        def body(conn):
+        def recompute(conn):
             account = logins.account_row(conn, user, probe.time, lock=False)
             if account is None:
                 return None
             history = logins.load_history(conn, probe, self.settings, account, full=True,
                                           directory=directory)
             status, why = decide.compute_status(history, self.settings, now=probe.time)
-            if status != history.status:
+            return history, status, why
+
+        def save(conn):
+            found = recompute(conn)
+            if found is not None and found[1] != found[0].status:
+                history, status, why = found
                 logins.set_status(conn, user, probe.time, status, why)
                 for notice in decide.status_notices(user, history.status, status, why):
                     self._queue(conn, probe.time, notice)
-            return history, status, why
+            return found
 
-        return self._in_transaction((user,), body)
+        found = self.read(recompute)
+        if found is None or found[1] == found[0].status:
+            return found
+        return self._in_transaction((user,), save)
 
     def record_success(self, attempt) -> Verdict:
         """A good password already let in (RADIUS post-auth): record it, reset the failures."""

@@ -93,6 +93,39 @@ def test_last_active_shows_a_success_the_account_row_was_left_behind(site):
         copies.close()
 
 
+def test_status_takes_the_write_lock_only_to_save_a_changed_status(site):
+    """`status` recomputes and saves statuses; one that has not changed is only read, so a
+    busy store's write lock (a recorder's batch, a login) does not hold it up, and over
+    every user it does not queue for that lock once a user."""
+    now = time.time()
+    for user in ("alice", "bob"):
+        site.success(user, "192.0.2.1", at=now - 300)
+        site.success(user, "192.0.2.1", at=now - 200)
+    assert site.json("status", "bob")["status"] == "protected"
+    # bob has been away for years as far as the account row goes: "inactive" now, to save
+    site.execute("UPDATE accounts SET last_activity = ? WHERE username = 'bob'",
+                 (now - 1000 * DAY,))
+
+    holder = sqlite3.connect(site.store_path, timeout=0, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")  # another writer holds the write lock
+    try:
+        assert site.json("status", "alice")["status"] == "protected"
+        busy = site.cli("status", "bob")  # changed: must be saved, waits for the lock
+        assert busy.returncode == 3, busy
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    assert site.json("status", "bob")["status"] == "inactive"
+    assert site.query("SELECT status FROM accounts WHERE username = 'bob'") == [("inactive",)]
+    holder = sqlite3.connect(site.store_path, timeout=0, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+    try:  # nothing changes now: every user's status is read alone
+        assert {r["user"] for r in site.json("status")} == {"alice", "bob"}
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+
+
 @pytest.mark.parametrize("engine", ["sqlite", "postgresql"])
 def test_trackstat_page(make_site, request, engine):
     url = request.getfixturevalue("postgres_url") if engine == "postgresql" else None
