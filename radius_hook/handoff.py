@@ -32,6 +32,7 @@ import time
 from collections import deque
 
 from policy.types import SUCCESS
+from policy.usernames import escape
 from radius_hook.recorder import FrameReader, frame
 
 PIPE_BUF = 4096  # a write up to this size is atomic on a pipe: a frame is never split
@@ -232,7 +233,12 @@ class Handoff:
         refused = []
         while later:
             user, at, request = later.popleft()
-            key = facts_of(request)
+            try:
+                key = facts_of(request)
+            except Exception as exc:  # noqa: BLE001 - not what rlm_python3 gives: said, dropped
+                self._log(f"recorder: a success of {escape(user)[:100]} not recorded: "
+                          f"{type(exc).__name__}: {exc}")
+                continue
             if not self._hand_one(SUCCESS, user, at, key, ()):
                 refused.append((SUCCESS, user, at, key, ()))
         return refused

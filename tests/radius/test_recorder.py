@@ -221,6 +221,23 @@ def test_successes_kept_back_go_over_before_anything_handed_after_them(guard, ha
     assert {a for _u, _o, _ts, a in rows} == {"10.0.0.1"}  # the facts of each request
 
 
+def test_a_request_without_usable_facts_costs_only_its_own_record(guard, handoff,
+                                                                  monkeypatch):
+    """Taking the facts of a kept-back request fails (nothing rlm_python3 sends does):
+    that success is logged and dropped, and the records around it still go over."""
+    import radius_hook.handoff as handoff_module
+
+    monkeypatch.setattr(handoff_module, "LATER_SECONDS", 30.0)
+    t = 1_800_000_000.0
+    handoff.hand_later("una", t, REQUEST)
+    handoff.hand_later("vic", t + 1, {"request": (("User-Name", "vic"), 7)})
+    handoff.hand(FAILURE, "una", t + 2, KEY)
+    handoff.flush()
+    assert guard.query("SELECT username, outcome FROM events ORDER BY ts") == [
+        ("una", "success"), ("una", "failure")]
+    assert any("success of vic not recorded: TypeError" in line for line in handoff.logged)
+
+
 def test_unstored_sees_a_success_kept_back(guard, handoff, monkeypatch):
     import radius_hook.handoff as handoff_module
 
