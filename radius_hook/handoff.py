@@ -120,6 +120,7 @@ class Handoff:
         self._later_pid = _pid[0]  # the process whose successes _later holds
         self._facts_of = facts_of
         self._ticker_pid = 0  # the process whose thread hands over a quiet spell's successes
+        self._ticking = False  # that thread runs
         self._wake = threading.Event()  # set when _later gets its first record
 
     # --- the recorder process ------------------------------------------------------------
@@ -208,7 +209,7 @@ class Handoff:
         later = self._later
         later.append((user, at, request))
         waiting = len(later)
-        if waiting >= LATER_RECORDS:
+        if waiting >= LATER_RECORDS or not self._ticking:
             self.hand_over_later()
         elif waiting == 1:
             self._wake.set()
@@ -245,8 +246,14 @@ class Handoff:
 
     def _start_ticker(self) -> None:
         self._ticker_pid = _pid[0]  # a forked child needs its own: threads do not fork
-        threading.Thread(target=self._tick, args=(_pid[0],), name="pam-guard-later",
-                         daemon=True).start()
+        try:
+            threading.Thread(target=self._tick, args=(_pid[0],), name="pam-guard-later",
+                             daemon=True).start()
+            self._ticking = True
+        except RuntimeError as exc:  # no thread to be had: each success goes over at once
+            self._ticking = False
+            self._log(f"recorder: no thread to hand successes over in runs ({exc}); "
+                      "handing each over in its own request")
 
     def _tick(self, pid: int) -> None:
         """Hands over the successes a quiet spell leaves kept back, LATER_SECONDS after the

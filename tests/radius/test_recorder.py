@@ -238,6 +238,21 @@ def test_a_request_without_usable_facts_costs_only_its_own_record(guard, handoff
     assert any("success of vic not recorded: TypeError" in line for line in handoff.logged)
 
 
+def test_without_a_thread_each_success_goes_over_in_its_own_call(guard, handoff,
+                                                                 monkeypatch):
+    import threading
+
+    def refuse(_thread):
+        raise RuntimeError("can't start new thread")
+
+    monkeypatch.setattr(threading.Thread, "start", refuse)
+    handoff.hand_later("wes", 1_800_000_000.0, REQUEST)
+    assert len(handoff._later) == 0  # not kept back: nothing would hand it over
+    handoff.flush()
+    assert guard.query("SELECT username FROM events") == [("wes",)]
+    assert any("no thread to hand successes over" in line for line in handoff.logged)
+
+
 def test_unstored_sees_a_success_kept_back(guard, handoff, monkeypatch):
     import radius_hook.handoff as handoff_module
 
