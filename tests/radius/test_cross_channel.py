@@ -35,6 +35,10 @@ def test_lock_over_radius_refuses_pam_login(guard, server, pam_login):
     assert login(user.password).ok
     for _ in range(3):
         server.auth(user.name, "wrong", Calling_Station_Id="192.0.2.30")
+    # The module's recorder stores the failures (and so the lock) a moment after the
+    # replies: a PAM login started at once can come first (one CI run did).
+    assert wait_for(lambda: guard.query(
+        "SELECT locked_at IS NOT NULL FROM accounts WHERE username = ?", (user.name,)) == [(1,)])
     refused = login(user.password)
     assert not refused.ok and LOCK_MESSAGE in refused.output
     guard.cli("unlock", user.name)
