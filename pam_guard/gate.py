@@ -294,9 +294,12 @@ class Gate:
             status, why = decide.compute_status(history, self.settings, now=probe.time)
             return history, status, why
 
+        def changed(found) -> bool:
+            return found is not None and found[1] != found[0].status
+
         def save(conn):
             found = recompute(conn)
-            if found is not None and found[1] != found[0].status:
+            if changed(found):
                 history, status, why = found
                 logins.set_status(conn, user, probe.time, status, why)
                 for notice in decide.status_notices(user, history.status, status, why):
@@ -304,9 +307,7 @@ class Gate:
             return found
 
         found = self.read(recompute)
-        if found is None or found[1] == found[0].status:
-            return found
-        return self._in_transaction((user,), save)
+        return self._in_transaction((user,), save) if changed(found) else found
 
     def record_success(self, attempt) -> Verdict:
         """A good password already let in (RADIUS post-auth): record it, reset the failures."""

@@ -367,7 +367,7 @@ class Handoff:
         """[(kind, time, fact key, reasons)] of `user`'s outcomes handed over and not yet
         known to be stored, in the order they were handed over."""
         if self._later:
-            self.hand_over_later()
+            self.hand_over_later(drain=False)  # the answers are read below if need be
         if not self._has_unstored(user):
             return []
         with self._lock:
@@ -398,7 +398,7 @@ class Handoff:
         itself is outside the lock, so that no other thread's hand-over waits behind it
         should calls ever run side by side (rlm_python3 3.2 serialises them anyway)."""
         if self._later:
-            self.hand_over_later()
+            self.hand_over_later(drain=False)  # the loop below reads the answers
         deadline = time.monotonic() + timeout
         while True:
             with self._lock:
@@ -422,7 +422,7 @@ class Handoff:
     def stop(self, timeout: float = 15.0) -> None:
         """Let the recorder store what it has, then end it."""
         if self._later:
-            self.hand_over_later()
+            self.hand_over_later(drain=False)  # read below, to the end
         self._stopping = True
         self._wake.set()  # the ticker thread ends
         with self._lock:
