@@ -81,8 +81,22 @@ fi
 SITE_PACKAGES=$("$PREFIX/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
 sed "s|@SITE_PACKAGES@|$SITE_PACKAGES|" "$SRC/packaging/hook.py" > "$PREFIX/hook.py.new"
 chmod 0644 "$PREFIX/hook.py.new" && mv "$PREFIX/hook.py.new" "$PREFIX/hook.py"
+# The exec entry for setuid programs' stacks (su, sudo, common-auth), run by pam_exec.so: its
+# first line starts the venv's interpreter by absolute path in isolated mode (-I).
+sed "s|@PREFIX@|$PREFIX|g" "$SRC/packaging/pam-guard-exec" > "$PREFIX/bin/pam-guard-exec.new"
+chmod 0755 "$PREFIX/bin/pam-guard-exec.new" && mv "$PREFIX/bin/pam-guard-exec.new" "$PREFIX/bin/pam-guard-exec"
 install -d -m 0755 "$PREFIX/share/pam.d"
-install -m 0644 "$SRC"/packaging/pam.d/* "$PREFIX/share/pam.d/"
+for stack in "$SRC"/packaging/pam.d/*; do
+    sed "s|/opt/pam-guard/|$PREFIX/|g" "$stack" > "$PREFIX/share/pam.d/$(basename "$stack")"
+    chmod 0644 "$PREFIX/share/pam.d/$(basename "$stack")"
+done
+# pam-auth-update profiles for common-auth/-account/-session (not enabled: Default: no).
+if [ -d /usr/share/pam-configs ]; then
+    for profile in pam-guard pam-guard-authfail; do
+        sed "s|@PREFIX@|$PREFIX|g" "$SRC/packaging/pam-configs/$profile" > "/usr/share/pam-configs/$profile"
+        chmod 0644 "/usr/share/pam-configs/$profile"
+    done
+fi
 install -m 0755 "$SRC/packaging/share-store.sh" "$PREFIX/share/share-store.sh"
 # pam_python never writes bytecode (it sets Py_DontWriteBytecodeFlag): without .pyc files every
 # login would compile the hook's modules again. pip compiles a regular install; an editable one
@@ -177,13 +191,33 @@ fi
 
 cat <<LINES
 
-pam-guard is installed. It edits no PAM stack by itself: to guard a service, add these
-lines to its file in /etc/pam.d (examples: $PREFIX/share/pam.d/), around its password module:
+pam-guard is installed. It edits no PAM stack by itself. Two entries, one for each kind of
+program (examples: $PREFIX/share/pam.d/):
+
+Daemons (sshd, login, dovecot, vsftpd): pam_python, the fastest. Around the password module:
 
 auth     requisite                pam_python.so $PREFIX/hook.py preauth
 auth     [success=1 default=bad]  pam_unix.so
 auth     [default=die]            pam_python.so $PREFIX/hook.py authfail
 account  required                 pam_python.so $PREFIX/hook.py
 session  optional                 pam_python.so $PREFIX/hook.py
+
+Setuid programs (su, sudo, chsh, chfn, passwd, newgrp, pkexec) and files they include
+(common-auth): never pam_python, whose interpreter takes its Python from the caller's PATH
+(any local user would run code as root); the exec entry instead, through pam_exec.so.
+Complete stacks: $PREFIX/share/pam.d/pam-guard-su and pam-guard-sudo; for common-auth:
+pam-auth-update --enable pam-guard pam-guard-authfail. The lines:
+
+auth     [success=ok default=2]      pam_exec.so seteuid quiet stdout $PREFIX/bin/pam-guard-exec preauth
+auth     [success=2 default=ignore]  pam_unix.so
+auth     [default=ignore]            pam_exec.so seteuid quiet $PREFIX/bin/pam-guard-exec authfail
+auth     requisite                   pam_deny.so
+auth     required                    pam_permit.so
+account  [success=1 default=ignore]  pam_exec.so seteuid quiet stdout $PREFIX/bin/pam-guard-exec
+account  requisite                   pam_deny.so
+session  optional                    pam_exec.so seteuid quiet $PREFIX/bin/pam-guard-exec
+
 LINES
+# Which stacks run pam-guard, and any pam_python line a setuid program reaches (exit 1).
+"$PREFIX/bin/pam-guard" doctor || say "pam-guard doctor found a stack to fix (above)"
 say "done"

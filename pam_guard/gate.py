@@ -93,10 +93,10 @@ class Gate:
     # --- attempts --------------------------------------------------------------------------
 
     def attempt(self, user, channel, service, address=None, address_raw=None, client=None,
-                secure=None) -> Attempt:
+                secure=None, ruser=None) -> Attempt:
         """An Attempt stamped with the gate's clock; `address` must be canonical or None."""
         return Attempt(user, channel, service or "", address, _sanitize_text(address_raw),
-                       _sanitize_text(client), secure, self.clock())
+                       _sanitize_text(client), secure, self.clock(), _sanitize_text(ruser))
 
     def preauth(self, attempt) -> Verdict:
         """Before the password: refuse a locked account (pam-guard's lock or the directory's).

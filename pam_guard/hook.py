@@ -12,6 +12,13 @@ pam_python loads this file once per login process, so everything imported here i
 every login: no SQLAlchemy, no tomllib, no logging (shared/PERF.md). Nothing raises out of a
 pam_sm_* function: trouble is logged to syslog (authpriv, tag pam-guard) and the login gets
 `failure.on_store_error` (a config that cannot be read means deny).
+
+Never in a setuid program's stack (su, sudo, common-auth): pam_python's interpreter takes its
+standard library from the caller's PATH, so the caller's code runs as root before this file
+is read. Such stacks use the exec entry (pam_guard.exec_entry, run by pam_exec.so); when this
+hook finds itself in a setuid process anyway it says so at LOG_CRIT, records nothing and
+answers per `failure.on_store_error`. `pam_guard.exec_entry` drives the same pam_sm_*
+functions with an object that reads PAM's environment instead of pamh.
 """
 
 from __future__ import annotations
@@ -118,10 +125,44 @@ def user_of(pamh):
 
 def build_attempt(pamh, gate, user):
     """The Attempt for this PAM call: PAM_RHOST parsed (a host name or garbage is no
-    address, kept as given; never resolved), the tty as client detail."""
+    address, kept as given; never resolved), the tty as client detail, PAM_RUSER (who ran
+    su or sudo)."""
     rhost = _item(pamh, "rhost") or None  # an empty PAM_RHOST is a local login
     return gate.attempt(user, PAM, _item(pamh, "service") or "", parse_address(rhost), rhost,
-                        _item(pamh, "tty"), None)
+                        _item(pamh, "tty"), None, _item(pamh, "ruser") or None)
+
+
+def in_setuid_process() -> bool:
+    """True in a setuid or setgid program (real and effective ids differ): its caller chose
+    the environment pam_python's interpreter started in."""
+    return os.getuid() != os.geteuid() or os.getgid() != os.getegid()
+
+
+def refuse_setuid(pamh, argv, phase: str) -> int:
+    """The hook runs in a setuid program's stack: say so loudly, decide nothing, answer per
+    `failure.on_store_error` (a config that cannot be read means deny)."""
+    from pam_guard.entries import exec_module_args, prefix_of_hook
+
+    args = list(argv)
+    hook = args[0] if args else ""
+    log(syslog.LOG_CRIT,
+        f"{phase}: pam_python runs in setuid program {_shown(_item(pamh, 'service'))} "
+        f"(uid {os.getuid()}, euid {os.geteuid()}): any local user can run code as root "
+        f"through it. Replace the pam_python.so line by: "
+        f"{exec_module_args(args[1:], phase != 'authfail', prefix_of_hook(hook))} "
+        f"(examples in {prefix_of_hook(hook)}/share/pam.d/); run 'pam-guard doctor'")
+    if phase == "authfail":
+        return pamh.PAM_AUTH_ERR
+    if phase == "session":
+        return pamh.PAM_IGNORE
+    try:
+        config, _mode = parse_args(argv)
+        if gate_for(config).settings.failure.on_store_error == "allow":
+            return pamh.PAM_SUCCESS
+    except Exception as exc:  # noqa: BLE001 - no settings: deny
+        log(syslog.LOG_ERR, f"{phase}: {type(exc).__name__}: {exc}")
+    say(pamh, USER_MESSAGES[STORE_ERROR])
+    return pamh.PAM_PERM_DENIED
 
 
 def say(pamh, text: str) -> None:
@@ -177,6 +218,8 @@ def pam_sm_authenticate(pamh, flags, argv):
         if mode is None:
             log(syslog.LOG_ERR, "auth line without 'preauth' or 'authfail': ignored")
             return pamh.PAM_IGNORE
+        if in_setuid_process():
+            return refuse_setuid(pamh, argv, mode)
         gate = gate_for(config)
         user = user_of(pamh)
         if user is None:
@@ -205,8 +248,10 @@ def pam_sm_authenticate(pamh, flags, argv):
 
 
 def pam_sm_setcred(pamh, flags, argv):
-    """No credentials to set: nothing to say."""
-    return pamh.PAM_IGNORE
+    """No credentials to set, and success (as pam_faillock's): libpam replays the auth lines
+    for setcred, and a stack whose password module's success is a jump (`[success=1 ...]`)
+    would otherwise end the replay with no result, and refuse (su, login)."""
+    return pamh.PAM_SUCCESS
 
 
 def pam_sm_acct_mgmt(pamh, flags, argv):
@@ -214,6 +259,8 @@ def pam_sm_acct_mgmt(pamh, flags, argv):
     config = None
     try:
         config, _mode = parse_args(argv)
+        if in_setuid_process():
+            return refuse_setuid(pamh, argv, "account")
         gate = gate_for(config)
         user = user_of(pamh)
         if user is None:
@@ -230,13 +277,17 @@ def pam_sm_acct_mgmt(pamh, flags, argv):
 
 
 def _session_key(pamh) -> str:
-    # open_session and close_session run in the same login process; the host is the `nas`.
-    return f"{os.getpid()}:{_item(pamh, 'tty') or '-'}"
+    # open_session and close_session run in the same login process (the exec entry's parent:
+    # its `application_pid`); the host is the `nas`.
+    pid = getattr(pamh, "application_pid", None) or os.getpid()
+    return f"{pid}:{_item(pamh, 'tty') or '-'}"
 
 
 def _session(pamh, argv, opening: bool):
     try:
         config, _mode = parse_args(argv)
+        if in_setuid_process():
+            return refuse_setuid(pamh, argv, "session")
         gate = gate_for(config)
         user = user_of(pamh)
         if not user or isinstance(user, bytes):

@@ -52,15 +52,16 @@ DIR_DISABLED = "disabled"
 
 Attempt = namedtuple(
     "Attempt",
-    "user channel service address address_raw client secure time",
-    defaults=(None, None, None, 0.0),
+    "user channel service address address_raw client secure time ruser",
+    defaults=(None, None, None, 0.0, None),
 )
 Attempt.__doc__ = """One login attempt.
 
 user: the name as given; channel: "pam" | "radius"; service: PAM service or RADIUS session
 type; address: canonical IP text or None (see policy.addresses.parse_address); address_raw:
 what the caller gave; client: tty, NAS, Calling-Station-Id...; secure: True/False/None;
-time: seconds since the epoch (the caller's clock, never read here)."""
+time: seconds since the epoch (the caller's clock, never read here); ruser: who asked for
+the login on PAM (PAM_RUSER: the caller of su or sudo), or None."""
 
 Session = namedtuple("Session", "service address started last_update")
 Session.__doc__ = "An open session: service, canonical address or None, start and last update."

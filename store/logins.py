@@ -179,6 +179,7 @@ def event_row(attempt, outcome: str, reasons=()) -> dict:
         "secure": attempt.secure,
         "outcome": outcome,
         "reasons": ",".join(reasons),
+        "ruser": attempt.ruser,
     }
 
 

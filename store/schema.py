@@ -42,6 +42,7 @@ events = Table(
     Column("secure", Boolean),
     Column("outcome", String(16), nullable=False),  # success | failure | denied
     Column("reasons", String(256), nullable=False, server_default=""),  # comma-separated codes
+    Column("ruser", String(USER_LEN)),  # PAM_RUSER: who ran su or sudo (revision 0004), escaped
 )
 # A decision reads one user's recent events of one outcome; spraying alerts read one address's
 # failures, and nothing on the login path reads its successes: failures only (revision 0003),

@@ -54,9 +54,9 @@ LIMIT :limit
 
 INSERT_EVENT = """
 INSERT INTO events (ts, username, channel, service, address, address_raw, client, secure,
-                    outcome, reasons)
+                    outcome, reasons, ruser)
 VALUES (:ts, :user, :channel, :service, :address, :address_raw, :client, :secure,
-        :outcome, :reasons)
+        :outcome, :reasons, :ruser)
 """
 
 COUNT_OUTCOME_SINCE = """

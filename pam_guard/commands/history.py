@@ -15,7 +15,7 @@ from pam_guard.commands.common import TIME_HELP, check_user, parse_time, store_t
 from policy.addresses import LOCAL, parse_network
 
 FIELDS = ("time", "ts", "user", "outcome", "reasons", "channel", "service", "address",
-          "address_raw", "client", "secure")
+          "address_raw", "client", "secure", "ruser")
 # A spreadsheet runs a cell that starts with one of these as a formula; user names and
 # client details come from whoever tried to log in, so such cells get a leading quote.
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
@@ -25,7 +25,8 @@ def register(sub) -> None:
     parser = sub.add_parser(
         "history", help="login history, newest first",
         description="The login history, newest first, streamed (any size of history). "
-                    "Outcome flags combine (--failed --denied: both). CSV cells that a "
+                    "Outcome flags combine (--failed --denied: both). BY is who asked for the login "
+                    "(PAM_RUSER: the user who ran su or sudo). CSV cells that a "
                     "spreadsheet would run as a formula get a leading apostrophe.")
     parser.add_argument("user", nargs="?", help="only this user's logins")
     parser.add_argument("--failed", action="store_true", help="failed logins")
@@ -56,6 +57,7 @@ def _record(row) -> dict:
         "address_raw": row.address_raw,
         "client": row.client,
         "secure": None if row.secure is None else bool(row.secure),
+        "ruser": row.ruser,
     }
 
 
@@ -116,13 +118,13 @@ def _write_json(records) -> int:
 
 
 def _write_table(records) -> int:
-    layout = "{:<19}  {:<16}  {:<8}  {:<14}  {:<39}  {}"
+    layout = "{:<19}  {:<16}  {:<8}  {:<14}  {:<12}  {:<39}  {}"
     count = 0
     for record in records:
         if count == 0:
-            print(layout.format("TIME", "USER", "OUTCOME", "SERVICE", "ADDRESS", "REASONS"))
+            print(layout.format("TIME", "USER", "OUTCOME", "SERVICE", "BY", "ADDRESS", "REASONS"))
         print(layout.format(record["time"], record["user"], record["outcome"],
-                            record["service"] or "-",
+                            record["service"] or "-", record["ruser"] or "-",
                             record["address"] or record["address_raw"] or "local",
                             record["reasons"] or "-"))
         count += 1

@@ -32,3 +32,25 @@ def test_installer_prints_the_packaged_stack_lines():
     with open(os.path.join(ROOT, "packaging", "install.sh")) as handle:
         printed = _pam_lines(handle.read().replace("$PREFIX", "/opt/pam-guard"))
     assert shipped and shipped == printed
+
+
+def _exec_lines(text: str) -> list[str]:
+    return [" ".join(line.split()) for line in text.splitlines()
+            if re.match(r"^(auth|account|session)\s", line) and "pam-guard-exec" in line]
+
+
+def test_installer_prints_the_su_examples_exec_lines():
+    with open(os.path.join(ROOT, "packaging", "pam.d", "pam-guard-su")) as handle:
+        shipped = _exec_lines(handle.read())
+    with open(os.path.join(ROOT, "packaging", "install.sh")) as handle:
+        printed = _exec_lines(handle.read().replace("$PREFIX", "/opt/pam-guard"))
+    assert len(shipped) == 4 and shipped == printed
+
+
+def test_setuid_examples_never_run_pam_python():
+    for name in ("pam-guard-su", "pam-guard-sudo"):
+        with open(os.path.join(ROOT, "packaging", "pam.d", name)) as handle:
+            text = handle.read()
+        assert "pam-guard-exec" in text
+        assert not [line for line in text.splitlines()
+                    if "pam_python" in line and not line.lstrip().startswith("#")]

@@ -93,6 +93,14 @@ def indexes(url: str, table: str) -> set:
         engine.dispose()
 
 
+def columns(url: str, table: str) -> set:
+    engine = engine_for(url)
+    try:
+        return {column["name"] for column in inspect(engine).get_columns(table)}
+    finally:
+        engine.dispose()
+
+
 def use_the_gate(url: str, start: float = T0) -> None:
     """A little of everything the login path writes: failures and a lock, a login, sessions."""
     now = [start]
@@ -135,8 +143,8 @@ def empty_url(request, tmp_path):
 # --- tests ----------------------------------------------------------------------------------
 
 
-def test_head_is_0003():
-    assert head_revision() == "0003"
+def test_head_is_0004():
+    assert head_revision() == "0004"
 
 
 def test_create_or_upgrade_twice_keeps_everything(store_url):
@@ -155,20 +163,25 @@ def test_store_made_at_0001_upgrades_to_head_with_its_data(empty_url):
     assert "ix_sessions_last_update" not in indexes(empty_url, "sessions")
     conn = connect(empty_url)
     try:
+        # rows as the 0001 schema holds them (the gate of today writes columns added since)
         fill(conn, events=5000, users=50, sessions=500, end=T0 - 86400)
     finally:
         conn.close()
-    use_the_gate(empty_url)
     before = snapshot(empty_url)
-    assert len(before["events"]) == 5000 + 4 and len(before["sessions"]) == 502
+    assert len(before["events"]) == 5000 and len(before["sessions"]) == 500
 
     assert create_or_upgrade(empty_url) == head_revision()
 
-    assert snapshot(empty_url) == before
+    after = snapshot(empty_url)
+    assert [row[:-1] for row in after["events"]] == before["events"]  # old rows kept ...
+    assert {row[-1] for row in after["events"]} == {None}  # ... with no ruser (0004)
+    assert {k: v for k, v in after.items() if k != "events"} == {
+        k: v for k, v in before.items() if k != "events"}
     assert schema_diff(empty_url) == []
     assert "ix_sessions_last_update" in indexes(empty_url, "sessions")
     assert "ix_events_address_failures" in indexes(empty_url, "events")
     assert "ix_events_address_outcome_ts" not in indexes(empty_url, "events")
+    use_the_gate(empty_url)
     gate_still_works(empty_url)
 
 
@@ -193,6 +206,18 @@ def test_0003_downgrades_and_upgrades_again(store_url):
     migrate(store_url, "head")
     names = indexes(store_url, "events")
     assert "ix_events_address_failures" in names and "ix_events_address_outcome_ts" not in names
+    assert snapshot(store_url) == before and schema_diff(store_url) == []
+    gate_still_works(store_url)
+
+
+def test_0004_adds_ruser_and_downgrades_again(store_url):
+    use_the_gate(store_url)
+    before = snapshot(store_url)
+    assert "ruser" in columns(store_url, "events")
+    migrate(store_url, "0003", down=True)
+    assert revision_of(store_url) == "0003" and "ruser" not in columns(store_url, "events")
+    migrate(store_url, "head")
+    assert "ruser" in columns(store_url, "events")
     assert snapshot(store_url) == before and schema_diff(store_url) == []
     gate_still_works(store_url)
 

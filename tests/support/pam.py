@@ -30,7 +30,10 @@ PREFIX = "/opt/pam-guard"
 HOOK = f"{PREFIX}/hook.py"
 PAM_GUARD = f"{PREFIX}/bin/pam-guard"
 VENV_PYTHON = f"{PREFIX}/bin/python"
+EXEC = f"{PREFIX}/bin/pam-guard-exec"
 PACKAGED_STACK = os.path.join(ROOT, "packaging", "pam.d", "pam-guard-sshd")
+PACKAGED_SU = os.path.join(ROOT, "packaging", "pam.d", "pam-guard-su")
+PACKAGED_SUDO = os.path.join(ROOT, "packaging", "pam.d", "pam-guard-sudo")
 PAM_D = "/etc/pam.d"
 LOGIN_TIMEOUT = 30  # seconds: a login that takes longer than this is a hang, not slowness
 
@@ -61,11 +64,13 @@ def have_pam_tools() -> str | None:
 
 # --- users --------------------------------------------------------------------------------------
 
-def create_user(name: str | None = None, password: str | None = None) -> User:
-    """A real local user with a password (no home, no shell), for pam_unix to check."""
+def create_user(name: str | None = None, password: str | None = None,
+                shell: str = "/usr/sbin/nologin") -> User:
+    """A real local user with a password (no home; no shell unless `shell` names one), for
+    pam_unix to check."""
     name = name or unique_name()
     password = password or "pw-" + secrets.token_hex(8)
-    subprocess.run(["useradd", "--no-create-home", "--shell", "/usr/sbin/nologin", name],
+    subprocess.run(["useradd", "--no-create-home", "--shell", shell, name],
                    check=True, capture_output=True, timeout=30)
     subprocess.run(["chpasswd"], input=f"{name}:{password}\n", text=True, check=True,
                    capture_output=True, timeout=30)
@@ -96,19 +101,24 @@ def remove_service(name: str) -> None:
         pass
 
 
-def packaged_stack(config: str, hook: str = HOOK, unix_nodelay: bool = True) -> str:
-    """The shipped example stack (packaging/pam.d/pam-guard-sshd) for a test config.
+def packaged_stack(config: str, hook: str = HOOK, unix_nodelay: bool = True,
+                   stack: str = PACKAGED_STACK) -> str:
+    """A shipped example stack (packaging/pam.d/, the sshd one by default) for a test config.
 
-    Only two things change: `config=PATH` after every hook reference, and (by default)
-    pam_unix's `nodelay`, so that a wrong password does not cost the test its ~2 s delay.
+    Only two things change: `config=PATH` after every reference to either entry (the hook
+    file, the exec entry), and (by default) pam_unix's `nodelay`, so that a wrong password
+    does not cost the test its ~2 s delay.
     """
-    with open(PACKAGED_STACK) as handle:
+    with open(stack) as handle:
         text = handle.read()
     lines = []
     for line in text.splitlines():
         if not line.strip() or line.lstrip().startswith("#"):
             continue
         line = line.replace(f"{HOOK}", f"{hook} config={config}")
+        line = line.replace(f"{EXEC} ", f"{EXEC} config={config} ")
+        if line.endswith(EXEC):
+            line += f" config={config}"
         if unix_nodelay:
             line = re.sub(r"\bpam_unix\.so\b(?!\S)", "pam_unix.so nodelay", line, count=1)
         lines.append(line)
