@@ -9,7 +9,8 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 [ "$(id -u)" = 0 ] || { echo "scripts/test.sh: run as root (tests drive /etc/pam.d and real users)" >&2; exit 1; }
 
 TEST_PACKAGES=(pamtester freeradius freeradius-python3 freeradius-utils slapd ldap-utils
-               postgresql sqlite3 libpam-python python3-venv sudo)
+               postgresql sqlite3 libpam-python python3-venv sudo openssh-server
+               openssh-client sshpass)
 missing=()
 for p in "${TEST_PACKAGES[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
