@@ -165,6 +165,19 @@ def refuse_setuid(pamh, argv, phase: str) -> int:
     return pamh.PAM_PERM_DENIED
 
 
+def event_line(event: str, pamh, user, **fields) -> str:
+    """pam-guard's key=value line (pam_guard.logline) for this PAM call: rhost is the
+    source address parsed (`-` when PAM_RHOST is empty or no address; the raw value, say a
+    host name, follows as rhost_raw)."""
+    from pam_guard.logline import line
+
+    raw = _item(pamh, "rhost") or None
+    address = parse_address(raw)
+    extra = {"rhost_raw": _shown(raw)} if raw and raw != address else {}
+    return line(event, address, user=_shown(user), service=_item(pamh, "service") or "",
+                channel=PAM, **extra, **fields)
+
+
 def say(pamh, text: str) -> None:
     try:
         pamh.conversation(pamh.Message(pamh.PAM_ERROR_MSG, text))
@@ -177,11 +190,9 @@ def refuse(pamh, verdict, phase: str, user, gate) -> int:
     reasons = verdict.reasons or (STORE_ERROR,)
     first = reasons[0]
     say(pamh, USER_MESSAGES.get(first, "Login refused."))
-    detail = f" ({gate.last_error})" if first in (STORE_ERROR, INVALID_USER) and gate.last_error else ""
-    rhost = _item(pamh, "rhost")
-    log(syslog.LOG_NOTICE, f"{phase}: refused user {_shown(user)} from "
-        f"{_shown(rhost) if rhost else 'local'} service {_shown(_item(pamh, 'service'))}: "
-        f"{','.join(reasons)}{detail}")
+    detail = gate.last_error if first in (STORE_ERROR, INVALID_USER) else ""
+    log(syslog.LOG_NOTICE, event_line("refused", pamh, user, reason=",".join(reasons),
+                                      phase=phase, **({"detail": detail} if detail else {})))
     if first in LOCK_REASONS:
         return pamh.PAM_ACCT_EXPIRED
     return pamh.PAM_PERM_DENIED
@@ -241,7 +252,8 @@ def pam_sm_authenticate(pamh, flags, argv):
             log(syslog.LOG_ERR, f"authfail: failure of {_shown(user)} not recorded: "
                 f"{gate.last_error}")
         if verdict.lock is not None:
-            log(syslog.LOG_NOTICE, f"locked user {_shown(user)}: {verdict.lock[0]}")
+            log(syslog.LOG_NOTICE, event_line("lock", pamh, user, reason=LOCKED,
+                                              detail=verdict.lock[0]))
         return pamh.PAM_AUTH_ERR
     except Exception as exc:  # noqa: BLE001 - never crash the calling program
         return on_error(pamh, mode or "auth", exc, config)

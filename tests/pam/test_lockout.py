@@ -32,9 +32,11 @@ def test_three_failures_lock_even_the_right_password_until_unlock(guarded, user,
     assert "User account has expired" in refused.output
     assert outcomes(guard, user) == [("success", ""), ("failure", ""), ("failure", ""),
                                      ("failure", ""), ("denied", "locked")]
-    assert any(f"locked user {user.name}" in line for line in syslog.lines())
-    assert any(f"preauth: refused user {user.name} from {RHOST}" in line and "locked" in line
-               for line in syslog.lines())
+    lines = syslog.lines()
+    assert any(f"event=lock rhost={RHOST} user={user.name} service={service} channel=pam "
+               "reason=locked detail=" in line for line in lines), lines
+    assert any(f"event=refused rhost={RHOST} user={user.name} service={service} channel=pam "
+               "reason=locked phase=preauth" in line for line in lines), lines
 
     unlocked = guard.cli("unlock", user.name)
     assert "unlocked" in unlocked.stdout

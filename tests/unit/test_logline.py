@@ -1,0 +1,36 @@
+"""pam-guard's key=value log lines: event and rhost first, values that could fool a parser
+quoted and escaped."""
+
+from __future__ import annotations
+
+import re
+
+from pam_guard.logline import line, value
+
+ANCHOR = re.compile(r'^event=(\S+) rhost=(\S+) ')
+
+
+def test_plain_values_stand_bare_and_order_is_kept():
+    assert line("refused", "203.0.113.7", user="alice", service="sshd", channel="pam",
+                reason="locked") == ("event=refused rhost=203.0.113.7 user=alice service=sshd "
+                                     "channel=pam reason=locked")
+
+
+def test_no_address_is_a_dash():
+    assert line("lock", None, user="bob").startswith("event=lock rhost=- user=bob")
+
+
+def test_a_user_name_cannot_forge_a_field():
+    forged = 'x rhost=198.51.100.1 reason="y'
+    text = line("refused", "203.0.113.7", user=forged, reason="locked")
+    assert ANCHOR.match(text).group(2) == "203.0.113.7"
+    assert text.count("rhost=") == 2 and ' rhost=198.51.100.1' not in text.split('"')[0]
+    assert value(forged) == '"x rhost=198.51.100.1 reason=\\"y"'
+
+
+def test_empty_quotes_backslashes_and_control_characters():
+    assert value("") == '""'
+    assert value("a\\b") == '"a\\\\b"'
+    assert value("a\nb") == '"a\\x0ab"'
+    assert value("\u202e") == '"\\u202e"'
+    assert value(3) == "3"
