@@ -98,6 +98,9 @@ if [ -d /usr/share/pam-configs ]; then
     done
 fi
 install -m 0755 "$SRC/packaging/share-store.sh" "$PREFIX/share/share-store.sh"
+install -d -m 0755 "$PREFIX/share/fail2ban/filter.d" "$PREFIX/share/fail2ban/jail.d"
+install -m 0644 "$SRC/packaging/fail2ban/filter.d/pam-guard.conf" "$PREFIX/share/fail2ban/filter.d/"
+install -m 0644 "$SRC/packaging/fail2ban/jail.d/pam-guard.local" "$PREFIX/share/fail2ban/jail.d/"
 # pam_python never writes bytecode (it sets Py_DontWriteBytecodeFlag): without .pyc files every
 # login would compile the hook's modules again. pip compiles a regular install; an editable one
 # runs from the source tree, so compile that.

@@ -165,7 +165,7 @@ def refuse_setuid(pamh, argv, phase: str) -> int:
     return pamh.PAM_PERM_DENIED
 
 
-def event_line(event: str, pamh, user, **fields) -> str:
+def event_line(event: str, pamh, user, reason: str, **fields) -> str:
     """pam-guard's key=value line (pam_guard.logline) for this PAM call: rhost is the
     source address parsed (`-` when PAM_RHOST is empty or no address; the raw value, say a
     host name, follows as rhost_raw)."""
@@ -174,8 +174,8 @@ def event_line(event: str, pamh, user, **fields) -> str:
     raw = _item(pamh, "rhost") or None
     address = parse_address(raw)
     extra = {"rhost_raw": _shown(raw)} if raw and raw != address else {}
-    return line(event, address, user=_shown(user), service=_item(pamh, "service") or "",
-                channel=PAM, **extra, **fields)
+    return line(event, address, reason, user=_shown(user),
+                service=_item(pamh, "service") or "", channel=PAM, **extra, **fields)
 
 
 def say(pamh, text: str) -> None:
@@ -191,8 +191,8 @@ def refuse(pamh, verdict, phase: str, user, gate) -> int:
     first = reasons[0]
     say(pamh, USER_MESSAGES.get(first, "Login refused."))
     detail = gate.last_error if first in (STORE_ERROR, INVALID_USER) else ""
-    log(syslog.LOG_NOTICE, event_line("refused", pamh, user, reason=",".join(reasons),
-                                      phase=phase, **({"detail": detail} if detail else {})))
+    log(syslog.LOG_NOTICE, event_line("refused", pamh, user, ",".join(reasons), phase=phase,
+                                      **({"detail": detail} if detail else {})))
     if first in LOCK_REASONS:
         return pamh.PAM_ACCT_EXPIRED
     return pamh.PAM_PERM_DENIED
@@ -252,7 +252,7 @@ def pam_sm_authenticate(pamh, flags, argv):
             log(syslog.LOG_ERR, f"authfail: failure of {_shown(user)} not recorded: "
                 f"{gate.last_error}")
         if verdict.lock is not None:
-            log(syslog.LOG_NOTICE, event_line("lock", pamh, user, reason=LOCKED,
+            log(syslog.LOG_NOTICE, event_line("lock", pamh, user, LOCKED,
                                               detail=verdict.lock[0]))
         return pamh.PAM_AUTH_ERR
     except Exception as exc:  # noqa: BLE001 - never crash the calling program

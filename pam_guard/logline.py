@@ -1,9 +1,9 @@
 """The one shape of pam-guard's syslog lines about users and addresses, for fail2ban and SIEMs.
 
-    event=refused rhost=203.0.113.7 user=alice service=sshd channel=pam reason=locked phase=preauth
+    event=refused rhost=203.0.113.7 reason=locked user=alice service=sshd channel=pam phase=preauth
 
-- `event` first, `rhost` second, always (`-` for none): a filter anchored there can never
-  be fooled by what a user name holds. The rest follow in the order given.
+- `event`, `rhost` (`-` for none) and `reason` first, always: a filter anchored there can
+  never be fooled by what a user name holds. The rest follow in the order given.
 - A value that is empty, or holds a space, a quote, a backslash or `=`, is written in double
   quotes with `\\` and `"` escaped; control characters are escaped as by policy.usernames.
 - Events: `refused` (a login refused by a rule: reason is the comma-separated reason codes),
@@ -32,8 +32,8 @@ def value(text) -> str:
     return f'"{escaped}"'
 
 
-def line(event: str, rhost, **fields) -> str:
-    """`event=EVENT rhost=ADDR key=value ...` (None values as `-`)."""
-    parts = [f"event={event}", f"rhost={value(rhost)}"]
+def line(event: str, rhost, reason, **fields) -> str:
+    """`event=EVENT rhost=ADDR reason=CODES key=value ...` (None values as `-`)."""
+    parts = [f"event={event}", f"rhost={value(rhost)}", f"reason={value(reason)}"]
     parts += [f"{key}={value(text)}" for key, text in fields.items()]
     return " ".join(parts)

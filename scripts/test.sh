@@ -10,7 +10,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 TEST_PACKAGES=(pamtester freeradius freeradius-python3 freeradius-utils slapd ldap-utils
                postgresql sqlite3 libpam-python python3-venv sudo openssh-server
-               openssh-client sshpass)
+               openssh-client sshpass fail2ban)
 missing=()
 for p in "${TEST_PACKAGES[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
@@ -30,7 +30,7 @@ if [ ${#missing[@]} -gt 0 ]; then
     [ "$made_policy" = 1 ] && rm -f /usr/sbin/policy-rc.d
 fi
 # Debian starts these on install; the tests run their own on loopback ports they pick.
-for svc in freeradius slapd postgresql; do
+for svc in freeradius slapd postgresql fail2ban; do
     service "$svc" stop >/dev/null 2>&1 || true
 done
 

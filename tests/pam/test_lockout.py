@@ -33,10 +33,10 @@ def test_three_failures_lock_even_the_right_password_until_unlock(guarded, user,
     assert outcomes(guard, user) == [("success", ""), ("failure", ""), ("failure", ""),
                                      ("failure", ""), ("denied", "locked")]
     lines = syslog.lines()
-    assert any(f"event=lock rhost={RHOST} user={user.name} service={service} channel=pam "
-               "reason=locked detail=" in line for line in lines), lines
-    assert any(f"event=refused rhost={RHOST} user={user.name} service={service} channel=pam "
-               "reason=locked phase=preauth" in line for line in lines), lines
+    assert any(f"event=lock rhost={RHOST} reason=locked user={user.name} service={service} "
+               "channel=pam detail=" in line for line in lines), lines
+    assert any(f"event=refused rhost={RHOST} reason=locked user={user.name} "
+               f"service={service} channel=pam phase=preauth" in line for line in lines), lines
 
     unlocked = guard.cli("unlock", user.name)
     assert "unlocked" in unlocked.stdout
