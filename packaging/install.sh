@@ -191,6 +191,21 @@ and require_message_authenticator = yes in each client (Blast-RADIUS, CVE-2024-3
 $PREFIX/share/freeradius/clients.conf.example). Then: freeradius -XC && systemctl restart freeradius
 RADIUS
 fi
+# @@MANPAGES@@ (issue 19: man pages; packaging/deb/build.sh makes the same two)
+# --- man pages: pam-guard(8) and pam-guard.toml(5), generated from the installed code -----------
+MAN_DIR=/usr/local/share/man
+man_tmp=$(mktemp -d)
+if "$PREFIX/bin/python" -I -m pam_guard.manpages "$man_tmp" >/dev/null; then
+    install -d -m 0755 "$MAN_DIR/man8" "$MAN_DIR/man5"
+    install -m 0644 "$man_tmp/pam-guard.8" "$MAN_DIR/man8/pam-guard.8"
+    install -m 0644 "$man_tmp/pam-guard.toml.5" "$MAN_DIR/man5/pam-guard.toml.5"
+    if command -v mandb >/dev/null 2>&1; then
+        mandb -q "$MAN_DIR" >/dev/null 2>&1 || true
+    fi
+else
+    say "could not generate the man pages (above); pam-guard --help has the commands"
+fi
+rm -rf "$man_tmp"
 
 cat <<LINES
 

@@ -10,7 +10,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 TEST_PACKAGES=(pamtester freeradius freeradius-python3 freeradius-utils slapd ldap-utils
                postgresql sqlite3 libpam-python python3-venv sudo openssh-server
-               openssh-client sshpass fail2ban)
+               openssh-client sshpass fail2ban man-db debootstrap)
 missing=()
 for p in "${TEST_PACKAGES[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
