@@ -9,11 +9,12 @@ set -euo pipefail
 SERVICE=pam-guard-demo
 DEMO_USER=${PAM_GUARD_DEMO_USER:-pgdemo}
 PASSWORD="demo-$(od -An -N6 -tx1 /dev/urandom | tr -d ' \n')"
-PAM_GUARD=/usr/local/sbin/pam-guard
+PAM_GUARD=/usr/local/sbin/pam-guard                    # packaging/install.sh puts it here,
+[ -x "$PAM_GUARD" ] || PAM_GUARD=/usr/sbin/pam-guard     # the Debian package here
 RHOST=192.0.2.10   # TEST-NET-1: documentation address, never contacted
 
 [ "$(id -u)" = 0 ] || { echo "demo.sh: run as root" >&2; exit 1; }
-[ -x /opt/pam-guard/hook.py ] || [ -f /opt/pam-guard/hook.py ] || { echo "demo.sh: run packaging/install.sh first" >&2; exit 1; }
+[ -x /opt/pam-guard/hook.py ] || [ -f /opt/pam-guard/hook.py ] || { echo "demo.sh: run packaging/install.sh (or install the .deb) first" >&2; exit 1; }
 command -v pamtester >/dev/null || {
     DEBIAN_FRONTEND=noninteractive apt-get install -y -q pamtester >/dev/null 2>&1 \
         || { apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q pamtester >/dev/null; }
