@@ -158,12 +158,19 @@ for script in postinst prerm postrm; do
 done
 echo /etc/pam-guard/pam-guard.toml > "$STAGE/DEBIAN/conffiles"
 INSTALLED_SIZE=$(du -sk --exclude=DEBIAN "$STAGE" | cut -f1)
+# The wheels' compiled code (manylinux) needs the newest glibc symbol version it names.
+GLIBC=$( (find "$VENV" -type f -name '*.so*' -exec grep -ahoE 'GLIBC_2\.[0-9]+' {} + || true) \
+        | sort -uV | tail -n1)
+LIBC_DEPENDS=${GLIBC:+libc6 (>= ${GLIBC#GLIBC_}), }
 sed -e "s|@VERSION@|$VERSION|; s|@ARCH@|$ARCH|; s|@INSTALLED_SIZE@|$INSTALLED_SIZE|" \
+    -e "s|@LIBC_DEPENDS@|$LIBC_DEPENDS|" \
     -e "s|@PY_MINOR@|$PY_MINOR|g; s|@NEXT_MINOR@|$NEXT_MINOR|g" \
     "$SRC/packaging/deb/control" > "$STAGE/DEBIAN/control"
 
 # Modes do not depend on the umask of whoever builds; --root-owner-group makes all root:root.
+# Shared objects (the wheels' bundled libraries come 0755) are loaded, never run.
 chmod -R u+rwX,go+rX,go-w "$STAGE"
+find "$VENV" -type f -name '*.so*' -exec chmod 0644 {} +
 rm -f "$DEB"
 dpkg-deb --root-owner-group -Zxz -z6 --build "$STAGE" "$DEB" >/dev/null
 say "wrote $DEB ($(du -h "$DEB" | cut -f1))"

@@ -99,9 +99,12 @@ def remove_root(root: str) -> None:
 
 @contextlib.contextmanager
 def mounted(root: str, archives: str | None = None):
-    """/proc and /dev bound into root (and apt's archive cache), unmounted at the end."""
+    """/proc, /dev and /dev/pts bound into root (and apt's archive cache), unmounted at the end."""
     try:
-        for source, target in (("/proc", "proc"), ("/dev", "dev")):
+        for source, target in (("/proc", "proc"), ("/dev", "dev"), ("/dev/pts", "dev/pts")):
+            # /dev/pts: apt's terminal log (without it: "E: Can not write log")
+            if target == "dev/pts" and not os.path.ismount(source):
+                continue
             subprocess.run(["mount", "--bind", source, os.path.join(root, target)], check=True)
         if archives:
             os.makedirs(archives, exist_ok=True)

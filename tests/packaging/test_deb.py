@@ -1,6 +1,7 @@
 """The Debian package: packaging/deb/build.sh builds it from this checkout; what it holds is what
 packaging/install.sh installs; on a fresh Debian 12 (a debootstrap chroot) `apt install` of it
-runs packaging/demo.sh, `apt remove` keeps the config and the store, `apt purge` removes them.
+runs packaging/demo.sh, `apt remove` keeps the config and the store (installed again, it finds
+them), `apt purge` removes them.
 
 Slow-ish (a build of the venv, then a Debian system in a chroot: ~2-3 min once today's base
 tarball is cached; the first run of a day downloads it), but part of the default run.
@@ -184,6 +185,11 @@ def test_apt_install_demo_remove_purge_on_a_fresh_debian(deb):
         for gone in (PREFIX, "/usr/sbin/pam-guard", "/usr/share/pam-configs/pam-guard",
                      "/lib/systemd/system/pam-guard-deliver.timer"):
             assert not _exists(root, gone), gone
+
+        # installed again, it finds what it had: the demo's history, an intact audit chain
+        chroot.run(root, f"cd /tmp && apt-get install -y -q ./{name}")
+        again = chroot.run(root, "pam-guard --json history pgdemo && pam-guard audit verify")
+        assert '"pgdemo"' in again.stdout and "audit log intact" in again.stdout, again.stdout
 
         chroot.run(root, "apt-get purge -y -q pam-guard")
         status = chroot.run(root, "dpkg-query -W -f='${db:Status-Abbrev}' pam-guard", check=False)
