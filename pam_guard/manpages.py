@@ -272,6 +272,8 @@ def allowed(check) -> str:
     free = _closure(check)
     if name == "_int.<locals>.check":
         return f"a whole number from {free['low']} to {free['high']}"
+    if name.endswith(".<locals>.check") and {"low", "high"} <= set(free):
+        return f"a number from {free['low']} to {free['high']}"
     if name == "_choice.<locals>.check":
         return "one of " + ", ".join(json.dumps(c) for c in free["choices"])
     if name == "_choice_list.<locals>.check":
