@@ -49,24 +49,26 @@ def store_transaction(args, write: bool = True):
     settings = settings_for(args)
     engine = engine_for(settings)
     callbacks: list = []
-    try:
-        with engine.begin() as conn:
-            conn.info["after_commit"] = callbacks
-            if write and conn.dialect.name == "sqlite":
-                # pysqlite would BEGIN (deferred) only at the first write; take the lock now.
-                conn.exec_driver_sql("BEGIN IMMEDIATE")
-            yield settings, conn
-            del conn.info["after_commit"]
-        if write:
-            # Processes that keep copies of account state (the RADIUS module) drop them all:
-            # an admin's change acts on the very next login.
-            from store.changes import note_change
+    with engine.begin() as conn:
+        conn.info["after_commit"] = callbacks
+        if write and conn.dialect.name == "sqlite":
+            # pysqlite would BEGIN (deferred) only at the first write; take the lock now.
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+        yield settings, conn
+        del conn.info["after_commit"]
+    # Only once the body is done: a body that raised may still hold a result it was
+    # streaming (history's rows, when the reader of a pipe went away). Closed later, that
+    # result needs its connection (rolled back and back in the pool by now) still open, or
+    # SQLAlchemy logs "Cannot operate on a closed database"; the pool goes with the process.
+    engine.dispose()
+    if write:
+        # Processes that keep copies of account state (the RADIUS module) drop them all:
+        # an admin's change acts on the very next login.
+        from store.changes import note_change
 
-            note_change(settings.store.url, None)
-        for callback in callbacks:
-            callback()
-    finally:
-        engine.dispose()
+        note_change(settings.store.url, None)
+    for callback in callbacks:
+        callback()
 
 
 def after_commit(conn, callback) -> None:
