@@ -65,6 +65,7 @@ for i in 1 2 3; do
 done
 step "5. the right password is now refused before pam_unix is asked: the account is locked"
 login "$PASSWORD"
+echo "   (pamtester's \"User account has expired\" is how it names PAM_ACCT_EXPIRED, the code pam-guard returns for a lock)"
 step "pam-guard status $DEMO_USER"
 "$PAM_GUARD" status "$DEMO_USER" | sed 's/^/   /'
 step "pam-guard history $DEMO_USER --limit 5"
