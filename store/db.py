@@ -4,8 +4,10 @@ SQLAlchemy costs ~9x a do-nothing PAM hook to import (shared/PERF.md), so the lo
 to the same schema through the plain driver. Statements are written once with `:name`
 parameters (store/statements.py) and converted for psycopg2 here.
 
-An SQLite store is opened read-write without create: a missing store is an error, never a
-fresh empty database (SPEC §12).
+An SQLite store is opened read-write without create: SQLite never makes an empty database in
+its place. A store that does not exist is made at first use, complete at the newest schema,
+by store.migrate (SPEC §10): SQLAlchemy and Alembic are imported then, and only then, since
+that happens once in the life of a store; one that exists is never made again (§12).
 """
 
 from __future__ import annotations
@@ -186,8 +188,41 @@ def _access_hint(path: str) -> str:
             f"share-store.sh {directory} USER, from pam-guard's share/ directory)")
 
 
+def _open_sqlite(sqlite3, target: str, timeout: float):
+    raw = sqlite3.connect(
+        f"file:{target}?mode=rw", uri=True, timeout=timeout, isolation_level=None,
+        check_same_thread=False,
+    )
+    try:
+        raw.execute("PRAGMA synchronous=NORMAL")
+        raw.execute(f"PRAGMA busy_timeout={int(timeout * 1000)}")
+        # A file that is not a database fails here, not in the middle of a login.
+        raw.execute("SELECT 1 FROM accounts LIMIT 1")
+    except BaseException:
+        raw.close()
+        raise
+    return raw
+
+
+def create_missing(path: str) -> bool:
+    """Make the SQLite store at `path` if nothing is there (store.migrate.create_sqlite_store);
+    True when this call made it. Raises StoreError."""
+    try:
+        from store.migrate import create_sqlite_store  # SQLAlchemy, Alembic: only now
+    except ImportError as exc:  # pragma: no cover - depends on the install
+        raise StoreError(f"cannot create store {path}: {exc}") from exc
+    try:
+        return create_sqlite_store(path)
+    except StoreError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - whatever the migrations raise: no store
+        raise StoreError(f"cannot create store {path}: {type(exc).__name__}: {exc}") from exc
+
+
 def connect(url: str, timeout: float = 2.0) -> Connection:
-    """Open the store at `url`, waiting at most `timeout` seconds for a lock or a server."""
+    """Open the store at `url`, waiting at most `timeout` seconds for a lock or a server.
+
+    A SQLite store that does not exist is made first, in its directory, which must exist."""
     dialect, target = split_url(url)
     if dialect == "sqlite":
         # The C module alone: the sqlite3 package also imports datetime for adapters the
@@ -195,21 +230,24 @@ def connect(url: str, timeout: float = 2.0) -> Connection:
         import _sqlite3 as sqlite3
 
         try:
-            raw = sqlite3.connect(
-                f"file:{target}?mode=rw", uri=True, timeout=timeout, isolation_level=None,
-                check_same_thread=False,
-            )
-            raw.execute("PRAGMA synchronous=NORMAL")
-            raw.execute(f"PRAGMA busy_timeout={int(timeout * 1000)}")
-            # A file that is not a database fails here, not in the middle of a login.
-            raw.execute("SELECT 1 FROM accounts LIMIT 1")
+            raw = _open_sqlite(sqlite3, target, timeout)
         except sqlite3.Error as exc:
-            raise StoreError(f"cannot open store {target}: {exc}{_access_hint(target)}") from exc
+            if os.path.lexists(target):
+                raise StoreError(f"cannot open store {target}: {exc}{_access_hint(target)}") from exc
+            create_missing(target)  # first use (or made meanwhile by another process)
+            try:
+                raw = _open_sqlite(sqlite3, target, timeout)
+            except sqlite3.Error as again:
+                raise StoreError(f"cannot open store {target}: {again}"
+                                 f"{_access_hint(target)}") from again
         return Connection(raw, "sqlite", (sqlite3.Error,))
     try:
         import psycopg2
     except ImportError as exc:  # pragma: no cover - depends on the install
-        raise StoreError("PostgreSQL store needs psycopg2 (pip install psycopg2-binary)") from exc
+        import sys
+
+        raise StoreError(f"the PostgreSQL driver psycopg2 is not installed in {sys.prefix} "
+                         f"(install it: {sys.prefix}/bin/pip install psycopg2-binary)") from exc
     millis = int(timeout * 1000)
 
     def reopen():

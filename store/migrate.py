@@ -1,8 +1,15 @@
 """Creating and upgrading the store: Alembic migrations run on a SQLAlchemy engine.
 
-`create_or_upgrade(url)` is what the installer and `pam-guard` call: it makes the SQLite file
-(mode 0600 in a 0700 directory) when absent, switches it to WAL, and upgrades the schema to the
-newest revision, so a new column never needs the admin to drop the database.
+`create_or_upgrade(url)` is what the installer and `pam-guard init-store` call: it makes the
+SQLite file when absent, switches it to WAL, and upgrades the schema to the newest revision,
+so a new column never needs the admin to drop the database.
+
+`create_sqlite_store(path)` makes a missing SQLite store at first use (SPEC §10): any login
+(store.db.connect imports this module only then) or command. The store is built complete
+under a temporary name in the same directory and then hard-linked to its name, which fails
+when that name exists: a store that exists (even empty, corrupt, or at an older revision) is
+never replaced, and processes that race to make it all end up using the one that won, never
+a half-made one.
 """
 
 from __future__ import annotations
@@ -12,7 +19,7 @@ from pathlib import Path
 
 from sqlalchemy import create_engine, event
 
-from store.db import split_url
+from store.db import StoreError, split_url
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 
@@ -70,18 +77,18 @@ def prepare_sqlite_file(url: str) -> None:
 
 
 def create_or_upgrade(url: str) -> str:
-    """Bring the store at `url` to the newest schema; returns the revision it is at."""
-    prepare_sqlite_file(url)
+    """Bring the store at `url` to the newest schema; returns the revision it is at.
+
+    A missing SQLite store's directory is made (0700) here: this is the admin's own command
+    (`pam-guard init-store`); a first use elsewhere needs the directory to exist.
+    """
+    dialect, path = split_url(url)
+    if dialect == "sqlite" and not os.path.lexists(path):
+        Path(path).parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        create_sqlite_store(path)
     engine = engine_for(url)
     try:
-        with engine.begin() as conn:
-            if conn.dialect.name == "sqlite":
-                conn.exec_driver_sql("PRAGMA journal_mode=WAL")
-            from alembic import command
-
-            config = alembic_config()
-            config.attributes["connection"] = conn
-            command.upgrade(config, "head")
+        _upgrade(engine)
         # Whoever keeps copies of account state (the RADIUS module) starts afresh.
         from store.changes import note_change
 
@@ -89,6 +96,99 @@ def create_or_upgrade(url: str) -> str:
         return current_revision(engine)
     finally:
         engine.dispose()
+
+
+def _upgrade(engine) -> None:
+    with engine.begin() as conn:
+        if conn.dialect.name == "sqlite":
+            conn.exec_driver_sql("PRAGMA journal_mode=WAL")
+        from alembic import command
+
+        config = alembic_config()
+        config.attributes["connection"] = conn
+        command.upgrade(config, "head")
+
+
+def store_file_mode(directory: str) -> int:
+    """The mode of a store file made in `directory`: 0660 in a directory its group may
+    write (a store shared with radiusd's user by share-store.sh, whose group pam_guard.config
+    accepts), else 0600."""
+    return 0o660 if os.stat(directory).st_mode & 0o020 else 0o600
+
+
+def create_sqlite_store(path: str) -> bool:
+    """Make the SQLite store at `path`, at the newest schema, if nothing is there; True when
+    this call made it (and logged it), False when something already was.
+
+    Raises StoreError when it cannot be made: no such directory (never made here: a store
+    path with a typo must not quietly start an empty history elsewhere), or one this process
+    may not write."""
+    directory = os.path.dirname(path) or "."
+    if not os.path.isdir(directory):
+        raise StoreError(f"cannot create store {path}: no directory {directory} "
+                         "(make it, or run 'pam-guard init-store')")
+    if os.path.lexists(path):
+        return False
+    import tempfile
+
+    mode = store_file_mode(directory)
+    fd, building = tempfile.mkstemp(dir=directory, prefix=f".{os.path.basename(path)}.",
+                                    suffix=".new")
+    try:
+        os.fchmod(fd, mode)  # exactly this mode, whatever the umask
+        os.close(fd)
+        engine = engine_for(f"sqlite:///{building}")
+        try:
+            _upgrade(engine)
+            revision = current_revision(engine)
+        finally:
+            engine.dispose()  # the last connection closes: the WAL is checkpointed, removed
+        fd = os.open(building, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        try:
+            os.link(building, path)  # never over a name that exists, unlike rename
+        except FileExistsError:
+            return False  # another process made it meanwhile: that one is the store
+        _fsync_directory(directory)
+    except OSError as exc:
+        raise StoreError(f"cannot create store {path}: {exc.strerror or exc}") from exc
+    finally:
+        for leftover in (building, building + "-wal", building + "-shm",
+                         building + "-journal"):
+            try:
+                os.unlink(leftover)
+            except OSError:
+                pass
+    # Processes that kept copies of a store that was there before start afresh.
+    from store.changes import note_change
+
+    note_change(f"sqlite:///{path}", None)
+    _log(f"created the store {path} (SQLite, schema revision {revision}, mode {mode:04o}): "
+         "it did not exist")
+    return True
+
+
+def _fsync_directory(directory: str) -> None:
+    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _log(text: str) -> None:
+    """One syslog line (authpriv, tag pam-guard), as the PAM hook writes its own."""
+    import syslog
+
+    try:
+        syslog.openlog("pam-guard", syslog.LOG_PID, syslog.LOG_AUTHPRIV)
+        syslog.syslog(syslog.LOG_NOTICE, text)
+        syslog.closelog()
+    except Exception:  # noqa: BLE001 - a log line must never undo a made store
+        pass
 
 
 def current_revision(engine) -> str:

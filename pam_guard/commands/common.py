@@ -20,21 +20,28 @@ def settings_for(args):
     return load_settings(args.config)
 
 
-def _require_sqlite_file(url: str) -> None:
-    """Refuse a missing SQLite store: SQLAlchemy would silently create an empty one."""
-    from store.db import split_url
+def ensure_store(url: str) -> None:
+    """A SQLite store that does not exist is made now, as a login would make it (SPEC §10);
+    no directory, or a store that cannot be made, is exit 3. (SQLAlchemy would otherwise
+    make an empty file without tables.)"""
+    from store.db import StoreError, create_missing, split_url
 
     dialect, path = split_url(url)
-    if dialect == "sqlite" and not os.path.isfile(path):
-        raise CommandError(f"store unreachable: {path} does not exist "
-                           "(run 'pam-guard init-store' to create it)", EXIT_STORE)
+    if dialect != "sqlite" or os.path.lexists(path):
+        return
+    try:
+        made = create_missing(path)
+    except StoreError as exc:
+        raise CommandError(f"store unreachable: {exc}", EXIT_STORE) from None
+    if made:
+        print(f"pam-guard: made the store {path}: it did not exist", file=sys.stderr)
 
 
 def engine_for(settings):
-    """A SQLAlchemy engine for the configured store; a missing SQLite file is exit 3."""
+    """A SQLAlchemy engine for the configured store; a missing SQLite store is made first."""
     from store.migrate import engine_for as make
 
-    _require_sqlite_file(settings.store.url)
+    ensure_store(settings.store.url)
     return make(settings.store.url, settings.store.timeout_seconds)
 
 

@@ -64,17 +64,34 @@ def test_bad_toml_syntax_is_exit_2(site):
     assert done.returncode == 2 and "<syntax>" in done.stderr
 
 
-def test_missing_store_is_exit_3_and_never_created(site):
-    os.remove(site.store_path)
-    for path in (site.store_path + "-wal", site.store_path + "-shm"):
+def _remove_store(site) -> None:
+    for path in (site.store_path, site.store_path + "-wal", site.store_path + "-shm"):
         if os.path.exists(path):
             os.remove(path)
+
+
+def test_missing_store_is_made_by_any_command(site):
+    """SPEC §10: made at first use, at the newest schema, in its existing directory."""
+    for args in (("history",), ("status", "alice"), ("lock", "alice"),
+                 ("explain", "alice", "--ip", "192.0.2.1"), ("trackstat",)):
+        _remove_store(site)
+        done = site.cli(*args)
+        assert done.returncode in (0, 1), (args, done.stderr)  # 1: alice is unknown
+        assert "Traceback" not in done.stderr
+        assert site.query("SELECT count(*) FROM alembic_version") == [(1,)], args
+    assert site.json("history") == []
+
+
+def test_missing_store_directory_is_exit_3_and_nothing_is_made(site):
+    _remove_store(site)
+    os.rmdir(os.path.dirname(site.store_path))
     for args in (("status", "alice"), ("history",), ("lock", "alice"),
                  ("explain", "alice", "--ip", "192.0.2.1")):
         done = site.cli(*args)
         assert done.returncode == 3, (args, done.stderr)
-        assert "store unreachable" in done.stderr
-    assert not os.path.exists(site.store_path)
+        assert "store unreachable" in done.stderr and "no directory" in done.stderr
+        assert len(done.stderr.strip().splitlines()) == 1, done.stderr
+    assert not os.path.exists(os.path.dirname(site.store_path))
 
 
 def test_file_that_is_not_a_store_is_exit_3(site):

@@ -25,10 +25,14 @@ def remove_store(guard):
 
 
 @contextlib.contextmanager
-def deleted(guard):
-    remove_store(guard)
+def directory_gone(guard):
+    # A store is made at first use only in a directory that exists (SPEC §10): a path with
+    # a typo must not quietly start an empty history somewhere else.
+    directory = os.path.dirname(guard.store_path)
+    shutil.rmtree(directory)
     yield
-    assert not os.path.exists(guard.store_path), "the hook must never recreate the store"
+    assert not os.path.exists(directory), "the hook must never make the store's directory"
+    os.mkdir(directory, 0o700)
 
 
 @contextlib.contextmanager
@@ -61,7 +65,7 @@ def locked(guard):
         other.close()
 
 
-TROUBLE = {"deleted": deleted, "corrupt": corrupt, "not_a_file": not_a_file, "locked": locked}
+TROUBLE = {"directory_gone": directory_gone, "corrupt": corrupt, "not_a_file": not_a_file, "locked": locked}
 
 
 @pytest.mark.parametrize("trouble", sorted(TROUBLE))
@@ -127,3 +131,18 @@ def test_unusable_config_refuses_with_a_log_line(make_guard, make_service, user,
     result = pamtester(service, user.name, user.password, rhost=RHOST, env=guard.env)
     assert result.returncode == 1 and UNAVAILABLE in result.output
     assert any(config in line and "preauth" in line for line in syslog.lines())
+
+
+def test_a_deleted_store_is_made_at_the_next_login(guarded, user, syslog):
+    """SPEC §10: a SQLite store that does not exist is made at first use, with one log line;
+    the login goes on as on a fresh store."""
+    guard, service = guarded({"failure": {"on_store_error": "deny"}})
+    assert not pamtester(service, user.name, "wrong", rhost=RHOST, env=guard.env).ok
+    seen = len(syslog.lines())
+    remove_store(guard)
+    result = pamtester(service, user.name, user.password, rhost=RHOST, env=guard.env)
+    assert result.ok, result
+    assert guard.query("SELECT outcome FROM events") == [("success",)]  # a fresh history
+    made = [line for line in syslog.lines()[seen:]
+            if f"created the store {guard.store_path} " in line]
+    assert len(made) == 1, made

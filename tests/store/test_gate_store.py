@@ -308,7 +308,7 @@ def assert_store_error(verdict, gate, allowed=False):
 
 
 @pytest.mark.parametrize("mode", ["deny", "allow"])
-def test_missing_sqlite_store_is_an_error_and_never_created(tmp_path, mode):
+def test_a_store_in_a_missing_directory_is_an_error_and_never_created(tmp_path, mode):
     path = tmp_path / "nowhere" / "pam-guard.db"
     gate = make_gate(f"sqlite:///{path}", failure={"on_store_error": mode})
     for call in (lambda: fail(gate), lambda: login(gate)):
@@ -416,14 +416,13 @@ def test_postgresql_server_that_never_answers(tmp_path):
         assert took < BOUND
 
 
-def test_gate_recovers_when_a_missing_sqlite_store_appears(tmp_path):
-    from store.migrate import create_or_upgrade
-
-    url = f"sqlite:///{tmp_path / 'pam-guard.db'}"
-    gate = make_gate(url)
+def test_gate_recovers_when_the_missing_store_directory_appears(tmp_path):
+    path = tmp_path / "state" / "pam-guard.db"
+    gate = make_gate(f"sqlite:///{path}")
     assert_store_error(login(gate), gate)
-    create_or_upgrade(url)  # the admin runs the installer / pam-guard init
+    path.parent.mkdir(mode=0o700)  # the admin makes the directory: the next login makes the store
     assert login(gate).allowed
+    assert path.exists()
 
 
 def test_parallel_threads_share_nothing_and_count_everything(store_url):

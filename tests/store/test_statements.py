@@ -64,7 +64,7 @@ def _seed(conn) -> None:
 def _event(ts, user, outcome, address, reasons=""):
     return {"ts": ts, "user": user, "channel": "pam", "service": "sshd", "address": address,
             "address_raw": address, "client": "ssh:notty", "secure": True, "outcome": outcome,
-            "reasons": reasons}
+            "reasons": reasons, "ruser": ""}
 
 
 def _session(now, key, address=None, nas="", channel="pam", user=USER):

@@ -45,7 +45,7 @@ def _seed(url) -> None:
         conn.execute(sql.INSERT_EVENT, {
             "ts": T0 - 60 * (i + 1), "user": "bob", "channel": "radius", "service": "vpn",
             "address": "198.51.100.7", "address_raw": "198.51.100.7", "client": "", "secure": None,
-            "outcome": "denied", "reasons": "locked"})
+            "outcome": "denied", "reasons": "locked", "ruser": ""})
     conn.execute("UPDATE accounts SET notify_on = 'success', notify_to = 'carol@localhost' "
                  "WHERE username = 'carol'")
     conn.commit()
