@@ -26,6 +26,7 @@ from __future__ import annotations
 import os
 import syslog
 
+from pam_guard.logline import send as log
 from policy.addresses import parse_address
 from policy.types import (
     DIRECTORY_DISABLED,
@@ -52,16 +53,6 @@ LOCK_REASONS = (LOCKED, DIRECTORY_LOCKED, DIRECTORY_DISABLED)
 MODES = ("preauth", "authfail")
 
 _gates: dict = {}  # config path -> Gate, for the life of this login process
-
-
-def log(priority: int, text: str) -> None:
-    """One syslog line, facility authpriv, tag pam-guard."""
-    try:
-        syslog.openlog("pam-guard", syslog.LOG_PID, syslog.LOG_AUTHPRIV)
-        syslog.syslog(priority, text.replace("\n", " ")[:1000])
-        syslog.closelog()
-    except Exception:  # noqa: BLE001 - logging must never break a login
-        pass
 
 
 def parse_args(argv) -> tuple[str | None, str | None]:

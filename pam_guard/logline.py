@@ -10,10 +10,12 @@
   `lock` (pam-guard locked an account), `unlock`, `admin_lock` (by an admin), `block`,
   `unblock` (address_block).
 
-Cheap on the login path: no imports.
+Cheap on the login path: only the syslog C module.
 """
 
 from __future__ import annotations
+
+import syslog
 
 _QUOTE_IF = (" ", '"', "\\", "=")
 
@@ -37,3 +39,14 @@ def line(event: str, rhost, reason, **fields) -> str:
     parts = [f"event={event}", f"rhost={value(rhost)}", f"reason={value(reason)}"]
     parts += [f"{key}={value(text)}" for key, text in fields.items()]
     return " ".join(parts)
+
+
+def send(priority: int, text: str) -> None:
+    """One syslog line, facility authpriv, tag pam-guard (newlines flattened, at most 1000
+    characters). Never raises: a log line must not break a login or undo an action."""
+    try:
+        syslog.openlog("pam-guard", syslog.LOG_PID, syslog.LOG_AUTHPRIV)
+        syslog.syslog(priority, text.replace("\n", " ")[:1000])
+        syslog.closelog()
+    except Exception:  # noqa: BLE001
+        pass

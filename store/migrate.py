@@ -15,6 +15,7 @@ a half-made one.
 from __future__ import annotations
 
 import os
+import syslog
 from pathlib import Path
 
 from sqlalchemy import create_engine, event
@@ -166,8 +167,10 @@ def create_sqlite_store(path: str) -> bool:
     from store.changes import note_change
 
     note_change(f"sqlite:///{path}", None)
-    _log(f"created the store {path} (SQLite, schema revision {revision}, mode {mode:04o}): "
-         "it did not exist")
+    from pam_guard.logline import send
+
+    send(syslog.LOG_NOTICE, f"created the store {path} (SQLite, schema revision {revision}, "
+                            f"mode {mode:04o}): it did not exist")
     return True
 
 
@@ -177,18 +180,6 @@ def _fsync_directory(directory: str) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
-
-
-def _log(text: str) -> None:
-    """One syslog line (authpriv, tag pam-guard), as the PAM hook writes its own."""
-    import syslog
-
-    try:
-        syslog.openlog("pam-guard", syslog.LOG_PID, syslog.LOG_AUTHPRIV)
-        syslog.syslog(syslog.LOG_NOTICE, text)
-        syslog.closelog()
-    except Exception:  # noqa: BLE001 - a log line must never undo a made store
-        pass
 
 
 def current_revision(engine) -> str:

@@ -90,6 +90,23 @@ def admin_action(conn, args, action: str, target: str, detail: str = "") -> None
     path = config_path(args.config)
     seq, mac = audit.append(conn, path, action, target, detail)
     after_commit(conn, lambda: audit.remember(path, seq, mac))
+    if action in LOGGED_ACTIONS:
+        after_commit(conn, lambda: _log_action(LOGGED_ACTIONS[action], target, detail))
+
+
+# Admin actions that change whether a user gets in go to syslog too, in the shape of the
+# login path's lines (pam_guard.logline), with the event names pam_guard.logline lists.
+LOGGED_ACTIONS = {"unlock": "unlock", "lock": "admin_lock"}
+
+
+def _log_action(event: str, user: str, detail: str) -> None:
+    import syslog
+
+    from pam_guard.audit import actor
+    from pam_guard.logline import line, send
+
+    send(syslog.LOG_NOTICE, line(event, None, "admin", user=user, channel="admin", by=actor(),
+                                 detail=detail))
 
 
 def check_audit_key(args) -> None:

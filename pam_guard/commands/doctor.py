@@ -69,7 +69,7 @@ def examine(root: str) -> dict:
     stacks = {service: tree.stack(service) for service in tree.services()}
     guarded = []
     for service, lines in stacks.items():
-        entries = {}
+        entries: dict[str, list[str]] = {}
         for line in lines:
             entry = entry_of(line)
             if entry:

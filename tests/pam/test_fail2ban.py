@@ -87,6 +87,8 @@ def not_banned(make_guard, make_service, user) -> None:
     for _ in range(3):
         local.login(user.name, "wrong")  # the third locks: an event=lock line
     assert not local.login(user.name, user.password).ok  # refused, but from no address
+    assert local.guard.cli("unlock", user.name).returncode == 0  # event=unlock
+    assert local.guard.cli("lock", user.name).returncode == 0  # event=admin_lock
 
 
 def as_syslog_file(lines: list[str], path: str) -> None:
@@ -129,5 +131,7 @@ def test_the_filter_matches_each_refusal_kind_and_nothing_else(make_guard, make_
     total, hits, missed = map(int, summary.groups())
     assert hits == len(expected) and missed == total - hits
     missed_text = proc.stdout.split("Missed line(s):")[1]
-    for kind in ("reason=store_error", "event=lock", "rhost=- reason=locked"):
+    for kind in ("reason=store_error", "event=lock", "rhost=- reason=locked",
+                 f"event=unlock rhost=- reason=admin user={user.name} channel=admin by=",
+                 f"event=admin_lock rhost=- reason=admin user={user.name} channel=admin by="):
         assert kind in missed_text, (kind, proc.stdout)
