@@ -32,17 +32,7 @@ say() { printf 'pam-guard install: %s\n' "$*"; }
 # --- system packages --------------------------------------------------------------------------
 PACKAGES=(libpam-python python3-venv)
 [ "$WITH_FREERADIUS" = 1 ] && PACKAGES+=(freeradius freeradius-python3 freeradius-utils)
-missing=()
-for p in "${PACKAGES[@]}"; do
-    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
-done
-if [ ${#missing[@]} -gt 0 ]; then
-    say "installing ${missing[*]}"
-    export DEBIAN_FRONTEND=noninteractive
-    apt-get update -q >/dev/null
-    # policy-rc.d keeps apt from starting freeradius/slapd on a machine that did not ask for it
-    apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null
-fi
+"$SRC/packaging/apt-install.sh" "${PACKAGES[@]}"
 
 # --- virtual environment from the system interpreter that pam_python embeds --------------------
 if [ ! -x "$PREFIX/bin/python" ] || ! "$PREFIX/bin/python" -c 'import sys; sys.exit(sys.base_prefix != "/usr")'; then

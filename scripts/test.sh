@@ -11,24 +11,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 TEST_PACKAGES=(pamtester freeradius freeradius-python3 freeradius-utils slapd ldap-utils
                postgresql sqlite3 libpam-python python3-venv sudo openssh-server
                openssh-client sshpass fail2ban man-db debootstrap)
-missing=()
-for p in "${TEST_PACKAGES[@]}"; do
-    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
-done
-if [ ${#missing[@]} -gt 0 ]; then
-    echo "scripts/test.sh: installing ${missing[*]}"
-    export DEBIAN_FRONTEND=noninteractive
-    # Keep apt from starting freeradius/slapd/postgresql on all interfaces: the tests start
-    # their own on loopback.
-    made_policy=0
-    if [ ! -e /usr/sbin/policy-rc.d ]; then
-        printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d
-        made_policy=1
-    fi
-    apt-get update -q >/dev/null
-    apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null
-    [ "$made_policy" = 1 ] && rm -f /usr/sbin/policy-rc.d
-fi
+packaging/apt-install.sh "${TEST_PACKAGES[@]}"
 # Debian starts these on install; the tests run their own on loopback ports they pick.
 for svc in freeradius slapd postgresql fail2ban; do
     service "$svc" stop >/dev/null 2>&1 || true
