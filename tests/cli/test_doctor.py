@@ -181,7 +181,7 @@ def test_no_pam_d_is_a_clear_error(tmp_path):
     assert done.returncode == 1 and "not a directory" in done.stderr
 
 
-@pytest.mark.skipif(not os.path.exists("/usr/bin/su"), reason="no su on this host")
+@pytest.mark.skipif(not os.path.exists("/usr/bin/su"), reason="n/a: no su on this host")
 def test_this_host(tmp_path):
     """The host's own stacks: whatever the verdict, su is found with its services."""
     done = subprocess.run([PAM_GUARD, "doctor", "--json"], capture_output=True,

@@ -59,7 +59,7 @@ def test_timer_fires_every_minute():
 # container), so the directory alone says nothing.
 installer_writes_units = pytest.mark.skipif(
     shutil.which("systemctl") is None or not os.path.isdir("/etc/systemd/system"),
-    reason="no systemctl or no /etc/systemd/system: packaging/install.sh writes no units here")
+    reason="n/a: no systemctl or no /etc/systemd/system: packaging/install.sh writes no units here")
 
 
 @installer_writes_units

@@ -38,7 +38,7 @@ def run(env):
                           text=True, timeout=60)
 
 
-@pytest.mark.skipif(os.path.lexists(POLICY), reason="this host has a policy-rc.d of its own")
+@pytest.mark.skipif(os.path.lexists(POLICY), reason="n/a: this host has a policy-rc.d of its own")
 def test_daemons_are_kept_from_starting_and_the_policy_goes_afterwards(tmp_path):
     env = stand_ins(tmp_path, {"slapd"})
     done = run(env)

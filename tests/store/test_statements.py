@@ -171,7 +171,7 @@ def case_address_failure_users(conn):
 
 def case_lock_address(conn):
     if conn.dialect == "sqlite":
-        pytest.skip("PostgreSQL only: SQLite's BEGIN IMMEDIATE already serialises writers")
+        pytest.skip("n/a: PostgreSQL only: SQLite's BEGIN IMMEDIATE already serialises writers")
     conn.execute(sql.LOCK_ADDRESS, {"address": "192.0.2.9"})
     held = conn.one("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' "
                     "AND pid = pg_backend_pid() AND classid = 28775")[0]
