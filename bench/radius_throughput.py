@@ -28,6 +28,15 @@ machine they share the same cores, so the sum bounds the throughput.
 
     flock /tmp/pam-guard-bench.lock /opt/pam-guard/bin/python bench/radius_throughput.py
 
+A/B of two versions of the code in one run (rounds interleaved, same window): check the
+older one out beside this tree and name it, e.g.
+
+    git worktree add /tmp/pam-guard-a HEAD~3
+    ... bench/radius_throughput.py --no-postgres --code-a /tmp/pam-guard-a
+
+which adds "pam-guard, SQLite, A", whose radiusd (and recorder) import pam-guard from that
+tree ahead of the installed one. Both use the installed store schema.
+
 Target (issue 4): pam-guard on SQLite >= 50 % of the do-nothing module's requests/s.
 """
 
@@ -45,8 +54,8 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
+from tests.support import radius as radius_support  # noqa: E402
 from tests.support.pam import GuardConfig  # noqa: E402
-from tests.support.radius import start_radius  # noqa: E402
 
 USERS = 10_000
 HISTORY = 20  # past events a user
@@ -271,11 +280,37 @@ def wait_stored(guard, url, count: int, timeout: float = 60.0) -> float:
     return time.perf_counter() - start
 
 
+def start_radius(guard_path, module, env, code_from: str | None = None):
+    """radiusd for one configuration; with `code_from`, its stable module file puts that
+    source tree ahead of the installed pam-guard (the A side of an A/B run)."""
+    original = radius_support.render_loader
+
+    def loader(target_dir: str) -> str:
+        path = original(target_dir)
+        with open(path) as handle:
+            text = handle.read()
+        text = text.replace("from radius_hook.module import",
+                            f"_sys.path.insert(0, {code_from!r})\nfrom radius_hook.module import",
+                            1)
+        with open(path, "w") as handle:
+            handle.write(text)
+        return path
+
+    if code_from:
+        radius_support.render_loader = loader
+    try:
+        return radius_support.start_radius(guard_path, module=module, env=env, threads=16)
+    finally:
+        radius_support.render_loader = original
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--requests", type=int, default=20_000)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--no-postgres", action="store_true")
+    parser.add_argument("--code-a", metavar="TREE",
+                        help="also run pam-guard (SQLite) with the code of this source tree")
     args = parser.parse_args()
 
     rng = random.Random(7)
@@ -287,6 +322,8 @@ def main() -> int:
 
     setups = [("no python module", None, None), ("do-nothing python3", "noop", None),
               ("pam-guard, SQLite", "pam_guard", "sqlite")]
+    if args.code_a:
+        setups.append(("pam-guard, SQLite, A", "pam_guard", "sqlite"))
     pg = None
     if not args.no_postgres:
         try:
@@ -306,8 +343,9 @@ def main() -> int:
             guard = None
             if module == "pam_guard":
                 guard = guard_with_population(url, accounts, events, kind)
-            servers[name] = start_radius(guard.path if guard else None, module=module,
-                                         env=guard.env if guard else None, threads=16)
+            servers[name] = start_radius(guard.path if guard else None, module,
+                                         guard.env if guard else None,
+                                         args.code_a if name.endswith(", A") else None)
             guards[name], urls[name] = guard, url
             held = count_events(guard, url) if guard is not None else 0
             warm = drive(servers[name].auth_port, encode_requests(servers[name], 2000, 99))
