@@ -30,7 +30,7 @@ from ldap3.core import exceptions as lx
 from ldap3.utils.conv import escape_filter_chars
 
 from pam_guard import directory_kinds as kinds
-from pam_guard.gate import DirectoryError, DirectoryPermissionError
+from pam_guard.errors import DirectoryError, DirectoryPermissionError
 
 POLICY_CACHE_SECONDS = 300  # the ppolicy overlay's default policy DN changes rarely
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import time
 
+from pam_guard.errors import DirectoryError
 from policy import decide
 from policy.types import (
     DENIED,
@@ -29,14 +30,6 @@ from policy.usernames import escape, invalid_reason
 from store import changes, logins
 from store import statements as sql
 from store.db import StoreError, connect
-
-
-class DirectoryError(Exception):
-    """The LDAP directory could not be asked (down, slow, refused the bind)."""
-
-
-class DirectoryPermissionError(DirectoryError):
-    """The directory answered, but the configured bind lacks the rights for the change."""
 
 
 def _sanitize_text(value, limit: int = 256):

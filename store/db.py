@@ -16,22 +16,9 @@ import operator
 import os
 import re
 
+from store.url import StoreError, split_url
+
 _NAMED = re.compile(r"(?<![:\w]):(\w+)")
-
-
-class StoreError(Exception):
-    """The store is down, missing, locked past the timeout, unreadable or corrupt."""
-
-
-def split_url(url: str) -> tuple[str, str]:
-    """('sqlite', path) or ('postgresql', dsn-url) from an SQLAlchemy-style URL."""
-    scheme, _, rest = url.partition("://")
-    dialect = scheme.split("+")[0]
-    if dialect == "sqlite":
-        return "sqlite", rest[1:] if rest.startswith("/") else rest
-    if dialect in ("postgresql", "postgres"):
-        return "postgresql", "postgresql://" + rest
-    raise StoreError(f"unsupported store URL {url!r}")
 
 
 class Connection:
@@ -268,3 +255,6 @@ def connect(url: str, timeout: float = 2.0) -> Connection:
             raise StoreError(f"cannot reach store: {exc}".strip()) from exc
 
     return Connection(reopen(), "postgresql", (psycopg2.Error,), reopen)
+
+
+__all__ = ["Connection", "StoreError", "connect", "create_missing", "split_url"]

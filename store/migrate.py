@@ -20,7 +20,7 @@ from pathlib import Path
 
 from sqlalchemy import create_engine, event
 
-from store.db import StoreError, split_url
+from store.url import StoreError, split_url
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 

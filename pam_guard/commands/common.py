@@ -119,7 +119,7 @@ def check_audit_key(args) -> None:
 @contextlib.contextmanager
 def directory_errors(doing: str, bind_dn: str = ""):
     """Directory trouble as exit codes: 1 when the bind lacks the rights, 3 when unreachable."""
-    from pam_guard.gate import DirectoryError, DirectoryPermissionError
+    from pam_guard.errors import DirectoryError, DirectoryPermissionError
 
     try:
         yield

@@ -8,7 +8,7 @@ import time
 import ldap3
 import pytest
 
-from pam_guard.gate import DirectoryPermissionError
+from pam_guard.errors import DirectoryPermissionError
 from tests.support.slapd import SUFFIX
 
 MINUTES_30 = -30 * 60 * 10_000_000  # AD's lockoutDuration: negative 100 ns intervals

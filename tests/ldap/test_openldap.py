@@ -7,7 +7,7 @@ import time
 import ldap3
 import pytest
 
-from pam_guard.gate import DirectoryPermissionError
+from pam_guard.errors import DirectoryPermissionError
 from tests.support.slapd import MAX_FAILURE, SHORT_LOCKOUT, SHORT_POLICY
 
 

@@ -9,7 +9,7 @@ import time
 import pytest
 
 from pam_guard.directory import DirectoryConfigError, user_filter
-from pam_guard.gate import DirectoryError
+from pam_guard.errors import DirectoryError
 from tests.support.fixtures import write_secret
 from tests.support.slapd import READER_DN, free_port, start_slapd, stop_slapd
 
