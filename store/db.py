@@ -16,7 +16,7 @@ import operator
 import os
 import re
 
-from store.url import StoreError, split_url
+from store.url import StoreError, missing, split_url
 
 _NAMED = re.compile(r"(?<![:\w]):(\w+)")
 
@@ -219,7 +219,7 @@ def connect(url: str, timeout: float = 2.0) -> Connection:
         try:
             raw = _open_sqlite(sqlite3, target, timeout)
         except sqlite3.Error as exc:
-            if os.path.lexists(target):
+            if not missing(target):
                 raise StoreError(f"cannot open store {target}: {exc}{_access_hint(target)}") from exc
             create_missing(target)  # first use (or made meanwhile by another process)
             try:

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from sqlalchemy import create_engine, event
 
-from store.url import StoreError, split_url
+from store.url import StoreError, missing, split_url
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 
@@ -84,7 +84,7 @@ def create_or_upgrade(url: str) -> str:
     (`pam-guard init-store`); a first use elsewhere needs the directory to exist.
     """
     dialect, path = split_url(url)
-    if dialect == "sqlite" and not os.path.lexists(path):
+    if dialect == "sqlite" and missing(path):
         Path(path).parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         create_sqlite_store(path)
     engine = engine_for(url)
@@ -125,16 +125,19 @@ def create_sqlite_store(path: str) -> bool:
     path with a typo must not quietly start an empty history elsewhere), or one this process
     may not write."""
     directory = os.path.dirname(path) or "."
-    if not os.path.isdir(directory):
+    if missing(directory):
         raise StoreError(f"cannot create store {path}: no directory {directory} "
                          "(make it, or run 'pam-guard init-store')")
-    if os.path.lexists(path):
+    if not missing(path):
         return False
     import tempfile
 
-    mode = store_file_mode(directory)
-    fd, building = tempfile.mkstemp(dir=directory, prefix=f".{os.path.basename(path)}.",
-                                    suffix=".new")
+    try:
+        mode = store_file_mode(directory)
+        fd, building = tempfile.mkstemp(dir=directory, prefix=f".{os.path.basename(path)}.",
+                                        suffix=".new")
+    except OSError as exc:  # a directory this process may not search or write
+        raise StoreError(f"cannot create store {path}: {exc.strerror or exc}") from exc
     try:
         os.fchmod(fd, mode)  # exactly this mode, whatever the umask
         os.close(fd)

@@ -3,6 +3,8 @@ both need, in a module that imports neither."""
 
 from __future__ import annotations
 
+import os
+
 
 class StoreError(Exception):
     """The store is down, missing, locked past the timeout, unreadable or corrupt."""
@@ -17,3 +19,16 @@ def split_url(url: str) -> tuple[str, str]:
     if dialect in ("postgresql", "postgres"):
         return "postgresql", "postgresql://" + rest
     raise StoreError(f"unsupported store URL {url!r}")
+
+
+def missing(path: str) -> bool:
+    """Whether nothing is at `path` for sure. A path this process may not look at (a
+    directory it cannot search) is not missing: it is unreadable, and must never be made
+    again in its place."""
+    try:
+        os.lstat(path)
+    except FileNotFoundError:
+        return True
+    except OSError:
+        return False
+    return False

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import re
 import sys
 import time
@@ -24,10 +23,11 @@ def ensure_store(url: str) -> None:
     """A SQLite store that does not exist is made now, as a login would make it (SPEC §10);
     no directory, or a store that cannot be made, is exit 3. (SQLAlchemy would otherwise
     make an empty file without tables.)"""
-    from store.db import StoreError, create_missing, split_url
+    from store.db import StoreError, create_missing
+    from store.url import missing, split_url
 
     dialect, path = split_url(url)
-    if dialect != "sqlite" or os.path.lexists(path):
+    if dialect != "sqlite" or not missing(path):
         return
     try:
         made = create_missing(path)
