@@ -15,6 +15,10 @@ from __future__ import annotations
 
 import _socket
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import ipaddress
+
 LOCAL = "local"
 _MAX_TEXT = 100  # no address is longer; longer text is not parsed at all
 _MAPPED_PREFIX = b"\0" * 10 + b"\xff\xff"
@@ -83,7 +87,7 @@ def is_network(text: str) -> bool:
     return _cidr(text) is not None
 
 
-def parse_network(text: str):
+def parse_network(text: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network | None:
     """A CIDR network (a bare address is a /32 or /128) as an `ipaddress` network, or None.
 
     For the admin side, which wants `ipaddress` objects; the login path uses `_cidr`.

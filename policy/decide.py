@@ -37,8 +37,17 @@ from policy.types import (
     Verdict,
 )
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # for mypy only: the login path imports no typing
+    from collections.abc import Sequence
 
-def check(attempt, history, settings, rules=RULES) -> Verdict:
+    from policy.rules import Rule
+    from policy.settings_types import Settings
+    from policy.types import Attempt, History
+
+
+def check(attempt: Attempt, history: History, settings: Settings, rules: Sequence[Rule] = RULES
+          ) -> Verdict:
     """Apply `rules` (all of SPEC §4 by default) to a login that is about to be let in."""
     reasons = tuple(r for r in (rule(attempt, history, settings) for rule in rules) if r)
     allowed = not any(denies(r, settings) for r in reasons)
@@ -82,7 +91,7 @@ def check(attempt, history, settings, rules=RULES) -> Verdict:
     return Verdict(allowed, reasons, None, tuple(notices), status, why, figure)
 
 
-def check_preauth(attempt, history, settings) -> Verdict:
+def check_preauth(attempt: Attempt, history: History, settings: Settings) -> Verdict:
     """Only what refuses a login before the password is asked: the locks.
 
     A refusal is a denial and decides the status like any other (the caller must pass the
@@ -97,7 +106,8 @@ def check_preauth(attempt, history, settings) -> Verdict:
     return verdict._replace(status=None, status_why="", notices=notices)
 
 
-def after_failure(attempt, history, settings, address_failure_users=()) -> Verdict:
+def after_failure(attempt: Attempt, history: History, settings: Settings,
+                  address_failure_users: Sequence[str] = ()) -> Verdict:
     """What a failed authentication leads to.
 
     history.failures must already count this failure; address_failure_users lists the user
@@ -150,7 +160,7 @@ def after_failure(attempt, history, settings, address_failure_users=()) -> Verdi
     return Verdict(True, (), lock, tuple(notices), status, why, None)
 
 
-def rules_apply(history, settings, user: str) -> bool:
+def rules_apply(history: History, settings: Settings, user: str) -> bool:
     """Whether any enabled rule covers this user (protected vs unprotected)."""
     if settings.lockout.enabled or settings.custom_authentication.enabled:
         return True
@@ -161,7 +171,9 @@ def rules_apply(history, settings, user: str) -> bool:
     return bool(settings.status.session_limits or settings.status.access_point_limit)
 
 
-def compute_status(history, settings, attempt=None, now=None, denied=False, opens_session=True):
+def compute_status(history: History, settings: Settings, attempt: Attempt | None = None,
+                   now: float | None = None, denied: bool = False,
+                   opens_session: bool = True) -> tuple[str, str]:
     """(status, why) for the user: after `attempt`, or at `now` when nobody is logging in.
 
     `denied` says this attempt is refused: it counts toward high risk at once.
@@ -212,7 +224,7 @@ def compute_status(history, settings, attempt=None, now=None, denied=False, open
 _WORTH_TELLING = (HIGH_RISK, RISK)
 
 
-def status_notices(user: str, old, new, why):
+def status_notices(user: str, old: str | None, new: str, why: str) -> list[Notice]:
     """A status-change notice when the user moves into or out of a risk status."""
     if old == new or old is None and new not in _WORTH_TELLING:
         return []

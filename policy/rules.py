@@ -23,34 +23,43 @@ from policy.types import (
     TrackstatFigure,
 )
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # for mypy only: the login path imports no typing
+    from collections.abc import Callable, Sequence
+
+    from policy.settings_types import Settings
+    from policy.types import Attempt, History, Login
+
+    Rule = Callable[[Attempt, History, Settings], str | None]
+
 MINUTE = 60.0
 DAY = 86400.0
 
 
-def is_admin(user: str, settings) -> bool:
+def is_admin(user: str, settings: Settings) -> bool:
     return user in settings.lockout.admin_users
 
 
-def failure_threshold(user: str, settings) -> int:
+def failure_threshold(user: str, settings: Settings) -> int:
     """Consecutive failures that lock this user: admins get admin_multiplier times more."""
     limit = settings.lockout.max_attempts
     return limit * settings.lockout.admin_multiplier if is_admin(user, settings) else limit
 
 
-def lock_active(history, now: float) -> bool:
+def lock_active(history: History, now: float) -> bool:
     """A pam-guard lock is in force (set, and not yet expired)."""
     if history.locked_at is None:
         return False
     return history.lock_expires is None or history.lock_expires > now
 
 
-def rule_locked(attempt, history, settings):
+def rule_locked(attempt: Attempt, history: History, settings: Settings) -> str | None:
     # A lock set by hand also holds with custom authentication; pam-guard just never sets one
     # by itself there (see policy.decide.after_failure).
     return LOCKED if lock_active(history, attempt.time) else None
 
 
-def rule_directory(attempt, history, settings):
+def rule_directory(attempt: Attempt, history: History, settings: Settings) -> str | None:
     if not settings.custom_authentication.enabled:
         return None
     if history.directory == DIR_DISABLED:
@@ -60,7 +69,8 @@ def rule_directory(attempt, history, settings):
     return None
 
 
-def rule_ip_restricted(attempt, history, settings):
+def rule_ip_restricted(attempt: Attempt, history: History,
+                       settings: Settings) -> str | None:
     if not settings.ip_lock.enabled:
         return None
     # `matches` treats a login with no address as the entry `local`, so `ip deny USER local`
@@ -72,7 +82,7 @@ def rule_ip_restricted(attempt, history, settings):
     return None
 
 
-def trackstat_figure(addresses, settings) -> TrackstatFigure:
+def trackstat_figure(addresses: Sequence[str | None], settings: Settings) -> TrackstatFigure:
     """Unique share among the last `logins` successful logins' addresses (newest first)."""
     logins = settings.trackstat.logins
     used = tuple(addresses[:logins])
@@ -89,19 +99,21 @@ def trackstat_figure(addresses, settings) -> TrackstatFigure:
     return TrackstatFigure(len(used), unique, percent, determination, tuple(sorted(keys)))
 
 
-def attempt_trackstat(attempt, history, settings) -> TrackstatFigure:
+def attempt_trackstat(attempt: Attempt, history: History,
+                      settings: Settings) -> TrackstatFigure:
     """The figure this login would make: its address plus the previous logins'."""
     return trackstat_figure((attempt.address,) + tuple(history.recent_addresses), settings)
 
 
-def rule_password_sharing(attempt, history, settings):
+def rule_password_sharing(attempt: Attempt, history: History,
+                          settings: Settings) -> str | None:
     if not settings.trackstat.enabled or history.exempt:
         return None
     figure = attempt_trackstat(attempt, history, settings)
     return PASSWORD_SHARING if figure.determination == SHARING else None
 
 
-def concurrent_logins(attempt, history, settings):
+def concurrent_logins(attempt: Attempt, history: History, settings: Settings) -> list[Login]:
     """Successful logins from another address within the window whose session has not ended.
 
     Logins without an address (console, su) neither make nor meet a concurrent login: a
@@ -111,7 +123,7 @@ def concurrent_logins(attempt, history, settings):
         return []
     since = attempt.time - settings.concurrent.window_minutes * MINUTE
     ended = dict(history.session_ends)
-    live = []
+    live: list[Login] = []
     for login in history.recent_logins:
         if login.address is None or login.address == attempt.address or login.time <= since:
             continue
@@ -121,15 +133,16 @@ def concurrent_logins(attempt, history, settings):
     return live
 
 
-def rule_concurrent(attempt, history, settings):
+def rule_concurrent(attempt: Attempt, history: History, settings: Settings) -> str | None:
     if not settings.concurrent.enabled or history.exempt:
         return None
     return CONCURRENT_LOGIN if concurrent_logins(attempt, history, settings) else None
 
 
-def limits_exceeded(history, settings, service=None, address=None) -> list[str]:
+def limits_exceeded(history: History, settings: Settings, service: str | None = None,
+                    address: str | None = None) -> list[str]:
     """Which session limits are over (or would be, with one more session of `service`)."""
-    found = []
+    found: list[str] = []
     limits = dict(settings.status.session_limits)
     adding = 1 if service is not None else 0
     for name, limit in limits.items():
@@ -146,7 +159,7 @@ def limits_exceeded(history, settings, service=None, address=None) -> list[str]:
     return found
 
 
-def rule_session_limit(attempt, history, settings):
+def rule_session_limit(attempt: Attempt, history: History, settings: Settings) -> str | None:
     if limits_exceeded(history, settings, attempt.service, attempt.address):
         return SESSION_LIMIT
     return None
@@ -164,7 +177,7 @@ RULES = (
 PREAUTH_RULES = (rule_locked, rule_directory)
 
 
-def denies(reason: str, settings) -> bool:
+def denies(reason: str, settings: Settings) -> bool:
     if reason == PASSWORD_SHARING:
         return settings.trackstat.action == "deny"
     if reason == CONCURRENT_LOGIN:

@@ -246,7 +246,7 @@ def _field(section: str, key: str) -> str:
 
 
 _SECTION_TYPES = {
-    section: namedtuple(  # type: ignore[misc]
+    section: namedtuple(
         section.title().replace("_", "") + "Settings", [_field(section, k) for k in keys]
     )
     for section, keys in SCHEMA.items()
@@ -256,7 +256,7 @@ Settings = namedtuple("Settings", list(SCHEMA) + ["source"])  # type: ignore[mis
 Settings.__doc__ = "Frozen, validated settings: one namedtuple per TOML section, plus `source`."
 
 
-def build_settings(raw: dict, source: str = "<defaults>") -> Settings:
+def build_settings(raw: dict[str, Any], source: str = "<defaults>") -> Settings:
     """Validate a nested dict of TOML values and fill in every default."""
     if not isinstance(raw, dict):
         raise SettingsError(source, "<top>", "expected a table of sections")
@@ -285,7 +285,7 @@ def build_settings(raw: dict, source: str = "<defaults>") -> Settings:
     return Settings(source=source, **sections)  # type: ignore[call-arg]
 
 
-def settings_to_plain(settings: Settings) -> dict:
+def settings_to_plain(settings: Settings) -> dict[str, dict[str, Any]]:
     """The settings back as a nested dict of TOML-style values (for display and snapshots)."""
     out: dict[str, dict[str, Any]] = {}
     for section, keys in SCHEMA.items():

@@ -25,7 +25,7 @@ def _unsafe(code: int) -> str | None:
     return None
 
 
-def invalid_reason(name) -> str | None:
+def invalid_reason(name: object) -> str | None:
     """Why `name` (str or bytes) is not acceptable as a user name, or None when it is."""
     # Fast path (RADIUS calls are serialised, so this runs per request): printable ASCII
     # holds no control characters and its length is its size in bytes.
@@ -53,7 +53,7 @@ def invalid_reason(name) -> str | None:
     return None
 
 
-def escape(name) -> str:
+def escape(name: object) -> str:
     """A printable, bounded rendering of any name, safe to store, log and show."""
     # Fast path: printable ASCII is its own rendering (the loop below costs ~20 us a call).
     if isinstance(name, str) and name.isascii() and name.isprintable() and len(name) <= _ESCAPED_MAX:
