@@ -139,21 +139,27 @@ if [ "$WITH_FREERADIUS" = 1 ]; then
         say "if radiusd runs as a user other than root, let it write the store:" \
             "$PREFIX/share/share-store.sh STORE_DIR USER"
     fi
-    # mods-available only: never enabled, never edits a site by itself. An admin's own
-    # edited copy is kept; the shipped one is then left beside it as pam_guard.dist.
-    module_text=$(sed "s|@PREFIX@|$PREFIX|g" "$SRC/packaging/freeradius/mods-available/pam_guard")
-    if [ -d "$RADDB/mods-available" ]; then
-        if [ ! -e "$RADDB/mods-available/pam_guard" ]; then
-            printf '%s\n' "$module_text" > "$RADDB/mods-available/pam_guard"
-            chmod 0640 "$RADDB/mods-available/pam_guard"
-            chgrp freerad "$RADDB/mods-available/pam_guard" 2>/dev/null || true
-            say "wrote $RADDB/mods-available/pam_guard"
-        elif [ "$(cat "$RADDB/mods-available/pam_guard")" != "$module_text" ]; then
-            printf '%s\n' "$module_text" > "$RADDB/mods-available/pam_guard.dist"
-            say "kept your $RADDB/mods-available/pam_guard; the shipped one is pam_guard.dist"
+    # mods-available (never enabled) and policy.d (its policies call `-pam_guard`: nothing
+    # while the module is not enabled); never edits a site by itself. An admin's own edited
+    # copy is kept; the shipped one is then left beside it as pam_guard.dist.
+    raddb_file() {  # raddb_file DIR SHIPPED_FILE
+        local text
+        text=$(sed "s|@PREFIX@|$PREFIX|g" "$2")
+        if [ ! -e "$RADDB/$1/pam_guard" ]; then
+            printf '%s\n' "$text" > "$RADDB/$1/pam_guard"
+            chmod 0640 "$RADDB/$1/pam_guard"
+            chgrp freerad "$RADDB/$1/pam_guard" 2>/dev/null || true
+            say "wrote $RADDB/$1/pam_guard"
+        elif [ "$(cat "$RADDB/$1/pam_guard")" != "$text" ]; then
+            printf '%s\n' "$text" > "$RADDB/$1/pam_guard.dist"
+            say "kept your $RADDB/$1/pam_guard; the shipped one is pam_guard.dist"
         fi
+    }
+    if [ -d "$RADDB/mods-available" ] && [ -d "$RADDB/policy.d" ]; then
+        raddb_file mods-available "$SRC/packaging/freeradius/mods-available/pam_guard"
+        raddb_file policy.d "$SRC/packaging/freeradius/policy.d/pam_guard"
     else
-        say "no $RADDB/mods-available: FreeRADIUS 3.2 is not installed where expected"
+        say "no $RADDB/mods-available or policy.d: FreeRADIUS 3.2 is not installed where expected"
     fi
     cat <<RADIUS
 
@@ -169,10 +175,7 @@ $PREFIX/share/freeradius/site-snippets/):
   authorize {      ... pam_guard        (before pap/chap/eap)
   post-auth {      ... pam_guard        (last)
       Post-Auth-Type REJECT {
-          update control {
-              &Post-Auth-Type := Reject
-          }
-          pam_guard
+          pam_guard_reject      (first; a policy in $RADDB/policy.d/pam_guard)
       }
   }
   accounting {     ... pam_guard

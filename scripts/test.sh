@@ -10,7 +10,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 TEST_PACKAGES=(pamtester freeradius freeradius-python3 freeradius-utils slapd ldap-utils
                postgresql sqlite3 libpam-python python3-venv sudo openssh-server
-               openssh-client sshpass fail2ban man-db debootstrap)
+               openssh-client sshpass fail2ban man-db debootstrap eapoltest)
 packaging/apt-install.sh "${TEST_PACKAGES[@]}"
 # Debian starts these on install; the tests run their own on loopback ports they pick.
 for svc in freeradius slapd postgresql fail2ban; do

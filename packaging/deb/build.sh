@@ -105,15 +105,19 @@ install -m 0755 "$SRC/packaging/share-store.sh" "$VENV/share/share-store.sh"
 install -d "$VENV/share/fail2ban/filter.d" "$VENV/share/fail2ban/jail.d"
 install -m 0644 "$SRC/packaging/fail2ban/filter.d/pam-guard.conf" "$VENV/share/fail2ban/filter.d/"
 install -m 0644 "$SRC/packaging/fail2ban/jail.d/pam-guard.local" "$VENV/share/fail2ban/jail.d/"
-# FreeRADIUS: the module file rlm_python3 loads, the site snippets, and the module instance to
-# copy into mods-available (never placed in /etc/freeradius by the package).
-install -d "$VENV/radius" "$VENV/share/freeradius/site-snippets" "$VENV/share/freeradius/mods-available"
+# FreeRADIUS: the module file rlm_python3 loads, the site snippets, and the module instance and
+# policies to copy into mods-available and policy.d (never placed in /etc/freeradius by the
+# package).
+install -d "$VENV/radius" "$VENV/share/freeradius/site-snippets" "$VENV/share/freeradius/mods-available" \
+    "$VENV/share/freeradius/policy.d"
 sed "s|@SITE_PACKAGES@|$SITE_PACKAGES|; s|@PREFIX@|$PREFIX|g" \
     "$SRC/packaging/freeradius/pam_guard_radius.py" > "$VENV/radius/pam_guard_radius.py"
 install -m 0644 "$SRC"/packaging/freeradius/sites/* "$VENV/share/freeradius/site-snippets/"
 install -m 0644 "$SRC/packaging/freeradius/clients.conf.example" "$VENV/share/freeradius/"
 sed "s|@PREFIX@|$PREFIX|g" "$SRC/packaging/freeradius/mods-available/pam_guard" \
     > "$VENV/share/freeradius/mods-available/pam_guard"
+sed "s|@PREFIX@|$PREFIX|g" "$SRC/packaging/freeradius/policy.d/pam_guard" \
+    > "$VENV/share/freeradius/policy.d/pam_guard"
 "$VENV/bin/python" -m compileall -q -s "$STAGE" -p / "$VENV/lib" "$VENV/radius" >/dev/null
 
 # pam-auth-update profiles for common-auth and friends: Default: no, never enabled here.

@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from tests.support import radius as support
+from tests.support import stock_radius
 from tests.support.fixtures import made_then_removed
 from tests.support.pam import GuardConfig
 
@@ -19,6 +20,10 @@ def pytest_collection_modifyitems(items):
             item.add_marker(pytest.mark.radius)
             if why:
                 item.add_marker(pytest.mark.skip(reason=why))
+            elif "start_stock_server" in getattr(item, "fixturenames", ()):
+                why = stock_radius.missing()
+                if why:
+                    item.add_marker(pytest.mark.skip(reason=why))
 
 
 @pytest.fixture
@@ -43,3 +48,10 @@ def start_server():
 @pytest.fixture
 def server(guard, start_server):
     return start_server(guard)
+
+
+@pytest.fixture
+def start_stock_server():
+    """start_stock_server(guard, **kw) -> Debian's own raddb with pam-guard wired in
+    (tests/support/stock_radius.py); stopped after."""
+    yield from made_then_removed(stock_radius.start_stock_radius, lambda server: server.stop())

@@ -5,7 +5,8 @@ radiusd.conf (`max_requests = 16384`, `reject_delay = 0`, log to a file), one cl
 (127.0.0.1 with `require_message_authenticator = yes`, as packaging/freeradius/
 clients.conf.example advises), the `files` and `pap` modules with a users file, pam-guard's
 packaged `mods-available/pam_guard` (its config_file pointing at the test's config), and a
-site built from the packaged site snippets (packaging/freeradius/sites/*). It starts
+site built from the packaged site snippets (packaging/freeradius/sites/*) with the policies
+they call (policy.d/pam_guard). It starts
 `freeradius -f -d DIR` on 127.0.0.1 ports it picks, waits until the server answers, and
 `.stop()` ends it (a pytest fixture's teardown, and atexit as a safety net).
 
@@ -114,16 +115,22 @@ def site_packages() -> str:
     return sysconfig.get_paths()["purelib"]
 
 
-def _strip_comments(text: str) -> str:
+def strip_comments(text: str) -> str:
     return "\n".join(line for line in text.splitlines() if not line.lstrip().startswith("#"))
 
 
 def snippet_body(name: str) -> str:
     """The inside of the section in packaging/freeradius/sites/<name>, comments dropped."""
     with open(os.path.join(PACKAGING, "sites", name)) as handle:
-        text = _strip_comments(handle.read())
+        text = strip_comments(handle.read())
     start, end = text.index("{"), text.rindex("}")
     return text[start + 1:end].strip("\n")
+
+
+def policy_text() -> str:
+    """The packaged policy.d/pam_guard (the policies the site snippets call)."""
+    with open(os.path.join(PACKAGING, "policy.d", "pam_guard")) as handle:
+        return handle.read()
 
 
 def render_module(config_path: str, python_dir: str, module_name: str = "pam_guard_radius",
@@ -342,6 +349,9 @@ modules {{
 		rcode = reject
 	}}
 {module_conf}
+}}
+policy {{
+{policy_text() if python_slot else ""}
 }}
 server default {{
 	listen {{
