@@ -27,6 +27,10 @@ Traps of rlm_python3 in FreeRADIUS 3.2.1 handled here:
   (a request is processed from authorize to post-auth by one thread) makes each request count
   once.
 - print goes nowhere once radiusd is a daemon: everything is logged with radiusd.radlog.
+- 802.1X: in the site the NAS talks to, an EAP request carries only the outer identity
+  (often "anonymous"): authorize and post_auth leave it alone (request.outer_eap); the
+  inner-tunnel site, wired as packaging/freeradius/sites/inner-tunnel-* show, sees the
+  real user and is guarded like any site.
 Nothing raises out of these functions.
 """
 
@@ -236,6 +240,24 @@ def _take_mark(user):
     return seen[1]
 
 
+_told_eap = [False]  # the inner-tunnel wiring was logged once in this process
+INNER_TUNNEL_WIRING = (
+    "in sites-enabled/inner-tunnel: authorize { pam_guard_tunnel_facts; pam_guard } before eap, "
+    "post-auth { pam_guard; pam_guard_real_name } and Post-Auth-Type REJECT "
+    "{ pam_guard_reject } (site-snippets/inner-tunnel-*)")
+
+
+def _leave_to_inner_tunnel(outer_identity) -> None:
+    """An EAP request in the outer site: never guarded here (its User-Name is the outer
+    identity: locking it would lock out every 802.1X user); said once in the log."""
+    if _told_eap[0]:
+        return
+    _told_eap[0] = True
+    log(L_INFO, f"EAP request (outer identity {escape(outer_identity or '-')[:100]}): left "
+        "to the inner tunnel, where the real user is guarded; the outer identity is never "
+        f"recorded or locked. Wiring {INNER_TUNNEL_WIRING}")
+
+
 def _reject(text: str):
     return REJECT, {"reply": (("Reply-Message", text),)}
 
@@ -373,6 +395,9 @@ def authorize(p):
             if user and _guard.hot.quiet(user, time.monotonic()):
                 _mark(user, "allowed")
                 return NOOP
+        if rq.outer_eap(p):
+            _leave_to_inner_tunnel(rq.user_name(p))
+            return NOOP
         attrs = rq.pairs(p)
         user = attrs.get("User-Name")
         if not user:
@@ -417,6 +442,8 @@ def authorize(p):
 def post_auth(p):
     """Record the outcome of authentication: success, or (REJECT path) failure, once."""
     try:
+        if rq.outer_eap(p):
+            return NOOP  # the inner tunnel records the real user's outcome
         user = rq.user_name(p)
         stage = _take_mark(user)
         rejecting = rq.control(p, "Post-Auth-Type") == "Reject"

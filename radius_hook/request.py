@@ -8,6 +8,7 @@ text as FreeRADIUS prints them (NAS-Port-Type = "Virtual", addresses as dotted q
 from __future__ import annotations
 
 import functools
+from operator import itemgetter
 
 from policy.addresses import parse_address
 from policy.types import RADIUS, Attempt
@@ -35,6 +36,23 @@ def user_name(p):
         if item[0] == "User-Name" and len(item) == 2:
             return item[1]
     return None
+
+
+_name = itemgetter(0)
+
+
+def outer_eap(p) -> bool:
+    """An EAP request in the site the NAS talks to: its User-Name is the outer identity
+    (often "anonymous"), never the person, whose name only the inner tunnel sees. rlm_eap
+    marks the requests it sends through the tunnel with FreeRADIUS-Proxied-To = 127.0.0.1
+    (PEAP's carry an EAP-Message too; TTLS/PAP's none)."""
+    items = p.get("request") if isinstance(p, dict) else p
+    if not items or "EAP-Message" not in map(_name, items):
+        return False
+    return _TUNNELLED not in items
+
+
+_TUNNELLED = ("FreeRADIUS-Proxied-To", "127.0.0.1")
 
 
 # Every attribute the recorded facts of a request (address, service, client) come from.

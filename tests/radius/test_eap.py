@@ -1,0 +1,99 @@
+"""802.1X over a copy of Debian's own raddb (eap with its snakeoil certificate, the default
+and inner-tunnel sites) with pam-guard wired in as packaging/freeradius/sites/* show, and
+eapol_test logging in with an anonymous outer identity: the real user is guarded in the
+inner tunnel, the outer identity never."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.radius.helpers import LOCK_MESSAGE, outcomes, wait_for
+from tests.support import radclient
+from tests.support.eapol import ANONYMOUS, eap_login
+
+METHODS = ("TTLS", "PEAP")  # EAP-TTLS/PAP, PEAP/MSCHAPv2
+NAS = "192.0.2.1"
+STATION = "02:00:00:00:00:01"
+
+
+def no_outer_identity(guard) -> bool:
+    return not guard.query("SELECT 1 FROM events WHERE username = ? UNION ALL "
+                           "SELECT 1 FROM accounts WHERE username = ?", (ANONYMOUS, ANONYMOUS))
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_real_user_recorded_with_address_and_service(guard, start_stock_server, method):
+    server = start_stock_server(guard)
+    good = eap_login(server, method, "alice", server.password, station=STATION, nas=NAS)
+    assert good.ok, good.output[-2000:]
+    assert good.accept_user == "alice"  # the NAS's accounting will name the real user
+    assert not eap_login(server, method, "alice", "wrong").ok
+    rows = wait_for(lambda: guard.query(
+        "SELECT outcome, address, service, client FROM events WHERE username = 'alice' "
+        "ORDER BY id"), timeout=5)
+    assert [row[0] for row in rows] == ["success", "failure"], rows
+    for _outcome, address, service, client in rows:
+        assert (address, service) == (NAS, "wifi")
+        assert "csid=02-00-00-00-00-01" in client
+    assert no_outer_identity(guard)
+
+
+def test_three_wrong_inner_passwords_lock_the_real_user_only(guard, start_stock_server):
+    server = start_stock_server(guard)
+    for method in ("PEAP", "TTLS", "PEAP"):
+        assert not eap_login(server, method, "alice", "wrong").ok
+    assert wait_for(lambda: guard.query(
+        "SELECT 1 FROM accounts WHERE username = 'alice' AND locked_at IS NOT NULL"))
+    for method in METHODS:
+        assert not eap_login(server, method, "alice", server.password).ok
+        assert eap_login(server, method, "bob", server.password).ok
+    assert wait_for(lambda: outcomes(guard, "alice")[-2:] == [("denied", "locked")] * 2)
+    # A lock made in the tunnel holds in the outer site's own (PAP) requests too.
+    reply = radclient.send(server, f'User-Name = "alice"\nUser-Password = "{server.password}"\n')
+    assert reply.code == "Access-Reject"
+    assert reply.attrs.get("Reply-Message", b"").decode().startswith(LOCK_MESSAGE)
+    guard.cli("unlock", "alice")
+    for method in METHODS:
+        assert eap_login(server, method, "alice", server.password).ok
+    assert no_outer_identity(guard)
+
+
+def test_wrong_peap_passwords_each_count_once_whatever_the_identifier(make_guard,
+                                                                      start_stock_server):
+    # In PEAP the server picks the MS-CHAPv2 identifier (at random): enough attempts to see
+    # several from 0x80 up, whose MS-CHAP-Error rlm_python3 cannot hand to Python as text.
+    guard = make_guard({"lockout": {"max_attempts": 1000}})
+    server = start_stock_server(guard)
+    ids: set = set()
+    attempts = 0
+    while attempts < 40 and (attempts < 10 or sum(i >= 0x80 for i in ids) < 3):
+        result = eap_login(server, "PEAP", "carol", "wrong")
+        assert not result.ok
+        ids.update(result.mschapv2_ids)
+        attempts += 1
+    assert sum(i >= 0x80 for i in ids) >= 3, sorted(ids)
+    assert wait_for(lambda: outcomes(guard, "carol") == [("failure", "")] * attempts,
+                    timeout=5), outcomes(guard, "carol")
+    assert "UnicodeDecodeError" not in server.log_text()
+
+
+def test_module_only_in_the_outer_site_never_refuses_another_user(guard, start_stock_server):
+    # The first snippets' wiring: pam_guard in the outer site's authorize and post-auth, not
+    # in the inner tunnel. EAP is left alone there (and the inner-tunnel wiring logged once);
+    # the site's own PAP requests are still guarded.
+    server = start_stock_server(guard, outer="bare", inner=None)
+    for _ in range(4):
+        assert not eap_login(server, "PEAP", "alice", "wrong").ok
+    assert eap_login(server, "PEAP", "bob", server.password).ok
+    assert eap_login(server, "TTLS", "carol", server.password).ok
+    log = server.log_text()
+    assert log.count("left to the inner tunnel") == 1
+    assert "pam_guard_tunnel_facts" in log
+    for _ in range(3):
+        radclient.send(server, 'User-Name = "dave"\nUser-Password = "wrong"\n')
+    reply = radclient.send(server, f'User-Name = "dave"\nUser-Password = "{server.password}"\n')
+    assert reply.code == "Access-Reject"
+    assert reply.attrs.get("Reply-Message", b"").decode().startswith(LOCK_MESSAGE)
+    assert eap_login(server, "PEAP", "erin", server.password).ok
+    assert wait_for(lambda: outcomes(guard, "dave")[-1:] == [("denied", "locked")])
+    assert no_outer_identity(guard)
