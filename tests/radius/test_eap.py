@@ -97,3 +97,63 @@ def test_module_only_in_the_outer_site_never_refuses_another_user(guard, start_s
     assert eap_login(server, "PEAP", "erin", server.password).ok
     assert wait_for(lambda: outcomes(guard, "dave")[-1:] == [("denied", "locked")])
     assert no_outer_identity(guard)
+
+
+def _nas_start(server, login, session: str, station: str, nas: str):
+    """The Accounting Start a NAS sends after an 802.1X login: it names the user as the
+    Access-Accept did (RFC 2865 5.1)."""
+    return server.acct("Start", login.accept_user, session, NAS_IP_Address=nas,
+                       Calling_Station_Id=station.replace(":", "-"),
+                       NAS_Port_Type="Wireless-802.11")
+
+
+def test_accounting_start_after_an_eap_login_is_the_real_users_session(guard,
+                                                                       start_stock_server):
+    server = start_stock_server(guard)
+    for method, user, session in (("TTLS", "alice", "s-1"), ("PEAP", "bob", "s-2")):
+        login = eap_login(server, method, user, server.password, station=STATION, nas=NAS)
+        assert login.ok and login.accept_user == user
+        assert _nas_start(server, login, session, STATION, NAS).code == "Accounting-Response"
+    rows = guard.query("SELECT username, service, session_key, nas, ended FROM sessions "
+                       "ORDER BY id")
+    assert rows == [("alice", "wifi", "s-1", NAS, None), ("bob", "wifi", "s-2", NAS, None)]
+    assert no_outer_identity(guard)
+
+
+def test_concurrent_rule_across_two_stations(make_guard, start_stock_server):
+    # Wi-Fi stations are MACs, so a login's address is its NAS's (SPEC §9): two stations
+    # behind two access points are two places.
+    guard = make_guard({"concurrent": {"enabled": True, "action": "deny"}})
+    server = start_stock_server(guard)
+    first = eap_login(server, "PEAP", "alice", server.password,
+                      station="02:00:00:00:00:0a", nas="192.0.2.1")
+    assert first.ok and first.accept_user == "alice"
+    assert _nas_start(server, first, "ap1-7", "02:00:00:00:00:0a", "192.0.2.1").code \
+        == "Accounting-Response"
+    for method in METHODS:
+        assert not eap_login(server, method, "alice", server.password,
+                             station="02:00:00:00:00:0b", nas="192.0.2.2").ok
+    assert wait_for(lambda: outcomes(guard, "alice")[-2:]
+                    == [("denied", "concurrent_login")] * 2), outcomes(guard, "alice")
+    assert eap_login(server, "PEAP", "bob", server.password,
+                     station="02:00:00:00:00:0b", nas="192.0.2.2").ok
+    # The NAS's Stop (under the name the Accept gave) ends the first session.
+    assert server.acct("Stop", "alice", "ap1-7", NAS_IP_Address="192.0.2.1").code \
+        == "Accounting-Response"
+    assert eap_login(server, "TTLS", "alice", server.password,
+                     station="02:00:00:00:00:0b", nas="192.0.2.2").ok
+
+
+def test_session_limit_counts_802_1x_sessions(make_guard, start_stock_server):
+    guard = make_guard({"status": {"session_limits": {"wifi": 1}, "deny_over_limits": True}})
+    server = start_stock_server(guard)
+    first = eap_login(server, "TTLS", "alice", server.password, station=STATION, nas=NAS)
+    assert first.ok
+    assert _nas_start(server, first, "s-9", STATION, NAS).code == "Accounting-Response"
+    assert wait_for(lambda: outcomes(guard, "alice") == [("success", "")])
+    assert not eap_login(server, "PEAP", "alice", server.password,
+                         station="02:00:00:00:00:0c", nas=NAS).ok
+    assert wait_for(lambda: outcomes(guard, "alice")[-1:] == [("denied", "session_limit")])
+    assert server.acct("Stop", "alice", "s-9", NAS_IP_Address=NAS).code == "Accounting-Response"
+    assert eap_login(server, "PEAP", "alice", server.password,
+                     station="02:00:00:00:00:0c", nas=NAS).ok
