@@ -14,6 +14,7 @@ from __future__ import annotations
 import time
 
 from pam_guard.errors import DirectoryError
+from policy import account as transition
 from policy import decide
 from policy.types import (
     DENIED,
@@ -176,7 +177,7 @@ class Gate:
         stored: what a RADIUS module handed to its recorder and has not seen confirmed,
         [(kind, Attempt, reasons)] of attempt's user in order (SUCCESS, FAILURE, and DENIED
         with the reasons it was refused for). One snapshot tells how far the recorder got;
-        the rest are applied as the gate will store them (`_project`), so a decision need
+        the rest are applied as the gate will store them (policy.account.step), so a decision need
         not wait for the recorder. Under
         `logins.account_only` settings the History is `account_state`'s with `failures`
         counted; otherwise it is the full one `authorize` reads. Raises StoreError (and
@@ -192,7 +193,7 @@ class Gate:
                 # No account yet (its first outcome is among those not stored): what the
                 # store has of the user besides (sessions, address lists) counts all the same.
                 history = logins.load_history(conn, attempt, self.settings,
-                                              account or logins.new_account(attempt.time),
+                                              account or transition.new_account(attempt.time),
                                               full=True, directory=directory)
             else:
                 account, history = logins.account_and_denials(conn, user, first, self.settings)
@@ -209,49 +210,19 @@ class Gate:
         done = max((i for i, (kind, outcome, _refused) in enumerate(pending)
                     if (outcome.time, kind) in stored), default=-1)
         for kind, outcome, refused in pending[done + 1:]:
-            account, history = self._project(account, history, kind, outcome, refused)
+            account, history, _verdict = transition.step(account, history, kind, outcome,
+                                                         self.settings, refused)
         return account, history
-
-    def _project(self, account, history, kind, attempt, refused=()) -> tuple:
-        """(account, History) after one outcome, as `record_success`, `record_failure` and
-        `authorize` store it (tests/store/test_projection.py holds them to it)."""
-        if account is None:
-            account = logins.new_account(attempt.time)
-        if kind == SUCCESS:
-            status, _why, _notices = self.success_outcome(history, attempt)
-            account, history = logins.after_success(account, history, attempt.time, status)
-            return account, logins.with_success(history, attempt, self.settings,
-                                                account["exempt"])
-        if kind == FAILURE:
-            history = history._replace(failures=history.failures + 1)
-            verdict = decide.after_failure(attempt, history, self.settings)
-            return logins.after_failure(account, history, attempt.time, verdict)
-        verdict = self._refusal(attempt, history, refused)
-        if verdict.allowed:  # no reasons given and the rules let them in: nothing stored
-            return account, history
-        return logins.after_denial(account, history, attempt.time, verdict)
 
     def record(self, kind: str, attempt, reasons: tuple = ()) -> Verdict:
         """Store one outcome a RADIUS module handed over: a success, a failed password, or
         a refusal before authentication (DENIED, with the reasons radiusd refused for:
-        `_refusal`)."""
+        policy.account.refusal_verdict)."""
         if kind == SUCCESS:
             return self.record_success(attempt)
         if kind == FAILURE:
             return self.record_failure(attempt)
         return self._decide(attempt, full=True, record_success=False, refused=tuple(reasons))
-
-    def _refusal(self, attempt, history, refused: tuple) -> Verdict:
-        """The verdict a refusal made elsewhere (radiusd, `refused`: its reasons) is stored
-        with: the rules' own while they still refuse (with their notices); if the store
-        changed since and they would let the user in now (an accounting Stop, an admin's
-        unlock), the refusal happened all the same: its reasons, the status a refusal
-        brings, and no notices (what they would tell no longer holds)."""
-        verdict = decide.check(attempt, history, self.settings)
-        if not verdict.allowed or not refused:
-            return verdict
-        status, why = decide.compute_status(history, self.settings, attempt, denied=True)
-        return Verdict(False, refused, None, (), status, why, None)
 
     def _read_single(self, body):
         """body(conn) for a read of one statement, with no transaction around it
@@ -392,7 +363,7 @@ class Gate:
         history = logins.load_history(conn, attempt, self.settings, account, full=full,
                                       directory=directory)
         if full:
-            verdict = self._refusal(attempt, history, refused)
+            verdict = transition.refusal_verdict(attempt, history, self.settings, refused)
         else:
             verdict = decide.check_preauth(attempt, history, self.settings)
             if not verdict.allowed:
@@ -424,7 +395,7 @@ class Gate:
         radiusd keeps (radius_hook.hot). `copies` (radius_hook.hot.HotAccounts, under
         `logins.account_only` settings): kept copies of accounts, used instead of reading
         an account that has a current one and kept current with what a success records
-        (`logins.after_success`). A failure drops its user's; once the transaction has
+        (policy.account.step). A failure drops its user's; once the transaction has
         committed, the user's state read at its end is kept instead when no other writer
         came between (HotAccounts.keep_written), and also put in `kept` (a dict, when
         given) as {user: (stamp, account, History)}: the RADIUS module keeps it too, so
@@ -497,12 +468,6 @@ class Gate:
             copies.keep(user, stamp, account, history, time.monotonic())
         return account, history
 
-    def success_outcome(self, history, attempt) -> tuple:
-        """(status, why, status notices) a success leads to, from the account state read
-        before it (`account_and_denials`)."""
-        status, why = decide.compute_status(history, self.settings, attempt)
-        return status, why, decide.status_notices(attempt.user, history.status, status, why)
-
     def _successes_in(self, conn, attempts, copies=None) -> list:
         """`_success_in` for each attempt in turn, under `logins.account_only` settings,
         with fewer statements: at most one read and one account update a success, and the
@@ -510,7 +475,7 @@ class Gate:
         run was tried on SQLite: its JSON parsing cost more, 51 vs 23 us a success.) The
         same rows and verdicts as `_success_in`, except that with `copies` the account row
         of a success that changes nothing but its times is left alone for a while
-        (`logins.success_changes_account`)."""
+        (policy.account.success_changes_account)."""
         events: list[dict] = []
         updates: list[dict] = []
         touched: set[str] = set()
@@ -532,21 +497,23 @@ class Gate:
                 # BEGIN IMMEDIATE already holds the write lock).
                 logins.account_row(conn, user, now, lock=True)
             account, history = self._account_for_success(conn, user, now, copies)
-            status, why, notices = self.success_outcome(history, attempt)
+            after, after_history, verdict = transition.step(account, history, SUCCESS, attempt,
+                                                            self.settings)
             events.append(logins.event_row(attempt, SUCCESS))
             touched.add(user)
-            if copies is None or logins.success_changes_account(
-                    copies.written(user), account, now, status, why):
+            if copies is None or transition.success_changes_account(
+                    copies.written(user), account, now, verdict):
                 if copies is not None:
-                    copies.update(user, *logins.after_success(account, history, now, status),
-                                  written=logins.written_status(status, why))
-                updates.append(logins.success_update(user, now, status, why))
-            if notices or account["notify_on"]:
+                    copies.update(user, after, after_history, written=transition.stored_status(
+                        verdict.status, verdict.status_why))
+                updates.append(logins.success_update(user, now, verdict.status,
+                                                     verdict.status_why))
+            if verdict.notices or account["notify_on"]:
                 flush()  # what a notice tells is stored before the notice is queued
                 self._user_notice(conn, attempt, account, SUCCESS)
-                for notice in notices:
+                for notice in verdict.notices:
                     self._queue(conn, now, notice)
-            verdicts.append(Verdict(True, (), None, tuple(notices), status, why, None))
+            verdicts.append(verdict)
         flush()
         return verdicts
 
@@ -556,12 +523,10 @@ class Gate:
     def _success_in(self, conn, attempt) -> Verdict:
         account = logins.account_row(conn, attempt.user, attempt.time, lock=True)
         history = logins.load_history(conn, attempt, self.settings, account, full=True)
-        status, why = decide.compute_status(history, self.settings, attempt)
+        verdict = transition.success_verdict(history, attempt, self.settings)
         logins.insert_event(conn, attempt, SUCCESS)
         logins.reset_failures(conn, attempt.user, attempt.time)
         self._user_notice(conn, attempt, account, SUCCESS)
-        notices = decide.status_notices(attempt.user, history.status, status, why)
-        verdict = Verdict(True, (), None, tuple(notices), status, why, None)
         self._finish(conn, attempt, verdict, touch=True)
         return verdict
 
@@ -584,11 +549,7 @@ class Gate:
         """Save the status and queue the verdict's notices, in the caller's transaction."""
         if touch and verdict.status is not None:
             logins.save_status(conn, attempt.user, attempt.time, verdict.status, verdict.status_why)
-        for notice in verdict.notices:
-            # A status not saved (RADIUS authorize letting in: post-auth saves it) is not told
-            # either, or the admin hears of it twice, or of a change that never happened.
-            if notice.kind == "status" and not touch:
-                continue
+        for notice in transition.notices_to_queue(verdict, status_saved=touch):
             self._queue(conn, attempt.time, notice)
 
     def _user_notice(self, conn, attempt, account, outcome) -> None:

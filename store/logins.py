@@ -6,6 +6,7 @@ holds the transaction. Nothing here decides: policy/ does.
 
 from __future__ import annotations
 
+from policy import account as transition
 from policy.rules import MINUTE
 from policy.types import History, Login, Session
 from store import statements as sql
@@ -46,7 +47,7 @@ def load_history(conn, attempt, settings, account, *, full: bool, directory=None
     now = attempt.time
     if account is None:
         return History(directory=directory)
-    base = _account_facts(account, directory)
+    base = transition.facts(account, directory)
     if not full:
         return History(**base)
     base["failures"] = count_failures(conn, user, now, settings, account)
@@ -76,20 +77,6 @@ def load_history(conn, attempt, settings, account, *, full: bool, directory=None
     if st.session_limits or st.access_point_limit or st.inside_outside:
         base["open_sessions"] = open_sessions(conn, user, now, settings)
     return History(**base)
-
-
-def _account_facts(account, directory) -> dict:
-    """The History fields that come from the account row itself."""
-    return dict(
-        known=account["last_activity"] is not None,
-        locked_at=account["locked_at"],
-        lock_expires=account["lock_expires"],
-        lock_reason=account["lock_reason"] or "",
-        exempt=account["exempt"],
-        last_activity=account["last_activity"],
-        status=account["status"],
-        directory=directory,
-    )
 
 
 def account_only(settings) -> bool:
@@ -133,7 +120,7 @@ def _state_from(row, denied_recent: int, directory=None) -> tuple:
     """(account, History) as `account_and_denials` gives them, from a row of
     _ACCOUNT_FIELDS and the user's recent denials."""
     account = _account_from(row)
-    return account, History(denied_recent=denied_recent, **_account_facts(account, directory))
+    return account, History(denied_recent=denied_recent, **transition.facts(account, directory))
 
 
 def open_sessions(conn, user: str, now: float, settings) -> tuple:
@@ -144,13 +131,8 @@ def open_sessions(conn, user: str, now: float, settings) -> tuple:
 
 
 def count_failures(conn, user: str, now: float, settings, account) -> int:
-    """Failures in the lockout window since the last success, unlock or lock expiry."""
-    since = max(now - settings.lockout.period_minutes * MINUTE, account["reset_at"] or 0.0)
-    expires = account["lock_expires"]
-    if account["locked_at"] is not None and expires is not None and expires <= now:
-        # A lock that lifted by itself (unlock_after_minutes) gives the whole budget back,
-        # as pam_faillock does once unlock_time has passed.
-        since = max(since, expires)
+    """Failures that count toward the lock now (policy.account.failures_since)."""
+    since = transition.failures_since(account, now, settings)
     return conn.one(sql.COUNT_OUTCOME_SINCE, {"user": user, "outcome": "failure", "since": since})[0]
 
 
@@ -187,108 +169,18 @@ def insert_event(conn, attempt, outcome: str, reasons=()) -> None:
     conn.execute(sql.INSERT_EVENT, event_row(attempt, outcome, reasons))
 
 
-def written_status(status: str, why: str) -> tuple:
-    """(status, reason) as RECORD_SUCCESS stores them."""
-    return status, why[:256]
-
-
 def success_update(user: str, now: float, status: str, why: str) -> dict:
     """RECORD_SUCCESS's parameters: failures reset, activity and status saved."""
-    status, status_why = written_status(status, why)
+    status, status_why = transition.stored_status(status, why)
     return {"user": user, "now": now, "status": status, "status_why": status_why}
-
-
-# A success whose account update would move nothing but its times (the failure count is
-# already reset, the status and its reason are the same) leaves the account row alone while
-# the stored activity time is younger than this. Each success writes one page of the
-# accounts table otherwise, and a busy RADIUS server re-authenticates the same users every
-# few seconds (measured in the recorder: ~10 us of ~60 a success). Active Directory keeps
-# lastLogonTimestamp the same way. The event rows keep every login's exact time; what reads
-# the activity time counts in days (status: new_user_days, inactive_days).
-ACTIVITY_RESOLUTION_SECONDS = 300.0
-
-
-def success_changes_account(written, account: dict, now: float, status: str, why: str) -> bool:
-    """Whether RECORD_SUCCESS must run for a success at `now` with this status, given the
-    account as stored and `written`: the `written_status` a success stored in it, with nothing
-    else writing the account since (radius_hook.hot.HotAccounts.written), or None when
-    unknown (then failures may count from before: the reset must be stored)."""
-    last = account["last_activity"]
-    return (written != written_status(status, why) or last is None
-            or now >= last + ACTIVITY_RESOLUTION_SECONDS)
-
-
-def after_success(account: dict, history, now: float, status: str):
-    """(account, History) as `account_and_denials` reads them once RECORD_SUCCESS (with
-    `success_update(user, now, status, why)`) has run: the in-memory copy of a recorded
-    success, for a recorder that keeps account state (radius_hook.recorder). Tested against
-    the statement on both engines."""
-    return _changed(account, history, dict(_activity(account, now, status),
-                                           reset_at=_later(account["reset_at"], now)))
 
 
 def last_active(conn, user: str, recorded):
     """When `user` was last active: the account's last_activity (`recorded`), or its newest
-    success when that is later (ACTIVITY_RESOLUTION_SECONDS); None when neither is known."""
+    success when that is later (policy.account.ACTIVITY_RESOLUTION_SECONDS); None when
+    neither is known."""
     newest = conn.one(sql.LAST_SUCCESS_TIME, {"user": user})[0]
     return max((t for t in (recorded, newest) if t is not None), default=None)
-
-
-def _later(stored, now: float) -> float:
-    """The statements' CASE (RECORD_SUCCESS, UPDATE_ACCOUNT_AFTER): a time only moves
-    forward."""
-    return now if stored is None or stored < now else stored
-
-
-def with_success(history, attempt, settings, exempt: bool):
-    """The History `load_history(full=True)` reads once `attempt`'s success is stored: no
-    failures since, and (for the rules that read them) the address first among the recent
-    successes' and the login among those in the concurrent window."""
-    history = history._replace(failures=0)
-    if exempt:
-        return history
-    if settings.trackstat.enabled:
-        history = history._replace(recent_addresses=(
-            (attempt.address,) + history.recent_addresses)[:settings.trackstat.logins])
-    if settings.concurrent.enabled:
-        history = history._replace(
-            recent_logins=history.recent_logins + (Login(attempt.time, attempt.address),))
-    return history
-
-
-def new_account(now: float) -> dict:
-    """The account fields LOCK_ACCOUNT makes at a user's first recorded outcome."""
-    return dict(first_seen=now, last_activity=None, reset_at=0, locked_at=None,
-                lock_expires=None, lock_reason="", exempt=False, status=None, notify_on="",
-                notify_to="")
-
-
-def after_failure(account: dict, history, now: float, verdict):
-    """(account, History) once a failed password with `verdict` (decide.after_failure) is
-    stored by Gate.record_failure: SET_LOCK when it locks, then UPDATE_ACCOUNT_AFTER.
-    `history.failures` must already count it. Tested against the store."""
-    changes = _activity(account, now, verdict.status)
-    if verdict.lock is not None:
-        reason, expires = verdict.lock
-        changes.update(locked_at=now, lock_expires=expires, lock_reason=reason[:256])
-    return _changed(account, history, changes)
-
-
-def after_denial(account: dict, history, now: float, verdict):
-    """(account, History) once a refusal with `verdict` (decide.check) is stored by
-    Gate.authorize: a denied event and UPDATE_ACCOUNT_AFTER. Tested against the store."""
-    account, history = _changed(account, history, _activity(account, now, verdict.status))
-    return account, history._replace(denied_recent=history.denied_recent + 1)
-
-
-def _activity(account: dict, now: float, status) -> dict:
-    """UPDATE_ACCOUNT_AFTER's changes: the activity time (never back) and the status."""
-    return {"last_activity": _later(account["last_activity"], now), "status": status}
-
-
-def _changed(account: dict, history, changes: dict):
-    account = dict(account, **changes)
-    return account, history._replace(**_account_facts(account, history.directory))
 
 
 def save_status(conn, user: str, now: float, status: str, why: str) -> None:

@@ -91,7 +91,7 @@ ORDER BY ts DESC LIMIT :limit
 """
 
 # The newest success of a user (`pam-guard status`): a RADIUS recorder can leave the account's
-# last_activity up to logins.ACTIVITY_RESOLUTION_SECONDS behind it.
+# last_activity up to policy.account.ACTIVITY_RESOLUTION_SECONDS behind it.
 LAST_SUCCESS_TIME = """
 SELECT max(ts) FROM events WHERE username = :user AND outcome = 'success'
 """

@@ -65,7 +65,7 @@ def test_status_of_a_user_shows_failures_trackstat_and_sessions(site):
 
 def test_last_active_shows_a_success_the_account_row_was_left_behind(site):
     """A RADIUS recorder with kept copies leaves last_activity alone for a success that changes
-    nothing else (logins.ACTIVITY_RESOLUTION_SECONDS): `status` still shows when the user was
+    nothing else (policy.account.ACTIVITY_RESOLUTION_SECONDS): `status` still shows when the user was
     last seen, from the newest success; a later failure, which writes the row, wins."""
     from pam_guard.commands.common import when
     from policy.types import FAILURE, SUCCESS

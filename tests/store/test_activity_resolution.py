@@ -1,5 +1,5 @@
 """A RADIUS success that would change nothing of its account but the times leaves the
-account row alone for logins.ACTIVITY_RESOLUTION_SECONDS (the recorder's group commit with
+account row alone for policy.account.ACTIVITY_RESOLUTION_SECONDS (the recorder's group commit with
 kept copies, Gate.record_outcomes): its event is stored all the same, and every case where
 the row must change still changes it (a failure since, another writer, a new status, the
 resolution passed), so failure counts and locks come out as before.
@@ -10,12 +10,12 @@ from __future__ import annotations
 import pytest
 
 from pam_guard.gate import Gate
-from policy.types import FAILURE, SUCCESS
-from store import logins
+from policy import account as transition
+from policy.types import FAILURE, SUCCESS, Verdict
 from store.db import connect
 
 T0 = 1_800_000_000.0
-RESOLUTION = logins.ACTIVITY_RESOLUTION_SECONDS
+RESOLUTION = transition.ACTIVITY_RESOLUTION_SECONDS
 
 
 @pytest.fixture()
@@ -137,4 +137,5 @@ def test_without_copies_every_success_writes(store):
 ])
 def test_success_changes_account(written, last, now, expected):
     account = {"last_activity": last}
-    assert logins.success_changes_account(written, account, now, "protected", "why") is expected
+    verdict = Verdict(True, (), None, (), "protected", "why", None)
+    assert transition.success_changes_account(written, account, now, verdict) is expected

@@ -111,7 +111,7 @@ def test_projection_equals_the_store_after_recording(tmp_path, start, sequence, 
     for n, (offset, kind) in enumerate(past or ()):
         gate.record(kind, _attempt(gate, user, T0 + offset, n))
     # A refusal comes with radiusd's reasons; it is stored even if the store would let the
-    # user in by the time the recorder gets to it (Gate._refusal).
+    # user in by the time the recorder gets to it (policy.account.refusal_verdict).
     pending = [(kind, _attempt(gate, user, T0 + i, 100 + i), REFUSED if kind == DENIED else ())
                for i, kind in enumerate(sequence)]
     for kind, attempt, reasons in pending[:stored_first]:  # committed, not yet confirmed

@@ -118,7 +118,7 @@ def test_kept_copies_store_the_same_and_stay_equal_to_the_store(two_stores, tmp_
     """The RADIUS recorder passes kept copies of accounts (radius_hook.hot) so a success of
     a user with a current copy reads nothing: the store then holds what recording without
     copies holds, but for the activity time of a user whose later successes changed
-    nothing else within logins.ACTIVITY_RESOLUTION_SECONDS (alice), and each copy equals
+    nothing else within policy.account.ACTIVITY_RESOLUTION_SECONDS (alice), and each copy equals
     the account read back."""
     from radius_hook.hot import HotAccounts
 

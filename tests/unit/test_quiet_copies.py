@@ -11,9 +11,10 @@ from __future__ import annotations
 import itertools
 import random
 
+from policy import account as transition
 from policy import decide
 from policy.settings import build_settings
-from policy.types import STATUSES, Attempt, History
+from policy.types import STATUSES, SUCCESS, Attempt, History
 from radius_hook.hot import MAX_AGE
 from store import logins
 
@@ -66,10 +67,13 @@ def test_quiet_stays_quiet_with_time_and_successes():
         for at in later:  # only the clock moves
             assert _quiet(decide.check(_attempt(rng, at), history, settings)), (history, at)
         state = history
-        for at in later[:4]:  # successes recorded meanwhile, as the store applies them
-            success = _attempt(rng, at)
-            status, _why = decide.compute_status(state, settings, success)
-            state = state._replace(known=True, last_activity=at, status=status)
+        account = dict(transition.new_account(T0 - 500 * DAY), last_activity=history.last_activity,
+                       locked_at=history.locked_at, lock_expires=history.lock_expires,
+                       lock_reason=history.lock_reason, exempt=history.exempt,
+                       status=history.status)
+        for at in later[:4]:  # successes recorded meanwhile: the one transition the store makes
+            account, state, _verdict = transition.step(account, state, SUCCESS,
+                                                       _attempt(rng, at), settings)
             assert _quiet(decide.check(_attempt(rng, at + 0.5), state, settings)), (state, at)
         checked += 1
     assert checked > 100  # the product holds many quiet copies

@@ -1,0 +1,179 @@
+"""An account's state, and the one transition each outcome makes of it.
+
+The state is the account row (a dict of store.logins' account fields) with the History a
+decision reads. `step` is what storing one outcome does to it: store/ writes the same in
+SQL (whose CASEs keep only what concurrency needs: times that never move back), radiusd
+folds `step` over the outcomes it handed over and has not seen stored, and the tests hold
+the two together (tests/store/test_projection.py).
+
+- success: the failure count starts again, last activity and the status move on;
+- failure: counted; it may lock (policy.decide.after_failure);
+- refusal: counted among the recent denials; last activity and the status move on;
+- a lock that lapses by itself (unlock_after_minutes) gives the whole failure budget back
+  (`failures_since`).
+An admin's lock and unlock are written by store.admin and drop every kept copy.
+"""
+
+from __future__ import annotations
+
+from policy.decide import after_failure, check, compute_status, status_notices
+from policy.rules import MINUTE
+from policy.types import FAILURE, SUCCESS, Login, Verdict
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # for mypy only: the login path imports no typing
+    from typing import Any
+
+    from policy.settings_types import Settings
+    from policy.types import Attempt, History
+
+    Account = dict[str, Any]
+
+# Longest status reason and lock reason the store keeps.
+TEXT_LIMIT = 256
+
+# A success whose account update would move nothing but its times (the failure count is
+# already reset, the status and its reason are the same) may leave the account row alone
+# while the stored activity time is younger than this: each success would write one page of
+# the accounts table otherwise, and a busy RADIUS server re-authenticates the same users
+# every few seconds. Active Directory keeps lastLogonTimestamp the same way. The event rows
+# keep every login's exact time; what reads the activity time counts in days (status:
+# new_user_days, inactive_days), and `pam-guard status` also reads the newest success.
+ACTIVITY_RESOLUTION_SECONDS = 300.0
+
+
+def new_account(now: float) -> Account:
+    """The account a user's first recorded outcome makes."""
+    return dict(first_seen=now, last_activity=None, reset_at=0, locked_at=None,
+                lock_expires=None, lock_reason="", exempt=False, status=None, notify_on="",
+                notify_to="")
+
+
+def facts(account: Account, directory: str | None = None) -> dict[str, Any]:
+    """The History fields that come from the account itself."""
+    return dict(
+        known=account["last_activity"] is not None,
+        locked_at=account["locked_at"],
+        lock_expires=account["lock_expires"],
+        lock_reason=account["lock_reason"] or "",
+        exempt=account["exempt"],
+        last_activity=account["last_activity"],
+        status=account["status"],
+        directory=directory,
+    )
+
+
+def failures_since(account: Account, now: float, settings: Settings) -> float:
+    """From when failures count toward the lock: the lockout window, the last success or
+    unlock, and the end of a lock that lifted by itself (which gives the whole budget back,
+    as pam_faillock does once unlock_time has passed)."""
+    since = max(now - settings.lockout.period_minutes * MINUTE, account["reset_at"] or 0.0)
+    expires = account["lock_expires"]
+    if account["locked_at"] is not None and expires is not None and expires <= now:
+        since = max(since, expires)
+    return float(since)
+
+
+def later(stored: float | None, now: float) -> float:
+    """A time that only moves forward (the store's CASEs do the same)."""
+    return now if stored is None or stored < now else stored
+
+
+def stored_status(status: str, why: str) -> tuple[str, str]:
+    """(status, reason) as the store keeps them."""
+    return status, why[:TEXT_LIMIT]
+
+
+def success_verdict(history: History, attempt: Attempt, settings: Settings) -> Verdict:
+    """What a success leads to, from the state before it: the status, and a status notice
+    when it moves into or out of risk."""
+    status, why = compute_status(history, settings, attempt)
+    notices = status_notices(attempt.user, history.status, status, why)
+    return Verdict(True, (), None, tuple(notices), status, why, None)
+
+
+def refusal_verdict(attempt: Attempt, history: History, settings: Settings,
+                    refused: tuple[str, ...] = ()) -> Verdict:
+    """The verdict a refusal is stored with. `refused`: the reasons it was refused for
+    elsewhere (radiusd, before the store had it). The rules' own verdict while they still
+    refuse (with their notices); if they would let the user in now (an accounting Stop, an
+    admin's unlock came between), the refusal happened all the same: its reasons, the status
+    a refusal brings, and no notices (what they would tell no longer holds)."""
+    verdict = check(attempt, history, settings)
+    if not verdict.allowed or not refused:
+        return verdict
+    status, why = compute_status(history, settings, attempt, denied=True)
+    return Verdict(False, refused, None, (), status, why, None)
+
+
+def success_changes_account(written: tuple[str, str] | None, account: Account, now: float,
+                            verdict: Verdict) -> bool:
+    """Whether storing a success at `now` must write the account row, given the row as
+    stored and `written`: the `stored_status` a success stored in it with nothing else
+    writing it since, or None when unknown (then failures may count from before: the reset
+    must be stored)."""
+    last = account["last_activity"]
+    return (written != stored_status(verdict.status, verdict.status_why) or last is None
+            or now >= last + ACTIVITY_RESOLUTION_SECONDS)
+
+
+def notices_to_queue(verdict: Verdict, status_saved: bool) -> tuple[Any, ...]:
+    """The verdict's notices that are sent. A status not saved (RADIUS authorize letting
+    in: post-auth saves it) is not told either, or the admin hears of it twice, or of a
+    change that never happened."""
+    if status_saved:
+        return tuple(verdict.notices)
+    return tuple(n for n in verdict.notices if n.kind != "status")
+
+
+def step(account: Account | None, history: History, kind: str, attempt: Attempt,
+         settings: Settings, refused: tuple[str, ...] = ()
+         ) -> tuple[Account, History, Verdict]:
+    """(account, History, verdict) once one outcome of `attempt`'s user is stored: SUCCESS,
+    FAILURE, or a refusal (DENIED, with the reasons it was refused for: `refusal_verdict`).
+    `history` is the state before it, as the store gives it (failures counted)."""
+    if account is None:
+        account = new_account(attempt.time)
+    now = attempt.time
+    if kind == SUCCESS:
+        verdict = success_verdict(history, attempt, settings)
+        account = dict(account, last_activity=later(account["last_activity"], now),
+                       reset_at=later(account["reset_at"], now), status=verdict.status)
+        return account, with_success(_with(history, account), attempt, settings), verdict
+    if kind == FAILURE:
+        history = history._replace(failures=history.failures + 1)
+        verdict = after_failure(attempt, history, settings)
+        changes: dict[str, Any] = dict(last_activity=later(account["last_activity"], now),
+                                       status=verdict.status)
+        if verdict.lock is not None:
+            reason, expires = verdict.lock
+            changes.update(locked_at=now, lock_expires=expires, lock_reason=reason[:TEXT_LIMIT])
+        account = dict(account, **changes)
+        return account, _with(history, account), verdict
+    verdict = refusal_verdict(attempt, history, settings, refused)
+    if verdict.allowed:  # no reasons given and the rules let them in: nothing is stored
+        return account, history, verdict
+    account = dict(account, last_activity=later(account["last_activity"], now),
+                   status=verdict.status)
+    history = _with(history, account)
+    return account, history._replace(denied_recent=history.denied_recent + 1), verdict
+
+
+def with_success(history: History, attempt: Attempt, settings: Settings) -> History:
+    """The History a full read gives once `attempt`'s success is stored: no failures since,
+    and (for the rules that read them) the address first among the recent successes' and
+    the login among those in the concurrent window."""
+    history = history._replace(failures=0)
+    if history.exempt:
+        return history
+    if settings.trackstat.enabled:
+        history = history._replace(recent_addresses=(
+            (attempt.address,) + tuple(history.recent_addresses))[:settings.trackstat.logins])
+    if settings.concurrent.enabled:
+        history = history._replace(
+            recent_logins=tuple(history.recent_logins) + (Login(attempt.time, attempt.address),))
+    return history
+
+
+def _with(history: History, account: Account) -> History:
+    return history._replace(**facts(account, history.directory))
