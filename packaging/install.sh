@@ -53,6 +53,8 @@ ln -sf "$PREFIX/bin/pam-guard" /usr/local/sbin/pam-guard
 
 # --- config, audit key, store --------------------------------------------------------------------
 install -d -m 0755 -o root -g root "$ETC"
+# Drop-ins (pam-guard.toml(5)): admins' own files, applied over pam-guard.toml; left as found.
+[ -d "$ETC/pam-guard.d" ] || install -d -m 0755 -o root -g root "$ETC/pam-guard.d"
 if [ ! -e "$ETC/pam-guard.toml" ]; then
     install -m 0644 -o root -g root "$SRC/packaging/pam-guard.toml" "$ETC/pam-guard.toml"
     say "wrote $ETC/pam-guard.toml"
@@ -161,28 +163,12 @@ if [ "$WITH_FREERADIUS" = 1 ]; then
     else
         say "no $RADDB/mods-available or policy.d: FreeRADIUS 3.2 is not installed where expected"
     fi
-    cat <<RADIUS
-
-FreeRADIUS: pam-guard's module is in $RADDB/mods-available/pam_guard (not enabled).
-FreeRADIUS 3.2 loads only ONE python3 module instance: do not enable it beside another.
-To use it:
-
-  ln -s ../mods-available/pam_guard $RADDB/mods-enabled/pam_guard
-
-and add to your site (e.g. $RADDB/sites-enabled/default; examples in
-$PREFIX/share/freeradius/site-snippets/):
-
-  authorize {      ... pam_guard        (before pap/chap/eap)
-  post-auth {      ... pam_guard        (last)
-      Post-Auth-Type REJECT {
-          pam_guard_reject      (first; a policy in $RADDB/policy.d/pam_guard)
-      }
-  }
-  accounting {     ... pam_guard
-
-and require_message_authenticator = yes in each client (Blast-RADIUS, CVE-2024-3596;
-$PREFIX/share/freeradius/clients.conf.example). Then: freeradius -XC && systemctl restart freeradius
-RADIUS
+    # The lines to add to the sites (PAP/CHAP sites and 802.1X), kept for later too.
+    sed "s|@PREFIX@|$PREFIX|g; s|@RADDB@|$RADDB|g" "$SRC/packaging/freeradius/wiring.txt" \
+        > "$PREFIX/share/freeradius/wiring.txt"
+    chmod 0644 "$PREFIX/share/freeradius/wiring.txt"
+    echo
+    cat "$PREFIX/share/freeradius/wiring.txt"
 fi
 # @@MANPAGES@@ (issue 19: man pages; packaging/deb/build.sh makes the same two)
 # --- man pages: pam-guard(8) and pam-guard.toml(5), generated from the installed code -----------

@@ -118,6 +118,8 @@ sed "s|@PREFIX@|$PREFIX|g" "$SRC/packaging/freeradius/mods-available/pam_guard" 
     > "$VENV/share/freeradius/mods-available/pam_guard"
 sed "s|@PREFIX@|$PREFIX|g" "$SRC/packaging/freeradius/policy.d/pam_guard" \
     > "$VENV/share/freeradius/policy.d/pam_guard"
+sed "s|@PREFIX@|$PREFIX|g; s|@RADDB@|/etc/freeradius/3.0|g" "$SRC/packaging/freeradius/wiring.txt" \
+    > "$VENV/share/freeradius/wiring.txt"
 "$VENV/bin/python" -m compileall -q -s "$STAGE" -p / "$VENV/lib" "$VENV/radius" >/dev/null
 
 # pam-auth-update profiles for common-auth and friends: Default: no, never enabled here.
@@ -125,7 +127,7 @@ install -d "$STAGE/usr/share/pam-configs"
 for profile in pam-guard pam-guard-authfail; do
     sed "s|@PREFIX@|$PREFIX|g" "$SRC/packaging/pam-configs/$profile" > "$STAGE/usr/share/pam-configs/$profile"
 done
-install -d "$STAGE/etc/pam-guard"
+install -d -m 0755 "$STAGE/etc/pam-guard" "$STAGE/etc/pam-guard/pam-guard.d"  # drop-ins: pam-guard.toml(5)
 install -m 0644 "$SRC/packaging/pam-guard.toml" "$STAGE/etc/pam-guard/pam-guard.toml"
 install -d "$STAGE/lib/systemd/system"
 for unit in pam-guard-deliver.service pam-guard-deliver.timer; do
