@@ -1,11 +1,12 @@
-"""MS-CHAPv2 over RADIUS on Debian's own raddb: a wrong password counts once whatever MS-CHAP
-identifier the client picks. mschap's MS-CHAP-Error begins with that identifier; from 0x80 up
-it is not UTF-8, and rlm_python3 3.2 then cannot call Python at all (PLATFORM.md), so the
-shipped pam_guard_reject policy moves it aside for the call and puts it back."""
+"""PAP, CHAP and MS-CHAP over RADIUS on Debian's own raddb, with radclient: each success and
+failure recorded once. A wrong MS-CHAPv2 password counts once whatever MS-CHAP identifier the
+client picks: mschap's MS-CHAP-Error begins with that identifier; from 0x80 up it is not
+UTF-8, and rlm_python3 3.2 then cannot call Python at all (PLATFORM.md), so the shipped
+pam_guard_reject policy moves it aside for the call and puts it back."""
 
 from __future__ import annotations
 
-from tests.radius.helpers import LOCK_MESSAGE, wait_for
+from tests.radius.helpers import LOCK_MESSAGE, outcomes, wait_for
 from tests.support import radclient
 
 
@@ -34,3 +35,15 @@ def test_three_wrong_high_identifiers_lock(guard, start_stock_server):
     assert reply.attrs.get("Reply-Message", b"").decode().startswith(LOCK_MESSAGE), reply
     reply = radclient.send(server, f'User-Name = "other"\nUser-Password = "{server.password}"\n')
     assert reply.code == "Access-Accept", reply
+
+
+def test_pap_chap_and_mschapv1_record_one_success_and_one_failure(guard, start_stock_server):
+    server = start_stock_server(guard)
+    methods = {"pap": "User-Password", "chap": "CHAP-Password", "mschap1": "MS-CHAP-Password"}
+    for user, attribute in methods.items():
+        for password, code in ((server.password, "Access-Accept"), ("wrong", "Access-Reject")):
+            reply = radclient.send(server, f'User-Name = "{user}"\n{attribute} = "{password}"\n')
+            assert reply.code == code, (user, password, reply)
+    for user in methods:
+        assert wait_for(lambda user=user: outcomes(guard, user)
+                        == [("success", ""), ("failure", "")]), (user, outcomes(guard, user))
