@@ -8,6 +8,11 @@ transaction has committed, adds one to that user's counter in `<store>-changes`;
 keeps the counter value it read *before* loading a user, and trusts its copy only while the
 counter still has that value.
 
+Only readers make the file (`Counters`): where no process keeps copies (a host with PAM
+only) writers find no file and bump nothing. A writer looks for the file after its commit,
+and a reader makes it before it reads anything it keeps, so whichever comes first, no copy
+misses a change.
+
 The file is SLOTS native-endian 64-bit counters: slot 0 changes on store-wide changes (admin
 commands, migrations: every copy is stale), slot 1 + hash(user) % (SLOTS - 1) on a user's.
 Users that share a slot only cost each other a reload. Writers take an exclusive lockf on the
@@ -52,10 +57,12 @@ def slot_of(user: str) -> int:
     return 1 + value % (SLOTS - 1)
 
 
-def open_file(path: str) -> int:
-    """A read-write descriptor of the counter file, made (zeroed, with the store file's owner
-    and mode, so every process that may write the store may write it) when missing."""
-    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o600)
+def open_file(path: str, create: bool = True) -> int:
+    """A read-write descriptor of the counter file; with `create`, made (zeroed, with the
+    store file's owner and mode, so every process that may write the store may write it)
+    when missing. Raises FileNotFoundError when missing and not `create`."""
+    flags = os.O_RDWR | os.O_CLOEXEC | os.O_NOFOLLOW | (os.O_CREAT if create else 0)
+    fd = os.open(path, flags, 0o600)
     try:
         info = os.fstat(fd)
         if info.st_size < SIZE:
@@ -75,8 +82,12 @@ def open_file(path: str) -> int:
 
 
 def bump(path: str, slots) -> dict:
-    """Add one to each of `slots` (under the file's lock): {slot: value before}."""
-    fd = open_file(path)
+    """Add one to each of `slots` (under the file's lock): {slot: value before}; {} when
+    no reader has made the file."""
+    try:
+        fd = open_file(path, create=False)
+    except FileNotFoundError:
+        return {}
     try:
         os.lockf(fd, os.F_LOCK, 0)
         before = {}

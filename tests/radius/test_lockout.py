@@ -105,9 +105,9 @@ def test_kept_copy_counts_failures_and_locks(guard, server):
 
 
 def test_removed_change_counters_are_noticed(guard, server):
-    """The counter file removed under a running radiusd: pam-guard's next writer makes a new
-    one that the module's copies do not watch. Within a second the module notices and reads
-    the store again, so an admin's lock still acts."""
+    """The counter file removed under a running radiusd: writers find none to bump, and
+    the module's copies would never hear of a change. Within a second the module notices,
+    makes a new file and reads the store again, so an admin's lock still acts."""
     import os
     import time
 

@@ -54,8 +54,17 @@ def test_slot_is_stable_across_processes_and_never_global():
     assert all(1 <= s < changes.SLOTS for s in here) and len(set(here)) == 4
 
 
-def test_bump_counts_each_slot_once_and_makes_the_file_like_the_store(store_path):
+def test_without_a_reader_writers_bump_nothing_and_make_no_file(store_path):
+    """A host where no process keeps copies (PAM only) pays for no counter file."""
     path = store_path + changes.SUFFIX
+    assert changes.bump_users(path, ["alice"]) == {}
+    assert changes.note_change("sqlite:///" + store_path, None) == {}
+    assert not os.path.exists(path)
+
+
+def test_bump_counts_each_slot_once_in_the_file_a_reader_made_like_the_store(store_path):
+    path = store_path + changes.SUFFIX
+    changes.Counters(path).close()  # a reader (radiusd) makes it
     assert changes.bump_users(path, ["alice", "alice", "bob"]) == {
         changes.slot_of("alice"): 0, changes.slot_of("bob"): 0}
     assert changes.bump_users(path, ["alice"]) == {changes.slot_of("alice"): 1}
@@ -79,10 +88,12 @@ def test_note_change_is_silent_without_a_usable_file(tmp_path):
 
 def test_a_commit_that_names_nobody_bumps_nothing(store_path):
     """A batch of RADIUS successes commits with no user to tell (Gate.record_outcomes):
-    no slot moves, not even the global one, and no file is made for it."""
+    no slot moves, not even the global one."""
     url = "sqlite:///" + store_path
+    changes.Counters(store_path + changes.SUFFIX).close()  # a reader keeps copies
+    before = open(store_path + changes.SUFFIX, "rb").read()
     assert changes.note_change(url, []) == {}
-    assert not os.path.exists(store_path + changes.SUFFIX)
+    assert open(store_path + changes.SUFFIX, "rb").read() == before
     slot = changes.slot_of("alice")
     assert changes.note_change(url, ["alice"]) == {slot: 0}  # the values before the bump
     before = open(store_path + changes.SUFFIX, "rb").read()
