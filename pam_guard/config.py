@@ -1,9 +1,16 @@
 """Loading the TOML config: file checks, parsing, validation, and a snapshot for the login path.
 
+The config is the main file plus its drop-ins: `pam-guard.d/*.toml` in the main file's
+directory (/etc/pam-guard/pam-guard.d/), applied in name order over the main file, key by key,
+as fail2ban's jail.d and faillock.conf's vendor file are. Admins keep their changes in a
+drop-in of their own, which a re-install never touches. Each file is validated on its own, so
+an error names the file that holds it.
+
 Parsing TOML on every login costs more than all of the store work (shared/PERF.md), so the
-validated settings are kept as a `marshal` snapshot of plain values, rebuilt when the TOML
-file's inode, size or mtime change. The login path (`load_settings`) imports tomllib only when
-the snapshot is missing or stale; `pam-guard check-config` rebuilds it.
+validated settings are kept as a `marshal` snapshot of plain values, rebuilt when any file's
+name, inode, size or mtime change (a drop-in added, changed or removed included: the login
+path lists the drop-in directory, nothing more). The login path (`load_settings`) imports
+tomllib only when the snapshot is missing or stale; `pam-guard check-config` rebuilds it.
 
 A config file, or its directory, or the SQLite store's directory, writable by anyone but its
 root owner is refused, as sshd's StrictModes refuses such files. One exception: a store
@@ -20,7 +27,8 @@ from policy.settings import SettingsError, build_settings, settings_to_plain
 
 DEFAULT_PATH = "/etc/pam-guard/pam-guard.toml"
 DEFAULT_CACHE_DIR = "/run/pam-guard"
-_SNAPSHOT_VERSION = 1
+DROPIN_DIR = "pam-guard.d"  # beside the main file: /etc/pam-guard/pam-guard.d/*.toml
+_SNAPSHOT_VERSION = 2  # 2: the key covers the drop-ins
 STORE_GROUP = "pam-guard"  # the group a shared store directory may be writable by
 
 
@@ -68,6 +76,37 @@ def _stat_config(path: str):
     return st
 
 
+def dropin_dir(path: str) -> str:
+    """The drop-in directory of the config file `path`."""
+    return os.path.join(os.path.dirname(os.path.abspath(path)), DROPIN_DIR)
+
+
+def config_files(path: str) -> list:
+    """[(file, stat)]: the main file, then its drop-ins in name order, each checked as the
+    main file is (owner root, writable by nobody else; the drop-in directory too, or anyone
+    could add a file). No drop-in directory means no drop-ins."""
+    files = [(path, _stat_config(path))]
+    directory = dropin_dir(path)
+    try:
+        _check_owner_and_mode(directory, os.stat(directory), "<directory>", directory)
+        names = os.listdir(directory)
+    except FileNotFoundError:
+        return files
+    except OSError as exc:
+        raise ConfigError(directory, "<directory>", f"cannot read: {exc.strerror}") from None
+    # Only *.toml, as the shell's glob would pick them: editor backups and hidden files
+    # (.x.toml, x.toml~, x.toml.dpkg-old) are not config.
+    for name in sorted(n for n in names if n.endswith(".toml") and not n.startswith(".")):
+        dropin = os.path.join(directory, name)
+        try:
+            st = os.stat(dropin)
+        except OSError as exc:  # a dangling symlink, or removed while we look
+            raise ConfigError(dropin, "<file>", f"cannot read: {exc.strerror}") from None
+        _check_owner_and_mode(dropin, st, "<file>", dropin)
+        files.append((dropin, st))
+    return files
+
+
 def check_store_directory(settings) -> None:
     """Refuse an SQLite store whose directory others may write (they could swap the file)."""
     url = settings.store.url
@@ -82,21 +121,61 @@ def check_store_directory(settings) -> None:
     _check_owner_and_mode(directory, st, "store.url", settings.source, group_may_write=True)
 
 
-def parse_file(path: str):
-    """Parse and validate the TOML file (no snapshot involved)."""
+def read_toml(path: str) -> dict:
+    """One file's TOML as a plain dict; a syntax error or unreadable file names the file."""
     import tomllib
 
     try:
         with open(path, "rb") as handle:
-            raw = tomllib.load(handle)
+            return tomllib.load(handle)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(path, "<syntax>", str(exc), "fix the TOML syntax") from None
     except OSError as exc:
         raise ConfigError(path, "<file>", f"cannot read: {exc.strerror}") from None
+
+
+def _validated(raw: dict, source: str):
     try:
-        return build_settings(raw, path)
+        return build_settings(raw, source)
     except SettingsError as exc:
         raise ConfigError(exc.source, exc.key, exc.problem, exc.hint) from None
+
+
+def read_layers(path: str, files: list | None = None) -> list[tuple[str, dict]]:
+    """[(file, raw TOML)] of the main file and its drop-ins, in the order they apply; each
+    validated on its own, so that an error names the file that holds it."""
+    layers = []
+    for name, _st in files if files is not None else config_files(path):
+        raw = read_toml(name)
+        _validated(raw, name)
+        layers.append((name, raw))
+    return layers
+
+
+def merge_layers(layers: list[tuple[str, dict]]) -> dict:
+    """The layers as one raw config: a later file's key replaces an earlier one's (a table
+    value such as session_limits is one value: it is replaced whole, not merged)."""
+    merged: dict = {}
+    for _name, raw in layers:
+        for section, values in raw.items():
+            merged.setdefault(section, {}).update(values)
+    return merged
+
+
+def origins(layers: list[tuple[str, dict]]) -> dict[tuple[str, str], str]:
+    """(section, key) -> the file whose value is in effect; keys no file sets are absent."""
+    return {(section, key): name
+            for name, raw in layers for section, values in raw.items() for key in values}
+
+
+def settings_from_layers(path: str, layers: list[tuple[str, dict]]):
+    """The settings the layers of the config at `path` make together."""
+    return _validated(merge_layers(layers), path)
+
+
+def parse_file(path: str, files: list | None = None):
+    """Parse and validate the config at `path` with its drop-ins (no snapshot involved)."""
+    return settings_from_layers(path, read_layers(path, files))
 
 
 def _snapshot_path(path: str) -> str:
@@ -105,8 +184,11 @@ def _snapshot_path(path: str) -> str:
     return os.path.join(cache_dir, f"settings-{name}.marshal")
 
 
-def _file_key(st) -> tuple:
-    return (_SNAPSHOT_VERSION, st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+def files_key(files: list) -> tuple:
+    """What identifies this version of the config's files: any file added, removed, renamed
+    or rewritten changes it."""
+    return (_SNAPSHOT_VERSION,) + tuple(
+        (name, st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns) for name, st in files)
 
 
 def _read_snapshot(path: str, key: tuple):
@@ -119,14 +201,14 @@ def _read_snapshot(path: str, key: tuple):
             stored_key, plain = marshal.loads(handle.read())
     except (OSError, ValueError, EOFError, TypeError):
         return None
-    if tuple(stored_key) != key:
+    if stored_key != key:
         return None
     return build_settings(plain, path)
 
 
-def write_snapshot(path: str, settings, st=None) -> bool:
-    """Store the validated settings for the login path; False when the cache dir is not ours."""
-    st = st or os.stat(path)
+def write_snapshot(path: str, settings, files: list) -> bool:
+    """Store the validated settings for the login path; False when the cache dir is not ours.
+    `files` are the config_files() the settings were parsed from."""
     snap = _snapshot_path(path)
     directory = os.path.dirname(snap)
     try:
@@ -137,7 +219,7 @@ def write_snapshot(path: str, settings, st=None) -> bool:
         tmp = f"{snap}.{os.getpid()}"
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "wb") as handle:
-            handle.write(marshal.dumps((_file_key(st), settings_to_plain(settings))))
+            handle.write(marshal.dumps((files_key(files), settings_to_plain(settings))))
         os.replace(tmp, snap)
         return True
     except OSError:
@@ -147,22 +229,26 @@ def write_snapshot(path: str, settings, st=None) -> bool:
 def load_settings(path: str | None = None):
     """Validated settings for `path`, from the snapshot when it is current (the login path)."""
     path = config_path(path)
-    st = _stat_config(path)
-    settings = _read_snapshot(path, _file_key(st))
+    files = config_files(path)
+    settings = _read_snapshot(path, files_key(files))
     if settings is None:
-        settings = parse_file(path)
-        write_snapshot(path, settings, st)
+        settings = parse_file(path, files)
+        write_snapshot(path, settings, files)
     check_store_directory(settings)
     return settings
 
 
-def render_toml(settings) -> str:
-    """The effective settings as TOML text (check-config prints this)."""
+def render_toml(settings, set_by: dict[tuple[str, str], str] | None = None) -> str:
+    """The effective settings as TOML text (check-config prints this); with `set_by` (from
+    origins()), each value ends in a comment naming the file that set it, or "default"."""
     lines = []
     for section, values in settings_to_plain(settings).items():
         lines.append(f"[{section}]")
         for key, value in values.items():
-            lines.append(f"{key} = {toml_value(value)}")
+            line = f"{key} = {toml_value(value)}"
+            if set_by is not None:
+                line += f"  # {set_by.get((section, key), 'default')}"
+            lines.append(line)
         lines.append("")
     return "\n".join(lines)
 

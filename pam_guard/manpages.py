@@ -15,7 +15,7 @@ import os
 import sys
 
 from pam_guard.commands import EXIT_CONFIG, EXIT_OK, EXIT_REFUSED, EXIT_STORE
-from pam_guard.config import DEFAULT_CACHE_DIR, DEFAULT_PATH, toml_value
+from pam_guard.config import DEFAULT_CACHE_DIR, DEFAULT_PATH, dropin_dir, toml_value
 from policy.settings import SCHEMA
 
 PREFIX = "/opt/pam-guard"
@@ -235,6 +235,8 @@ def command_page(parser: argparse.ArgumentParser | None = None, version: str = "
     lines += [".SH FILES"]
     for path, text in (
         (DEFAULT_PATH, "The config file: pam-guard.toml(5)."),
+        (dropin_dir(DEFAULT_PATH) + "/*.toml", "Drop-in config files, applied in name order "
+                                               "over the config file: pam-guard.toml(5)."),
         (os.path.join(os.path.dirname(DEFAULT_PATH), "audit.key"),
          "The audit log's HMAC key, beside the config file; owned by root, mode 0600."),
         (store_default, "The default store (SQLite)."),
@@ -311,6 +313,21 @@ def config_page(version: str = "") -> str:
                      "directory and an SQLite store's directory must not be writable by "
                      "anyone but root. pam-guard check-config validates the file and prints "
                      "the effective settings."),
+              ".SS Drop-in files",
+              escape(f"Files named *.toml in {dropin_dir(DEFAULT_PATH)}/ (the directory "
+                     f"{os.path.basename(dropin_dir(DEFAULT_PATH))} beside the config file, "
+                     "whichever file that is) are read after it, in the order of their "
+                     "names (10-site.toml before 20-lockout.toml). A key a drop-in sets "
+                     "replaces the value of the same key in the config file and in drop-ins "
+                     "read before it; keys it does not set keep theirs. A table value such "
+                     "as session_limits is replaced whole. Other names (hidden files, "
+                     "backups such as x.toml~ or x.toml.dpkg-old) are ignored. Each drop-in, "
+                     "and the directory, must pass the same checks as the config file, and "
+                     "each is validated on its own, so an error names the file that holds "
+                     "it. Keep local changes in a drop-in: a re-install or package upgrade "
+                     "never touches one. pam-guard check-config prints, beside each "
+                     "effective value, the file that set it. The next PAM login sees a "
+                     "drop-in added, changed or removed."),
               ".SH SETTINGS"]
     for section, keys in SCHEMA.items():
         lines += [f".SS [{escape(section)}]", escape(SECTIONS.get(section, ""))]
@@ -325,6 +342,8 @@ def config_page(version: str = "") -> str:
               "[lockout]", "max_attempts = 5", "unlock_after_minutes = 30", "",
               "[notify]", escape('admin = "security@example.org"'), ".fi",
               ".SH FILES", ".TP", bold(DEFAULT_PATH), escape("The default config file."),
+              ".TP", bold(dropin_dir(DEFAULT_PATH) + "/*.toml"),
+              escape("Drop-in files of the default config file, applied in name order."),
               ".SH SEE ALSO", "\\fBpam\\-guard\\fR(8)"]
     return "\n".join(lines) + "\n"
 

@@ -54,3 +54,9 @@ def test_setuid_examples_never_run_pam_python():
         assert "pam-guard-exec" in text
         assert not [line for line in text.splitlines()
                     if "pam_python" in line and not line.lstrip().startswith("#")]
+
+
+def test_installer_made_the_dropin_directory():
+    """packaging/install.sh makes /etc/pam-guard/pam-guard.d (root, 0755) for admins' drop-ins."""
+    st = os.stat("/etc/pam-guard/pam-guard.d")
+    assert st.st_uid == 0 and st.st_gid == 0 and st.st_mode & 0o7777 == 0o755

@@ -57,6 +57,22 @@ def write_site(root, raw: dict, overrides: dict):
     return config, settings
 
 
+def write_dropin(config: str, name: str, text: str, mode: int = 0o644) -> str:
+    """A drop-in file pam-guard.d/NAME beside the config file `config` (the directory made
+    0755 when missing); returns its path."""
+    import os
+
+    from pam_guard.config import dropin_dir
+
+    directory = dropin_dir(config)
+    os.makedirs(directory, mode=0o755, exist_ok=True)
+    path = os.path.join(directory, name)
+    with open(path, "w", encoding="utf-8") as handle:
+        handle.write(text)
+    os.chmod(path, mode)
+    return path
+
+
 def terminate(proc, timeout: float = 10) -> None:
     """End a test server: SIGTERM, and SIGKILL if it has not exited within `timeout`."""
     import subprocess
