@@ -141,8 +141,8 @@ if [ "$WITH_FREERADIUS" = 1 ]; then
         say "if radiusd runs as a user other than root, let it write the store:" \
             "$PREFIX/share/share-store.sh STORE_DIR USER"
     fi
-    # mods-available (never enabled) and policy.d (its policies call `-pam_guard`: nothing
-    # while the module is not enabled); never edits a site by itself. An admin's own edited
+    # mods-available (never enabled) and policy.d (policies the site lines name: unused,
+    # they change nothing); never edits a site by itself. An admin's own edited
     # copy is kept; the shipped one is then left beside it as pam_guard.dist.
     raddb_file() {  # raddb_file DIR SHIPPED_FILE
         local text
