@@ -100,27 +100,33 @@ if [ "$EDITABLE" = 1 ]; then
     "$PREFIX/bin/python" -m compileall -q "$SRC/policy" "$SRC/store" "$SRC/pam_guard" "$SRC/radius_hook" >/dev/null
 fi
 # @@SYSTEMD@@ (issue 6: deliver timer)
-# --- systemd: `pam-guard deliver` every minute sends the queued notices ---------------------------
+# --- systemd: every minute, `pam-guard deliver` sends the queued notices and `pam-guard metrics`
+# writes node_exporter's textfile (skipped where /var/lib/prometheus/node-exporter is missing)
+TIMERS="pam-guard-deliver.timer pam-guard-metrics.timer"
 if command -v systemctl >/dev/null 2>&1 && [ -d /etc/systemd/system ]; then
-    for unit in pam-guard-deliver.service pam-guard-deliver.timer; do
+    for unit in pam-guard-deliver.service pam-guard-deliver.timer \
+                pam-guard-metrics.service pam-guard-metrics.timer; do
         sed "s|@PREFIX@|$PREFIX|g" "$SRC/packaging/systemd/$unit" > "/etc/systemd/system/$unit.new"
         chmod 0644 "/etc/systemd/system/$unit.new"
         mv "/etc/systemd/system/$unit.new" "/etc/systemd/system/$unit"
     done
     if [ -d /run/systemd/system ]; then
-        if systemctl daemon-reload && systemctl enable --now pam-guard-deliver.timer; then
-            say "pam-guard-deliver.timer enabled: queued notices are sent every minute"
+        # shellcheck disable=SC2086 # two unit names
+        if systemctl daemon-reload && systemctl enable --now $TIMERS; then
+            say "enabled every minute: pam-guard-deliver.timer (queued notices are sent)," \
+                "pam-guard-metrics.timer (metrics for node_exporter)"
         else
-            say "could not enable pam-guard-deliver.timer (see above); once fixed:" \
-                "systemctl enable --now pam-guard-deliver.timer"
+            say "could not enable the timers (see above); once fixed: systemctl enable --now $TIMERS"
         fi
     else
-        say "installed /etc/systemd/system/pam-guard-deliver.{service,timer}; systemd is not" \
-            "running here, so start them where it is: systemctl enable --now pam-guard-deliver.timer"
+        say "installed /etc/systemd/system/pam-guard-{deliver,metrics}.{service,timer}; systemd" \
+            "is not running here, so start them where it is: systemctl enable --now $TIMERS"
     fi
 else
-    say "no systemd: send queued notices every minute another way, e.g. /etc/cron.d/pam-guard:" \
-        "'* * * * * root $PREFIX/bin/pam-guard deliver'"
+    say "no systemd: send queued notices and write metrics every minute another way, e.g." \
+        "/etc/cron.d/pam-guard: '* * * * * root $PREFIX/bin/pam-guard deliver' and" \
+        "'* * * * * root $PREFIX/bin/pam-guard metrics --textfile" \
+        "/var/lib/prometheus/node-exporter/pam-guard.prom'"
 fi
 # @@FREERADIUS@@ (issue 4: module files when --with-freeradius)
 if [ "$WITH_FREERADIUS" = 1 ]; then
@@ -142,19 +148,22 @@ if [ "$WITH_FREERADIUS" = 1 ]; then
             "$PREFIX/share/share-store.sh STORE_DIR USER"
     fi
     # mods-available (never enabled) and policy.d (policies the site lines name: unused,
-    # they change nothing); never edits a site by itself. An admin's own edited
-    # copy is kept; the shipped one is then left beside it as pam_guard.dist.
+    # they change nothing); never edits a site by itself. An admin's own edited copy is
+    # kept; the shipped one is then in $PREFIX/share/freeradius/DIR/ (not beside it:
+    # radiusd reads every file of policy.d).
     raddb_file() {  # raddb_file DIR SHIPPED_FILE
-        local text
+        local text shipped="$PREFIX/share/freeradius/$1/pam_guard"
         text=$(sed "s|@PREFIX@|$PREFIX|g" "$2")
+        install -d -m 0755 "$PREFIX/share/freeradius/$1"
+        printf '%s\n' "$text" > "$shipped"
+        chmod 0644 "$shipped"
         if [ ! -e "$RADDB/$1/pam_guard" ]; then
             printf '%s\n' "$text" > "$RADDB/$1/pam_guard"
             chmod 0640 "$RADDB/$1/pam_guard"
             chgrp freerad "$RADDB/$1/pam_guard" 2>/dev/null || true
             say "wrote $RADDB/$1/pam_guard"
         elif [ "$(cat "$RADDB/$1/pam_guard")" != "$text" ]; then
-            printf '%s\n' "$text" > "$RADDB/$1/pam_guard.dist"
-            say "kept your $RADDB/$1/pam_guard; the shipped one is pam_guard.dist"
+            say "kept your $RADDB/$1/pam_guard; the shipped one is $shipped"
         fi
     }
     if [ -d "$RADDB/mods-available" ] && [ -d "$RADDB/policy.d" ]; then
