@@ -165,6 +165,16 @@ def waiting(engine) -> int:
         return conn.execute(select(func.count()).select_from(outbox).where(_waiting())).scalar_one()
 
 
+def unsent_by_kind(conn) -> list:
+    """[(kind, given up, count)] of the notices not sent yet (`pam-guard metrics`)."""
+    from sqlalchemy import func
+
+    gave_up = outbox.c.attempts >= MAX_ATTEMPTS
+    return conn.execute(select(outbox.c.kind, gave_up, func.count())
+                        .where(outbox.c.sent_at.is_(None))
+                        .group_by(outbox.c.kind, gave_up)).all()
+
+
 def unsent(engine) -> list:
     """Every notice not sent yet (waiting or given up), oldest first: `deliver --list`."""
     with engine.connect() as conn:

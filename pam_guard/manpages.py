@@ -15,6 +15,7 @@ import os
 import sys
 
 from pam_guard.commands import EXIT_CONFIG, EXIT_OK, EXIT_REFUSED, EXIT_STORE
+from pam_guard.commands.metrics import TEXTFILE as METRICS_TEXTFILE
 from pam_guard.config import DEFAULT_CACHE_DIR, DEFAULT_PATH, dropin_dir, toml_value
 from policy.settings import SCHEMA
 
@@ -251,6 +252,9 @@ def command_page(parser: argparse.ArgumentParser | None = None, version: str = "
                                              "pam-guard-authfail (not enabled)."),
         ("pam-guard-deliver.timer", "The systemd timer that runs pam-guard deliver every "
                                     "minute."),
+        ("pam-guard-metrics.timer", "The systemd timer that runs pam-guard metrics --textfile "
+                                    f"{METRICS_TEXTFILE} every minute, for node_exporter's "
+                                    "textfile collector (where its directory exists)."),
     ):
         lines += [".TP", bold(path), escape(text)]
     lines += [".SH SEE ALSO",

@@ -136,6 +136,7 @@ _RENDER = {
     "user_failure": _user_login,
     "user_success": _user_login,
 }
+KINDS = tuple(_RENDER)  # every kind of notice that is ever queued
 
 
 def recipients(notice, settings, user_addresses: str = "") -> str:

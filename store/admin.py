@@ -6,7 +6,7 @@ schema of store/schema.py and the meaning of every column with store/statements.
 
 from __future__ import annotations
 
-from sqlalchemy import and_, delete, func, select, text, update
+from sqlalchemy import and_, delete, func, or_, select, text, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -248,3 +248,17 @@ def prune(conn, now: float, retention_days: int) -> dict:
     }
     return counts
 
+
+
+def attempt_counts(conn) -> list:
+    """[(channel, service, outcome, reasons, count)]: every recorded attempt, grouped (for
+    `pam-guard metrics`; never by user)."""
+    keys = (events.c.channel, events.c.service, events.c.outcome, events.c.reasons)
+    return conn.execute(select(*keys, func.count()).group_by(*keys).order_by(*keys)).all()
+
+
+def locked_count(conn, now: float) -> int:
+    """Accounts whose pam-guard lock is in force at `now`: policy.rules.lock_active, in SQL."""
+    return conn.execute(select(func.count()).select_from(accounts).where(and_(
+        accounts.c.locked_at.is_not(None),
+        or_(accounts.c.lock_expires.is_(None), accounts.c.lock_expires > now)))).scalar_one()

@@ -130,7 +130,7 @@ done
 install -d -m 0755 "$STAGE/etc/pam-guard" "$STAGE/etc/pam-guard/pam-guard.d"  # drop-ins: pam-guard.toml(5)
 install -m 0644 "$SRC/packaging/pam-guard.toml" "$STAGE/etc/pam-guard/pam-guard.toml"
 install -d "$STAGE/lib/systemd/system"
-for unit in pam-guard-deliver.service pam-guard-deliver.timer; do
+for unit in pam-guard-deliver.service pam-guard-deliver.timer pam-guard-metrics.service pam-guard-metrics.timer; do
     sed "s|@PREFIX@|$PREFIX|g" "$SRC/packaging/systemd/$unit" > "$STAGE/lib/systemd/system/$unit"
 done
 install -d "$STAGE/usr/sbin"

@@ -1,6 +1,6 @@
-"""The packaged systemd units: valid for systemd (systemd-analyze verify), the service runs
-the installed `pam-guard deliver`, the timer fires every minute, and the installer put them
-in /etc/systemd/system with its prefix filled in."""
+"""The packaged systemd units: valid for systemd (systemd-analyze verify), the services run
+the installed `pam-guard deliver` and `pam-guard metrics --textfile`, the timers fire every
+minute, and the installer put them in /etc/systemd/system with its prefix filled in."""
 
 from __future__ import annotations
 
@@ -12,7 +12,8 @@ import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 UNITS = os.path.join(ROOT, "packaging", "systemd")
-NAMES = ("pam-guard-deliver.service", "pam-guard-deliver.timer")
+TIMERS = ("pam-guard-deliver.timer", "pam-guard-metrics.timer")
+NAMES = tuple(name for timer in TIMERS for name in (timer.replace(".timer", ".service"), timer))
 PREFIX = "/opt/pam-guard"
 
 needs_systemd = pytest.mark.skipif(shutil.which("systemd-analyze") is None,
@@ -42,9 +43,21 @@ def test_service_runs_deliver():
     assert os.access(f"{PREFIX}/bin/pam-guard", os.X_OK)
 
 
+def test_metrics_service_writes_node_exporters_textfile():
+    text = _rendered("pam-guard-metrics.service")
+    textfile = "/var/lib/prometheus/node-exporter/pam-guard.prom"
+    assert f"ExecStart={PREFIX}/bin/pam-guard metrics --textfile {textfile}\n" in text
+    assert "Type=oneshot" in text
+    # Skipped, not failed, where node_exporter's directory is missing; writable where it is.
+    assert f"ConditionPathIsDirectory={os.path.dirname(textfile)}\n" in text
+    [paths] = [ln for ln in text.splitlines() if ln.startswith("ReadWritePaths=")]
+    assert os.path.dirname(textfile) in paths.split("=", 1)[1].split()
+
+
 @needs_systemd
-def test_timer_fires_every_minute():
-    text = _rendered("pam-guard-deliver.timer")
+@pytest.mark.parametrize("timer", TIMERS)
+def test_timer_fires_every_minute(timer):
+    text = _rendered(timer)
     [line] = [ln for ln in text.splitlines() if ln.startswith("OnCalendar=")]
     done = subprocess.run(["systemd-analyze", "calendar", "--iterations=3",
                            line.split("=", 1)[1]], capture_output=True, text=True, timeout=30,

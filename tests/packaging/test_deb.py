@@ -115,7 +115,8 @@ def test_holds_what_install_sh_puts_beside_the_venv(unpacked):
         text = shipped(f"/usr/share/pam-configs/{name}")
         assert text == source(f"pam-configs/{name}", PREFIX=PREFIX)
         assert re.search(r"^Default: no$", text, re.M)
-    for unit in ("pam-guard-deliver.service", "pam-guard-deliver.timer"):
+    for unit in ("pam-guard-deliver.service", "pam-guard-deliver.timer",
+                 "pam-guard-metrics.service", "pam-guard-metrics.timer"):
         assert shipped(f"/lib/systemd/system/{unit}") == source(f"systemd/{unit}", PREFIX=PREFIX)
     assert shipped("/etc/pam-guard/pam-guard.toml") == source("pam-guard.toml")
     assert shipped(f"{PREFIX}/radius/pam_guard_radius.py") == source(
@@ -183,7 +184,8 @@ def test_apt_install_demo_remove_purge_on_a_fresh_debian(deb):
                      "/var/lib/pam-guard/pam-guard.db"):
             assert _exists(root, kept), kept
         for gone in (PREFIX, "/usr/sbin/pam-guard", "/usr/share/pam-configs/pam-guard",
-                     "/lib/systemd/system/pam-guard-deliver.timer"):
+                     "/lib/systemd/system/pam-guard-deliver.timer",
+                     "/lib/systemd/system/pam-guard-metrics.timer"):
             assert not _exists(root, gone), gone
 
         # installed again, it finds what it had: the demo's history, an intact audit chain
