@@ -497,14 +497,15 @@ class Gate:
                 # BEGIN IMMEDIATE already holds the write lock).
                 logins.account_row(conn, user, now, lock=True)
             account, history = self._account_for_success(conn, user, now, copies)
-            after, after_history, verdict = transition.step(account, history, SUCCESS, attempt,
-                                                            self.settings)
+            verdict = transition.success_verdict(history, attempt, self.settings)
             events.append(logins.event_row(attempt, SUCCESS))
             touched.add(user)
             if copies is None or transition.success_changes_account(
                     copies.written(user), account, now, verdict):
                 if copies is not None:
-                    copies.update(user, after, after_history, written=transition.stored_status(
+                    after = transition.succeeded(account, history, attempt, self.settings,
+                                                 verdict)
+                    copies.update(user, *after, written=transition.stored_status(
                         verdict.status, verdict.status_why))
                 updates.append(logins.success_update(user, now, verdict.status,
                                                      verdict.status_why))

@@ -137,9 +137,7 @@ def step(account: Account | None, history: History, kind: str, attempt: Attempt,
     now = attempt.time
     if kind == SUCCESS:
         verdict = success_verdict(history, attempt, settings)
-        account = dict(account, last_activity=later(account["last_activity"], now),
-                       reset_at=later(account["reset_at"], now), status=verdict.status)
-        return account, with_success(_with(history, account), attempt, settings), verdict
+        return (*succeeded(account, history, attempt, settings, verdict), verdict)
     if kind == FAILURE:
         history = history._replace(failures=history.failures + 1)
         verdict = after_failure(attempt, history, settings)
@@ -157,6 +155,15 @@ def step(account: Account | None, history: History, kind: str, attempt: Attempt,
                    status=verdict.status)
     history = _with(history, account)
     return account, history._replace(denied_recent=history.denied_recent + 1), verdict
+
+
+def succeeded(account: Account, history: History, attempt: Attempt, settings: Settings,
+              verdict: Verdict) -> tuple[Account, History]:
+    """`step`'s (account, History) for a success whose `success_verdict` is known."""
+    now = attempt.time
+    account = dict(account, last_activity=later(account["last_activity"], now),
+                   reset_at=later(account["reset_at"], now), status=verdict.status)
+    return account, with_success(_with(history, account), attempt, settings)
 
 
 def with_success(history: History, attempt: Attempt, settings: Settings) -> History:
