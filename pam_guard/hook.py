@@ -28,6 +28,7 @@ import syslog
 
 from pam_guard.logline import send as log
 from policy.addresses import parse_address
+from policy.messages import USER_MESSAGES, user_message
 from policy.types import (
     DIRECTORY_DISABLED,
     DIRECTORY_LOCKED,
@@ -37,18 +38,6 @@ from policy.types import (
     STORE_ERROR,
 )
 
-# What the user sees: one short line. Details go to syslog.
-USER_MESSAGES = {
-    LOCKED: "Account locked: too many failed logins. Contact your administrator.",
-    DIRECTORY_LOCKED: "Account locked by the directory. Contact your administrator.",
-    DIRECTORY_DISABLED: "Account disabled. Contact your administrator.",
-    "ip_restricted": "Login refused: not allowed from this address.",
-    "password_sharing": "Login refused: unusual login pattern. Contact your administrator.",
-    "concurrent_login": "Login refused: already logged in from another address.",
-    "session_limit": "Login refused: too many open sessions.",
-    INVALID_USER: "Login refused.",
-    STORE_ERROR: "Login refused: login service unavailable. Try again later.",
-}
 LOCK_REASONS = (LOCKED, DIRECTORY_LOCKED, DIRECTORY_DISABLED)
 MODES = ("preauth", "authfail")
 
@@ -180,7 +169,7 @@ def refuse(pamh, verdict, phase: str, user, gate) -> int:
     """Tell the user one line, log the details, return the PAM code for this denial."""
     reasons = verdict.reasons or (STORE_ERROR,)
     first = reasons[0]
-    say(pamh, USER_MESSAGES.get(first, "Login refused."))
+    say(pamh, user_message(first))
     detail = gate.last_error if first in (STORE_ERROR, INVALID_USER) else ""
     log(syslog.LOG_NOTICE, event_line("refused", pamh, user, ",".join(reasons), phase=phase,
                                       **({"detail": detail} if detail else {})))

@@ -50,3 +50,21 @@ def send(priority: int, text: str) -> None:
         syslog.closelog()
     except Exception:  # noqa: BLE001
         pass
+
+
+def attempt_line(event: str, attempt, reason, **fields) -> str:
+    """`line` for an Attempt (RADIUS, where no PAM handle gives the fields): rhost is its
+    parsed address, the raw value following as rhost_raw when it is not one."""
+    extra = {}
+    if attempt.address_raw and attempt.address_raw != attempt.address:
+        extra["rhost_raw"] = attempt.address_raw
+    return line(event, attempt.address, reason, user=attempt.user, service=attempt.service,
+                channel=attempt.channel, **extra, **fields)
+
+
+def announce(event: str, attempt, reason, **fields) -> str:
+    """Send `attempt_line` to syslog (authpriv, notice) and return it, for a log of the
+    caller's own too (radiusd's)."""
+    text = attempt_line(event, attempt, reason, **fields)
+    send(syslog.LOG_NOTICE, text)
+    return text

@@ -41,8 +41,10 @@ import threading
 import time
 from typing import Any
 
+from pam_guard.logline import announce
 from policy import decide
-from policy.types import DENIED, FAILURE, INVALID_USER, RADIUS, STORE_ERROR, History
+from policy.messages import REFUSED, user_message
+from policy.types import DENIED, FAILURE, INVALID_USER, LOCKED, RADIUS, STORE_ERROR, History
 from policy.usernames import escape, invalid_reason
 from radius_hook import request as rq
 from radius_hook.hot import lets_in_quietly
@@ -68,10 +70,6 @@ MARK_SECONDS = 5.0  # a post-auth mark older than this belongs to another reques
 # request's commit checkpoints only as a backstop, if the recorder has not run for long.
 REQUEST_CHECKPOINT_PAGES = 50000
 
-_REFUSED = "Login refused."
-_UNAVAILABLE = "Login refused: login service unavailable. Try again later."
-
-
 def log(level: int, text: str) -> None:
     """One line in radiusd's log (print goes nowhere once radiusd is a daemon)."""
     line = "pam-guard: " + text.replace("\n", " ")[:1000]
@@ -95,12 +93,6 @@ def _connector(checkpoint_pages: int):
     return connector
 
 
-def _messages():
-    from pam_guard.hook import USER_MESSAGES  # the same one-line texts PAM users see
-
-    return USER_MESSAGES
-
-
 class Guard:
     """The module's state: settings and gate for one config file, reloaded when it changes."""
 
@@ -112,7 +104,6 @@ class Guard:
         self.error = "not loaded yet"
         self._key: Any = None
         self._next_check = 0.0
-        self.messages = _messages()
 
     def load(self) -> None:
         """(Re)load settings and make a gate; on failure keep the error, refuse requests."""
@@ -202,7 +193,7 @@ class Guard:
         with _gate_lock:
             verdict = gate.record(kind, attempt, reasons)
         if verdict.lock is not None:
-            log(L_AUTH, f"locked user {escape(user)[:100]}: {verdict.lock[0]}")
+            log(L_AUTH, announce("lock", attempt, LOCKED, detail=verdict.lock[0]))
         elif STORE_ERROR in verdict.reasons:
             log(L_ERR, f"post_auth: {kind} of {escape(user)[:100]} not recorded: "
                 f"{gate.last_error}")
@@ -403,13 +394,13 @@ def authorize(p):
         if not user:
             log(L_AUTH, "authorize: request without User-Name: refused")
             _mark(user, "denied")
-            return _reject(_REFUSED)
+            return _reject(REFUSED)
         gate = _guard.current() if _guard is not None else None
         if gate is None:
             log(L_ERR, f"authorize: refused {escape(user)[:100]}: "
                 f"{_guard.error if _guard else 'module not instantiated'}")
             _mark(user, "denied")
-            return _reject(_UNAVAILABLE)
+            return _reject(user_message(STORE_ERROR))
         key = rq.fact_key(attrs)
         attempt = rq.attempt_from(gate, user, gate.clock(), key)
         hot = _guard.hot
@@ -425,18 +416,17 @@ def authorize(p):
             _mark(user, "allowed")
             return NOOP
         reasons = verdict.reasons or (STORE_ERROR,)
-        detail = f" ({gate.last_error})" if reasons[0] in (STORE_ERROR, INVALID_USER) else ""
-        log(L_AUTH, f"authorize: refused {escape(user)[:100]} from "
-            f"{attempt.address or attempt.address_raw or '-'}: {','.join(reasons)}{detail}")
+        detail = {"detail": gate.last_error} if reasons[0] in (STORE_ERROR, INVALID_USER) else {}
+        log(L_AUTH, announce("refused", attempt, ",".join(reasons), phase="authorize", **detail))
         _mark(user, "denied")
-        return _reject(_guard.messages.get(reasons[0], _REFUSED))
+        return _reject(user_message(reasons[0]))  # the line PAM users see too
     except Exception as exc:  # noqa: BLE001 - never raise into radiusd
         log(L_ERR, f"authorize: {type(exc).__name__}: {exc}")
         _mark(user, "denied")
         if gate is not None and gate.settings.failure.on_store_error == "allow":
             _mark(user, "allowed")
             return NOOP
-        return _reject(_UNAVAILABLE)
+        return _reject(user_message(STORE_ERROR))
 
 
 def post_auth(p):

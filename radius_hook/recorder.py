@@ -40,9 +40,9 @@ import struct
 import sys
 import time
 
+from pam_guard.logline import announce
 from policy import decide
-from policy.types import FAILURE, STORE_ERROR, SUCCESS
-from policy.usernames import escape
+from policy.types import FAILURE, LOCKED, STORE_ERROR, SUCCESS
 from radius_hook.hot import lets_in_quietly
 
 RETRIES = 3  # attempts at committing a batch while the store is unreachable
@@ -216,8 +216,7 @@ class Recording:
                 continue
             for attempt, verdict in zip(run, run_verdicts, strict=True):
                 if verdict.lock is not None:
-                    send(("auth", f"locked user {escape(attempt.user)[:100]}: "
-                          f"{verdict.lock[0]}"))
+                    send(("auth", announce("lock", attempt, LOCKED, detail=verdict.lock[0])))
 
     def _send_copies(self, kept, last_failure, send) -> None:
         """The "copy" answers for `kept` (Gate.record_outcomes). The batch is committed by
@@ -251,7 +250,7 @@ class Recording:
             attempt = attempts.pop(0)
             reasons.pop(0)
             if verdict.lock is not None:
-                send(("auth", f"locked user {escape(attempt.user)[:100]}: {verdict.lock[0]}"))
+                send(("auth", announce("lock", attempt, LOCKED, detail=verdict.lock[0])))
 
     def close(self) -> None:
         self.gate.close()

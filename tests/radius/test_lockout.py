@@ -13,6 +13,14 @@ def test_three_wrong_passwords_lock_until_unlock(guard, server):
     reply = server.auth("alice", server.password, **ADDR)
     assert reply.code == "Access-Reject"
     assert reply.attrs.get("Reply-Message", "").startswith(LOCK_MESSAGE)
+    # the lock and the refusal in the one key=value shape of pam_guard.logline (the lock is
+    # the recorder's: radiusd writes its line when it next reads the recorder's answers)
+    assert wait_for(lambda: server.auth("alice", server.password, **ADDR) and
+                    "event=lock rhost=192.0.2.10 reason=locked user=alice service="
+                    in server.log_text())
+    assert ("event=refused rhost=192.0.2.10 reason=locked user=alice service=" in
+            server.log_text())
+    assert " channel=radius phase=authorize" in server.log_text()
     guard.cli("unlock", "alice")
     reply = server.auth("alice", server.password, **ADDR)
     assert reply.code == "Access-Accept", reply

@@ -398,7 +398,8 @@ def test_failures_and_successes_are_stored_in_order_and_lock(guard, handoff):
         "SELECT outcome FROM events WHERE username = 'erin' ORDER BY ts")] == [
         "failure", "failure", "success", "failure", "failure", "failure"]
     handoff.flush()
-    assert any("locked user erin" in line for line in notes + handoff.logged), (notes, handoff.logged)
+    assert any("event=lock " in line and " user=erin " in line and " channel=radius" in line
+               for line in notes + handoff.logged), (notes, handoff.logged)
 
 
 def _children_of(pid: int) -> list:

@@ -34,3 +34,16 @@ def test_empty_quotes_backslashes_and_control_characters():
     assert value("a\nb") == '"a\\x0ab"'
     assert value("\u202e") == '"\\u202e"'
     assert value(3) == "3"
+
+
+def test_an_attempts_line_names_its_channel_and_a_raw_source_that_is_no_address():
+    from pam_guard.logline import attempt_line
+    from policy.types import Attempt
+
+    station = Attempt("bob", "radius", "wifi", None, "00-11-22-33-44-55", "nas=n1", None, 1.0)
+    assert attempt_line("refused", station, "locked", phase="authorize") == (
+        "event=refused rhost=- reason=locked user=bob service=wifi channel=radius "
+        "rhost_raw=00-11-22-33-44-55 phase=authorize")
+    vpn = station._replace(address="203.0.113.9", address_raw="203.0.113.9")
+    assert attempt_line("lock", vpn, "locked").startswith(
+        "event=lock rhost=203.0.113.9 reason=locked user=bob service=wifi channel=radius")
