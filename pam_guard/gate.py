@@ -190,10 +190,7 @@ class Gate:
         def body(conn):
             if full:
                 account = logins.account_row(conn, user, attempt.time, lock=False)
-                # No account yet (its first outcome is among those not stored): what the
-                # store has of the user besides (sessions, address lists) counts all the same.
-                history = logins.load_history(conn, attempt, self.settings,
-                                              account or transition.new_account(attempt.time),
+                history = logins.load_history(conn, attempt, self.settings, account,
                                               full=True, directory=directory)
             else:
                 account, history = logins.account_and_denials(conn, user, first, self.settings)

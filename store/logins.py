@@ -42,11 +42,17 @@ def _account_from(row) -> dict:
 
 
 def load_history(conn, attempt, settings, account, *, full: bool, directory=None) -> History:
-    """History for one decision. `full` loads what every rule needs; otherwise locks only."""
+    """History for one decision. `full` loads what every rule needs; otherwise locks only.
+
+    A user with no account row yet is read all the same: sessions, address lists and
+    denials can be stored before their first outcome is (a RADIUS recorder a moment behind
+    accounting)."""
     user = attempt.user
     now = attempt.time
     if account is None:
-        return History(directory=directory)
+        if not full:
+            return History(directory=directory)
+        account = transition.new_account(now)
     base = transition.facts(account, directory)
     if not full:
         return History(**base)

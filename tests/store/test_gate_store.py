@@ -18,7 +18,7 @@ import pytest
 
 from pam_guard.gate import Gate
 from policy.settings import build_settings
-from policy.types import INVALID_USER, LOCKED, STORE_ERROR
+from policy.types import INVALID_USER, LOCKED, SESSION_LIMIT, STORE_ERROR
 from store import admin
 from store.db import connect, split_url
 from store.migrate import engine_for
@@ -487,3 +487,16 @@ def test_postgresql_one_statement_reads_leave_no_transaction(postgres_server, po
     assert idle()
     assert fail(gate).lock is None  # writes still run in their own transactions
     assert outcomes(postgres_url) == ["success", "failure"]
+
+
+def test_sessions_of_a_user_with_no_account_yet_count(store_url):
+    """Accounting can start a session before the user's first outcome is stored (a RADIUS
+    recorder a moment behind): the session limit counts it all the same, in every read."""
+    gate = make_gate(store_url, status={"session_limits": {"wifi": 1}, "deny_over_limits": True})
+    assert gate.session_start("alice", "radius", "wifi", "s-1", nas="192.0.2.1")
+    assert query(store_url, "SELECT count(*) FROM accounts WHERE username = 'alice'") == [(0,)]
+    second = gate.attempt("alice", "radius", "wifi", "198.51.100.2", "198.51.100.2")
+    assert gate.explain(second)[0].reasons == (SESSION_LIMIT,)
+    assert gate.check_quick(second).reasons == (SESSION_LIMIT,)
+    verdict = gate.authorize(second)
+    assert not verdict.allowed and verdict.reasons == (SESSION_LIMIT,)
