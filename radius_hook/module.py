@@ -36,7 +36,6 @@ Nothing raises out of these functions.
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 from typing import Any
@@ -93,6 +92,17 @@ def _connector(checkpoint_pages: int):
     return connector
 
 
+def _config_key(path: str):
+    """What identifies the config's files now, drop-ins included (any file added, removed
+    or rewritten changes it), or None when they cannot be read."""
+    from pam_guard.config import config_files, files_key
+
+    try:
+        return files_key(config_files(path))
+    except Exception:  # noqa: BLE001 - unreadable: load() says why, and refuses
+        return None
+
+
 class Guard:
     """The module's state: settings and gate for one config file, reloaded when it changes."""
 
@@ -112,7 +122,7 @@ class Guard:
         from radius_hook.handoff import Handoff
 
         try:
-            st = os.stat(self.config_path)
+            key = _config_key(self.config_path)
             settings = load_settings(self.config_path)
         except Exception as exc:  # noqa: BLE001 - ConfigError, OSError, anything: fail closed
             self.error = f"config {self.config_path}: {exc}"
@@ -136,7 +146,7 @@ class Guard:
                                 trouble=self._store_trouble, kept=self._keep_copy,
                                 facts_of=rq.facts_of)
         self.error = ""
-        self._key = (st.st_ino, st.st_size, st.st_mtime_ns)
+        self._key = key
         self._next_check = time.monotonic() + CHECK_SECONDS
         log(L_INFO, f"loaded {self.config_path} (store {settings.store.url.split('://')[0]}"
             f"{copies})")
@@ -146,11 +156,7 @@ class Guard:
         now = time.monotonic()
         if now >= self._next_check:
             self._next_check = now + CHECK_SECONDS
-            try:
-                st = os.stat(self.config_path)
-                key = (st.st_ino, st.st_size, st.st_mtime_ns)
-            except OSError:
-                key = None
+            key = _config_key(self.config_path)
             if self.gate is None or key != self._key:
                 if self.recorder is not None:
                     self.recorder.flush()

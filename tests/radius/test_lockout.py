@@ -142,3 +142,23 @@ def test_copies_loaded_at_start_still_see_a_lock_made_later(guard, start_server)
     reply = server.auth("erin", server.password, **ADDR)
     assert reply.code == "Access-Reject"
     assert reply.attrs.get("Reply-Message", "").startswith(LOCK_MESSAGE)
+
+
+def test_a_drop_in_takes_effect_in_a_running_radiusd(guard, server):
+    """A file added to pam-guard.d beside the config is read within a second, as a change
+    to the main file is (SPEC §2 drop-ins)."""
+    import os
+    import time
+
+    from pam_guard.config import dropin_dir
+
+    assert server.auth("jill", "wrong", **ADDR).code == "Access-Reject"
+    assert server.auth("jill", server.password, **ADDR).code == "Access-Accept"  # 1 of 3
+    directory = dropin_dir(guard.path)
+    os.makedirs(directory, mode=0o755, exist_ok=True)
+    with open(os.path.join(directory, "10-strict.toml"), "w") as handle:
+        handle.write("[lockout]\nmax_attempts = 1\n")
+    time.sleep(1.2)  # the module looks at its files once a second
+    assert server.auth("jill", "wrong", **ADDR).code == "Access-Reject"
+    assert wait_for(lambda: server.auth("jill", server.password, **ADDR).attrs.get(
+        "Reply-Message", "").startswith(LOCK_MESSAGE))
