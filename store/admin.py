@@ -14,17 +14,24 @@ from policy.addresses import LOCAL, parse_network
 from store import statements as sql
 from store.schema import accounts, address_rules, audit, events, outbox, sessions
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Iterator, Sequence
+    from typing import Any
+
+    from sqlalchemy.engine import Connection
+
 DAY = 86400.0
 
 
-def _dialect_insert(conn):
+def _dialect_insert(conn: Connection) -> Any:
     """The engine's own INSERT construct (both have ON CONFLICT DO NOTHING)."""
     if conn.dialect.name == "postgresql":
         return postgresql_insert
     return sqlite_insert
 
 
-def ensure_account(conn, user: str, now: float) -> None:
+def ensure_account(conn: Connection, user: str, now: float) -> None:
     """Create the user's account row if it does not exist yet (race-free)."""
     insert = _dialect_insert(conn)
     conn.execute(
@@ -35,41 +42,41 @@ def ensure_account(conn, user: str, now: float) -> None:
     )
 
 
-def account(conn, user: str):
+def account(conn: Connection, user: str) -> Any:
     return conn.execute(select(accounts).where(accounts.c.username == user)).first()
 
 
-def user_known(conn, user: str) -> bool:
+def user_known(conn: Connection, user: str) -> bool:
     """The user has an account row or any recorded event."""
     if account(conn, user) is not None:
         return True
     return conn.execute(select(events.c.id).where(events.c.username == user).limit(1)).first() is not None
 
 
-def lock(conn, user: str, now: float, reason: str) -> None:
+def lock(conn: Connection, user: str, now: float, reason: str) -> None:
     """Lock by hand until an admin unlocks (the login path's SET_LOCK, with no expiry)."""
     ensure_account(conn, user, now)
     conn.execute(text(sql.SET_LOCK),
                  {"user": user, "now": now, "expires": None, "reason": reason[:256]})
 
 
-def unlock(conn, user: str, now: float) -> bool:
+def unlock(conn: Connection, user: str, now: float) -> bool:
     """Clear the lock and start the failure count afresh (the login path's CLEAR_LOCK:
     failures before `now` no longer count); False when the user has no account."""
     return conn.execute(text(sql.CLEAR_LOCK), {"user": user, "now": now}).rowcount > 0
 
 
-def set_exempt(conn, user: str, now: float, exempt: bool) -> None:
+def set_exempt(conn: Connection, user: str, now: float, exempt: bool) -> None:
     ensure_account(conn, user, now)
     conn.execute(update(accounts).where(accounts.c.username == user).values(exempt=exempt))
 
 
-def set_notify(conn, user: str, now: float, on: str, to: str) -> None:
+def set_notify(conn: Connection, user: str, now: float, on: str, to: str) -> None:
     ensure_account(conn, user, now)
     conn.execute(update(accounts).where(accounts.c.username == user).values(notify_on=on, notify_to=to))
 
 
-def add_address_rule(conn, user: str, kind: str, entry: str, now: float) -> bool:
+def add_address_rule(conn: Connection, user: str, kind: str, entry: str, now: float) -> bool:
     """Add an allow/deny entry; False when it was already there."""
     ensure_account(conn, user, now)
     insert = _dialect_insert(conn)
@@ -80,13 +87,13 @@ def add_address_rule(conn, user: str, kind: str, entry: str, now: float) -> bool
     return result.rowcount > 0
 
 
-def remove_address_rule(conn, user: str, entry: str) -> int:
+def remove_address_rule(conn: Connection, user: str, entry: str) -> int:
     result = conn.execute(delete(address_rules).where(
         and_(address_rules.c.username == user, address_rules.c.entry == entry)))
     return result.rowcount
 
 
-def address_rules_of(conn, user: str | None = None):
+def address_rules_of(conn: Connection, user: str | None = None) -> Sequence[Any]:
     query = select(address_rules.c.username, address_rules.c.kind, address_rules.c.entry)
     if user is not None:
         query = query.where(address_rules.c.username == user)
@@ -94,7 +101,8 @@ def address_rules_of(conn, user: str | None = None):
                                        address_rules.c.entry)).all()
 
 
-def open_sessions(conn, user: str | None, now: float, stale_minutes: int):
+def open_sessions(conn: Connection, user: str | None, now: float, stale_minutes: int
+                  ) -> Sequence[Any]:
     fresh_since = now - stale_minutes * 60.0
     query = select(sessions).where(and_(sessions.c.ended.is_(None), sessions.c.last_update > fresh_since))
     if user is not None:
@@ -102,12 +110,13 @@ def open_sessions(conn, user: str | None, now: float, stale_minutes: int):
     return conn.execute(query.order_by(sessions.c.username, sessions.c.started)).all()
 
 
-def count_outcome_since(conn, user: str, outcome: str, since: float) -> int:
-    return conn.execute(select(func.count()).select_from(events).where(and_(
-        events.c.username == user, events.c.outcome == outcome, events.c.ts > since))).scalar_one()
+def count_outcome_since(conn: Connection, user: str, outcome: str, since: float) -> int:
+    return int(conn.execute(select(func.count()).select_from(events).where(and_(
+        events.c.username == user, events.c.outcome == outcome, events.c.ts > since))).scalar_one())
 
 
-def last_success_addresses(conn, limit: int, user: str | None = None) -> dict:
+def last_success_addresses(conn: Connection, limit: int, user: str | None = None
+                           ) -> dict[str, tuple[str | None, ...]]:
     """{user: addresses of their last `limit` successful logins, newest first}, for one user
     or (user None) every user in one pass over the successes (window function: the same
     per-user query for 10,000 users cost ~7 s)."""
@@ -118,7 +127,7 @@ def last_success_addresses(conn, limit: int, user: str | None = None) -> dict:
     if user is not None:
         query = query.where(events.c.username == user)
     ranked = query.subquery()
-    found: dict = {}
+    found: dict[str, list[str | None]] = {}
     for name, address in conn.execute(select(ranked.c.username, ranked.c.address)
                                       .where(ranked.c.n <= limit)
                                       .order_by(ranked.c.username, ranked.c.n)):
@@ -126,7 +135,7 @@ def last_success_addresses(conn, limit: int, user: str | None = None) -> dict:
     return {name: tuple(addresses) for name, addresses in found.items()}
 
 
-def concurrent_seen(conn, user: str | None = None) -> set:
+def concurrent_seen(conn: Connection, user: str | None = None) -> set[str]:
     """Users with a concurrent login ever recorded (denied or let in): `user` or nobody, or
     (user None) all of them, in one query."""
     query = select(events.c.username).where(events.c.reasons.like("%concurrent_login%"))
@@ -135,17 +144,17 @@ def concurrent_seen(conn, user: str | None = None) -> set:
     return set(conn.execute(query.distinct()).scalars())
 
 
-def account_names(conn) -> list[str]:
+def account_names(conn: Connection) -> list[str]:
     """Every account's user name, in name order."""
     return list(conn.execute(select(accounts.c.username).order_by(accounts.c.username)).scalars())
 
 
-def audit_entries(conn):
+def audit_entries(conn: Connection) -> Sequence[Any]:
     """The admin action log, oldest first."""
     return conn.execute(select(audit).order_by(audit.c.seq)).all()
 
 
-def _text_prefix(net) -> str | None:
+def _text_prefix(net: Any) -> str | None:
     """A text prefix every canonical address of `net` starts with, or None if there is none.
 
     IPv4: the whole octets the prefix length covers ("10.1." for 10.1.0.0/16). IPv6: the
@@ -165,7 +174,7 @@ def _text_prefix(net) -> str | None:
     return ":".join(leading) + ":" if leading else None
 
 
-def _ip_conditions(cidr: str):
+def _ip_conditions(cidr: str) -> tuple[Any, list[Any]]:
     """(network or None, WHERE clauses) for events whose address lies in `cidr`.
 
     Canonical address text does not sort numerically, so SQL only narrows the rows (address
@@ -190,8 +199,10 @@ def _ip_conditions(cidr: str):
     return net, conditions
 
 
-def history(conn, user=None, outcomes=(), since=None, until=None, cidr=None, service=None,
-            limit=None, batch: int = 1000):
+def history(conn: Connection, user: str | None = None, outcomes: Sequence[str] = (),
+            since: float | None = None, until: float | None = None, cidr: str | None = None,
+            service: str | None = None, limit: int | None = None, batch: int = 1000
+            ) -> Iterator[Any]:
     """Events newest first, filtered, streamed in batches so memory stays flat.
 
     A server-side cursor on PostgreSQL, the SQLite cursor's own stepping otherwise: only
@@ -233,7 +244,7 @@ def history(conn, user=None, outcomes=(), since=None, until=None, cidr=None, ser
         result.close()
 
 
-def prune(conn, now: float, retention_days: int) -> dict:
+def prune(conn: Connection, now: float, retention_days: int) -> dict[str, int]:
     """Drop events, sessions and sent notices older than the retention period.
 
     A session's age is its last sign of life (last_update: its end, or the last update of
@@ -250,14 +261,14 @@ def prune(conn, now: float, retention_days: int) -> dict:
 
 
 
-def attempt_counts(conn) -> list:
+def attempt_counts(conn: Connection) -> Sequence[Any]:
     """[(channel, service, outcome, reasons, count)]: every recorded attempt, grouped (for
     `pam-guard metrics`; never by user)."""
     keys = (events.c.channel, events.c.service, events.c.outcome, events.c.reasons)
     return conn.execute(select(*keys, func.count()).group_by(*keys).order_by(*keys)).all()
 
 
-def locked_count(conn, now: float) -> int:
+def locked_count(conn: Connection, now: float) -> int:
     """Accounts whose pam-guard lock is in force at `now`: policy.rules.lock_active, in SQL."""
     return conn.execute(select(func.count()).select_from(accounts).where(and_(
         accounts.c.locked_at.is_not(None),

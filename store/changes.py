@@ -30,6 +30,10 @@ from __future__ import annotations
 import os
 import sys
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # for mypy only: the login path imports no typing
+    from collections.abc import Iterable
+
 SLOTS = 1 << 16  # 512 KB: a bump makes another user's copy stale only 1 time in 65,535
 WIDTH = 8  # bytes a counter
 GLOBAL = 0  # the slot of store-wide changes
@@ -37,7 +41,7 @@ SIZE = SLOTS * WIDTH
 SUFFIX = "-changes"
 
 
-def path_for(url: str):
+def path_for(url: str) -> str | None:
     """The counter file of a store URL, or None (not a SQLite file: no counters)."""
     scheme, _, rest = url.partition("://")
     if scheme.split("+")[0] != "sqlite":
@@ -81,7 +85,7 @@ def open_file(path: str, create: bool = True) -> int:
     return fd
 
 
-def bump(path: str, slots) -> dict:
+def bump(path: str, slots: Iterable[int]) -> dict[int, int]:
     """Add one to each of `slots` (under the file's lock): {slot: value before}; {} when
     no reader has made the file."""
     try:
@@ -101,14 +105,14 @@ def bump(path: str, slots) -> dict:
         os.close(fd)  # closing drops the lock
 
 
-def bump_users(path: str, users) -> dict:
+def bump_users(path: str, users: Iterable[str] | None) -> dict[int, int]:
     """`bump` for each user's slot (None: the global slot, every copy is stale)."""
     if users is None:
         return bump(path, (GLOBAL,))
     return bump(path, [slot_of(u) for u in users])
 
 
-def note_change(url: str, users=None) -> dict:
+def note_change(url: str, users: Iterable[str] | None = None) -> dict[int, int]:
     """After a committed write: tell readers of a SQLite store that `users` (None: everyone)
     changed. Best effort: a store no reader caches (PostgreSQL) has nothing to tell, and a
     counter that cannot be written must not undo a committed login (readers then also

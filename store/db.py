@@ -18,6 +18,11 @@ import re
 
 from store.url import StoreError, missing, split_url
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # for mypy only: the login path imports no typing
+    from collections.abc import Callable, Sequence
+    from typing import Any
+
 _NAMED = re.compile(r"(?<![:\w]):(\w+)")
 
 
@@ -26,12 +31,13 @@ class Connection:
 
     __slots__ = ("raw", "dialect", "_cache", "_error", "_reopen", "_fresh")
 
-    def __init__(self, raw, dialect: str, error_types: tuple, reopen=None) -> None:
+    def __init__(self, raw: Any, dialect: str, error_types: tuple[type[BaseException], ...],
+                 reopen: Callable[[], Any] | None = None) -> None:
         self.raw = raw
         self.dialect = dialect
         # statement -> its text for psycopg2 (_sql), or for sqlite3 with the order of its
         # values (_positional)
-        self._cache: dict = {}
+        self._cache: dict[str, Any] = {}
         self._error = error_types
         self._reopen = reopen  # makes a new raw connection (server stores only)
         self._fresh = False  # a transaction began and nothing has run in it yet
@@ -45,7 +51,7 @@ class Connection:
             self._cache[sql] = text
         return text
 
-    def _positional(self, sql: str):
+    def _positional(self, sql: str) -> Any:
         """(`sql` with `?` for each `:name`, a function from a parameter dict to the values
         in that order): sqlite3 binds a row of values ~3 us faster than a dict of ten
         (measured), which execute_many pays for every row of a batch."""
@@ -56,7 +62,7 @@ class Connection:
                                         if len(names) > 1 else lambda row: (row[names[0]],))
         return found
 
-    def execute(self, sql: str, params=None):
+    def execute(self, sql: str, params: Any = None) -> Any:
         """Run one statement; return a cursor (rows via fetchone/fetchall)."""
         text = self._sql(sql)
         try:
@@ -83,15 +89,17 @@ class Connection:
     def _reconnect(self) -> None:
         self._fresh = False
         self.close()
+        assert self._reopen is not None  # _lost_before_work said so
         self.raw = self._reopen()
 
-    def one(self, sql: str, params=None):
+    def one(self, sql: str, params: Any = None) -> Any:
         return self.execute(sql, params).fetchone()
 
-    def all(self, sql: str, params=None):
-        return self.execute(sql, params).fetchall()
+    def all(self, sql: str, params: Any = None) -> list[Any]:
+        rows: list[Any] = self.execute(sql, params).fetchall()
+        return rows
 
-    def execute_many(self, sql: str, rows) -> None:
+    def execute_many(self, sql: str, rows: Sequence[dict[str, Any]]) -> None:
         """Run one statement once per parameter dict of `rows`, inside the open transaction
         (one call into the driver: no per-row Python work between the rows)."""
         if not rows:
@@ -110,7 +118,7 @@ class Connection:
             raise StoreError(f"{type(exc).__name__}: {exc}") from exc
         self._fresh = False
 
-    def read_alone(self, body):
+    def read_alone(self, body: Callable[[Connection], Any]) -> Any:
         """body(self), whose reads are one statement each and need no snapshot shared between
         them: no transaction around them. On SQLite one statement reads one consistent
         snapshot as it is; on PostgreSQL in autocommit, so a login's one read is one round
@@ -175,7 +183,7 @@ def _access_hint(path: str) -> str:
             f"share-store.sh {directory} USER, from pam-guard's share/ directory)")
 
 
-def _open_sqlite(sqlite3, target: str, timeout: float):
+def _open_sqlite(sqlite3: Any, target: str, timeout: float) -> Any:
     raw = sqlite3.connect(
         f"file:{target}?mode=rw", uri=True, timeout=timeout, isolation_level=None,
         check_same_thread=False,
@@ -237,7 +245,7 @@ def connect(url: str, timeout: float = 2.0) -> Connection:
                          f"(install it: {sys.prefix}/bin/pip install psycopg2-binary)") from exc
     millis = int(timeout * 1000)
 
-    def reopen():
+    def reopen() -> Any:
         try:
             return psycopg2.connect(
                 target,

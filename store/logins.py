@@ -11,6 +11,16 @@ from policy.rules import MINUTE
 from policy.types import History, Login, Session
 from store import statements as sql
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # for mypy only: the login path imports no typing
+    from collections.abc import Sequence
+    from typing import Any
+
+    from policy.account import Account
+    from policy.settings_types import Settings
+    from policy.types import Attempt
+    from store.db import Connection
+
 _ACCOUNT_FIELDS = (
     "first_seen",
     "last_activity",
@@ -25,7 +35,7 @@ _ACCOUNT_FIELDS = (
 )
 
 
-def account_row(conn, user: str, now: float, lock: bool):
+def account_row(conn: Connection, user: str, now: float, lock: bool) -> Account | None:
     """The user's account fields as a dict; with `lock`, creates the row and takes its lock."""
     if lock:
         row = conn.one(sql.LOCK_ACCOUNT, {"user": user, "now": now, "false": False})
@@ -34,14 +44,16 @@ def account_row(conn, user: str, now: float, lock: bool):
     return None if row is None else _account_from(row)
 
 
-def _account_from(row) -> dict:
+def _account_from(row: Sequence[Any]) -> Account:
     """An account dict from a row of _ACCOUNT_FIELDS (a longer row's extra values ignored)."""
     account = dict(zip(_ACCOUNT_FIELDS, row, strict=False))
     account["exempt"] = bool(account["exempt"])
     return account
 
 
-def load_history(conn, attempt, settings, account, *, full: bool, directory=None) -> History:
+def load_history(conn: Connection | None, attempt: Attempt, settings: Settings,
+                 account: Account | None, *, full: bool, directory: str | None = None
+                 ) -> History:
     """History for one decision. `full` loads what every rule needs; otherwise locks only.
 
     A user with no account row yet is read all the same: sessions, address lists and
@@ -56,6 +68,7 @@ def load_history(conn, attempt, settings, account, *, full: bool, directory=None
     base = transition.facts(account, directory)
     if not full:
         return History(**base)
+    assert conn is not None  # only a locks-only History is made without the store
     base["failures"] = count_failures(conn, user, now, settings, account)
     st = settings.status
     base["denied_recent"] = conn.one(
@@ -85,7 +98,7 @@ def load_history(conn, attempt, settings, account, *, full: bool, directory=None
     return History(**base)
 
 
-def account_only(settings) -> bool:
+def account_only(settings: Settings) -> bool:
     """Whether the enabled rules and the status need nothing of a user's history but the
     account row and the recent denials (true of the default settings: lockout only).
 
@@ -99,7 +112,8 @@ def account_only(settings) -> bool:
                 or st.inside_outside)
 
 
-def account_and_denials(conn, user: str, now: float, settings, directory=None):
+def account_and_denials(conn: Connection, user: str, now: float, settings: Settings,
+                        directory: str | None = None) -> tuple[Account | None, History]:
     """(account dict or None, History) in one read, for settings where `account_only` holds.
 
     The History equals `load_history(..., full=True)`'s under such settings, except that
@@ -112,7 +126,8 @@ def account_and_denials(conn, user: str, now: float, settings, directory=None):
     return _state_from(row, row[-1], directory)
 
 
-def recent_accounts(conn, now: float, settings, active_seconds: float, limit: int) -> list:
+def recent_accounts(conn: Connection, now: float, settings: Settings, active_seconds: float,
+                    limit: int) -> list[tuple[str, Account, History]]:
     """[(user, account, History)] as `account_and_denials` reads each, in one read, of the
     `limit` accounts most recently active within `active_seconds` that have no recent
     denial (what a RADIUS module keeps copies of: radius_hook.hot)."""
@@ -122,27 +137,33 @@ def recent_accounts(conn, now: float, settings, active_seconds: float, limit: in
     return [(row[0], *_state_from(row[1:], 0)) for row in rows]
 
 
-def _state_from(row, denied_recent: int, directory=None) -> tuple:
+def _state_from(row: Sequence[Any], denied_recent: int, directory: str | None = None
+                ) -> tuple[Account, History]:
     """(account, History) as `account_and_denials` gives them, from a row of
     _ACCOUNT_FIELDS and the user's recent denials."""
     account = _account_from(row)
     return account, History(denied_recent=denied_recent, **transition.facts(account, directory))
 
 
-def open_sessions(conn, user: str, now: float, settings) -> tuple:
+def open_sessions(conn: Connection, user: str, now: float, settings: Settings
+                  ) -> tuple[Session, ...]:
     """Sessions not ended and updated within status.session_stale_minutes."""
     fresh_since = now - settings.status.session_stale_minutes * MINUTE
     rows = conn.all(sql.OPEN_SESSIONS, {"user": user, "fresh_since": fresh_since})
     return tuple(Session(*r) for r in rows)
 
 
-def count_failures(conn, user: str, now: float, settings, account) -> int:
+def count_failures(conn: Connection, user: str, now: float, settings: Settings,
+                   account: Account) -> int:
     """Failures that count toward the lock now (policy.account.failures_since)."""
     since = transition.failures_since(account, now, settings)
-    return conn.one(sql.COUNT_OUTCOME_SINCE, {"user": user, "outcome": "failure", "since": since})[0]
+    count: int = conn.one(sql.COUNT_OUTCOME_SINCE,
+                          {"user": user, "outcome": "failure", "since": since})[0]
+    return count
 
 
-def address_failure_users(conn, address, now: float, settings) -> tuple:
+def address_failure_users(conn: Connection, address: str | None, now: float,
+                          settings: Settings) -> tuple[str, ...]:
     """The user of each failure from `address` within the address-alert period."""
     if address is None:
         return ()
@@ -154,7 +175,7 @@ def address_failure_users(conn, address, now: float, settings) -> tuple:
     return tuple(r[0] for r in conn.all(sql.ADDRESS_FAILURE_USERS, {"address": address, "since": since}))
 
 
-def event_row(attempt, outcome: str, reasons=()) -> dict:
+def event_row(attempt: Attempt, outcome: str, reasons: Sequence[str] = ()) -> dict[str, Any]:
     """INSERT_EVENT's parameters for one attempt (also for Connection.execute_many)."""
     return {
         "ts": attempt.time,
@@ -171,17 +192,18 @@ def event_row(attempt, outcome: str, reasons=()) -> dict:
     }
 
 
-def insert_event(conn, attempt, outcome: str, reasons=()) -> None:
+def insert_event(conn: Connection, attempt: Attempt, outcome: str,
+                 reasons: Sequence[str] = ()) -> None:
     conn.execute(sql.INSERT_EVENT, event_row(attempt, outcome, reasons))
 
 
-def success_update(user: str, now: float, status: str, why: str) -> dict:
+def success_update(user: str, now: float, status: str, why: str) -> dict[str, Any]:
     """RECORD_SUCCESS's parameters: failures reset, activity and status saved."""
     status, status_why = transition.stored_status(status, why)
     return {"user": user, "now": now, "status": status, "status_why": status_why}
 
 
-def last_active(conn, user: str, recorded):
+def last_active(conn: Connection, user: str, recorded: float | None) -> float | None:
     """When `user` was last active: the account's last_activity (`recorded`), or its newest
     success when that is later (policy.account.ACTIVITY_RESOLUTION_SECONDS); None when
     neither is known."""
@@ -189,29 +211,30 @@ def last_active(conn, user: str, recorded):
     return max((t for t in (recorded, newest) if t is not None), default=None)
 
 
-def save_status(conn, user: str, now: float, status: str, why: str) -> None:
+def save_status(conn: Connection, user: str, now: float, status: str, why: str) -> None:
     conn.execute(
         sql.UPDATE_ACCOUNT_AFTER, {"user": user, "now": now, "status": status, "status_why": why[:256]}
     )
 
 
-def set_status(conn, user: str, now: float, status: str, why: str) -> None:
+def set_status(conn: Connection, user: str, now: float, status: str, why: str) -> None:
     conn.execute(sql.SET_STATUS, {"user": user, "now": now, "status": status, "status_why": why[:256]})
 
 
-def set_lock(conn, user: str, now: float, reason: str, expires) -> None:
+def set_lock(conn: Connection, user: str, now: float, reason: str,
+             expires: float | None) -> None:
     conn.execute(sql.SET_LOCK, {"user": user, "now": now, "reason": reason[:256], "expires": expires})
 
 
-def clear_lock(conn, user: str, now: float) -> None:
+def clear_lock(conn: Connection, user: str, now: float) -> None:
     conn.execute(sql.CLEAR_LOCK, {"user": user, "now": now})
 
 
-def reset_failures(conn, user: str, now: float) -> None:
+def reset_failures(conn: Connection, user: str, now: float) -> None:
     conn.execute(sql.RESET_FAILURES, {"user": user, "now": now})
 
 
-def queue_notice(conn, now: float, kind: str, subject: str, recipients: str, title: str,
+def queue_notice(conn: Connection, now: float, kind: str, subject: str, recipients: str, title: str,
                  body: str, repeat_minutes: int) -> bool:
     """Queue a notice unless one of this kind and subject was queued within the repeat period."""
     if not recipients:

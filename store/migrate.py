@@ -22,13 +22,17 @@ from sqlalchemy import create_engine, event
 
 from store.url import StoreError, missing, split_url
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # for mypy only: the login path imports no typing
+    from typing import Any
+
 MIGRATIONS = Path(__file__).with_name("migrations")
 
 
 # Alembic is imported where it is used: every admin command needs engine_for, few migrate.
 
 
-def alembic_config():
+def alembic_config() -> Any:
     from alembic.config import Config
 
     config = Config()
@@ -36,14 +40,14 @@ def alembic_config():
     return config
 
 
-def engine_for(url: str, timeout: float = 5.0):
+def engine_for(url: str, timeout: float = 5.0) -> Any:
     """A SQLAlchemy engine for the admin side, with the same pragmas as the login path."""
     dialect, _ = split_url(url)
     if dialect == "sqlite":
         engine = create_engine(url, connect_args={"timeout": timeout})
 
         @event.listens_for(engine, "connect")
-        def _pragmas(dbapi_conn, _record):
+        def _pragmas(dbapi_conn: Any, _record: Any) -> None:
             dbapi_conn.execute("PRAGMA synchronous=NORMAL")
             dbapi_conn.execute(f"PRAGMA busy_timeout={int(timeout * 1000)}")
 
@@ -99,7 +103,7 @@ def create_or_upgrade(url: str) -> str:
         engine.dispose()
 
 
-def _upgrade(engine) -> None:
+def _upgrade(engine: Any) -> None:
     with engine.begin() as conn:
         if conn.dialect.name == "sqlite":
             conn.exec_driver_sql("PRAGMA journal_mode=WAL")
@@ -185,7 +189,7 @@ def _fsync_directory(directory: str) -> None:
         os.close(fd)
 
 
-def current_revision(engine) -> str:
+def current_revision(engine: Any) -> str:
     with engine.connect() as conn:
         from alembic.runtime.migration import MigrationContext
 
