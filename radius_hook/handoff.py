@@ -33,7 +33,7 @@ from collections import deque
 
 from policy.types import SUCCESS
 from policy.usernames import escape
-from radius_hook.recorder import FrameReader, frame
+from radius_hook.frames import FrameReader, frame
 
 PIPE_BUF = 4096  # a write up to this size is atomic on a pipe: a frame is never split
 PIPE_SIZE = 1 << 20  # bytes the pipe to the recorder holds (F_SETPIPE_SZ), when allowed

@@ -11,7 +11,7 @@ with the gate's exact paths (Gate.record_outcomes: a batch of successes and fail
 passwords, which may lock and alert, in one commit; Gate.record: a refusal) on its own
 interpreter and CPU, in the order they came.
 
-Protocol (pipes, frames of a 4-byte length and a marshal payload):
+Protocol (pipes, frames of radius_hook.frames):
 - stdin:  (seq, kind, user, time, fact key, reasons), kind SUCCESS, FAILURE or DENIED (a
           refusal before authentication, with its reasons: Gate.record), in order (fact
           key: request.fact_key);
@@ -36,13 +36,13 @@ import gc
 import marshal
 import os
 import select
-import struct
 import sys
 import time
 
 from pam_guard.logline import announce
 from policy import decide
 from policy.types import FAILURE, LOCKED, STORE_ERROR, SUCCESS
+from radius_hook.frames import FrameReader, frame
 from radius_hook.hot import lets_in_quietly
 
 RETRIES = 3  # attempts at committing a batch while the store is unreachable
@@ -69,39 +69,6 @@ LINGER_KEPT = 0.05
 CHECKPOINT_RECORDS = 10000
 CACHE_KIB = 65536  # SQLite page cache of this connection: index pages of busy users stay in
 # memory (measured: 131 -> 119 us of CPU a success at 260k events; 2,000 pages by default)
-HEADER = struct.Struct("<I")
-
-
-def frame(payload) -> bytes:
-    # marshal version 2: no table of shared references to build for each frame (0.54 ->
-    # 0.38 us a success frame in a plain loop; post_auth makes one for every request).
-    data = marshal.dumps(payload, 2)
-    return HEADER.pack(len(data)) + data
-
-
-class FrameReader:
-    """Frames out of a byte stream that arrives in arbitrary pieces."""
-
-    def __init__(self) -> None:
-        self._buffer = bytearray()
-
-    def feed(self, data: bytes) -> list:
-        self._buffer += data
-        frames = []
-        start = 0
-        size_of, loads, header = HEADER.unpack_from, marshal.loads, HEADER.size
-        with memoryview(self._buffer) as view:  # frames are read in place, not copied out
-            total = len(view)
-            while total - start >= header:
-                end = start + header + size_of(view, start)[0]
-                if end > total:
-                    break
-                frames.append(loads(view[start + header:end]))
-                start = end
-        del self._buffer[:start]
-        return frames
-
-
 class Recording:
     """The recorder's gate and its kept copies of accounts."""
 

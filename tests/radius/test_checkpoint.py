@@ -9,7 +9,7 @@ checkpoints by itself every CHECKPOINT_RECORDS records.
 
 from __future__ import annotations
 
-from radius_hook import module, recorder
+from radius_hook import frames, module, recorder
 
 
 def _autocheckpoint(gate) -> int:
@@ -58,7 +58,7 @@ def test_recorder_checkpoints_after_enough_records(guard, monkeypatch):
     worker.start()
     key = ("10.0.0.1", None, None, None, None, None, None)
     for i in range(120):
-        os.write(from_main, recorder.frame((i + 1, SUCCESS, f"c{i % 9}", 1.8e9 + i, key, ())))
+        os.write(from_main, frames.frame((i + 1, SUCCESS, f"c{i % 9}", 1.8e9 + i, key, ())))
     os.close(from_main)
     worker.join(timeout=30)
     os.close(to_rec)

@@ -15,8 +15,9 @@ from pam_guard.config import load_settings
 from pam_guard.gate import Gate
 from policy.types import DENIED, FAILURE, SUCCESS, History
 from radius_hook import request as rq
+from radius_hook.frames import frame
 from radius_hook.handoff import Handoff
-from radius_hook.recorder import FrameReader, Recording, frame
+from radius_hook.recorder import Recording
 
 KEY = ("10.0.0.1", None, None, "192.0.2.1", None, None, "Virtual")
 # What rlm_python3 gives post_auth (pass_all_vps_dict) for a request with KEY's facts.
@@ -38,15 +39,6 @@ def handoff(guard, monkeypatch):
     yield made
     made.stop()
     gate.close()
-
-
-def test_frames_survive_any_split():
-    data = b"".join(frame((i, SUCCESS, f"user{i}", 1.5 * i, KEY, ())) for i in range(50))
-    reader = FrameReader()
-    got = []
-    for i in range(0, len(data), 7):
-        got.extend(reader.feed(data[i:i + 7]))
-    assert got == [(i, SUCCESS, f"user{i}", 1.5 * i, KEY, ()) for i in range(50)]
 
 
 def test_a_batch_is_one_commit_up_to_a_refusal_and_each_users_order_is_kept(guard, monkeypatch):
