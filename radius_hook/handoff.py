@@ -34,6 +34,7 @@ from collections import deque
 from policy.types import SUCCESS
 from policy.usernames import escape
 from radius_hook.frames import FrameReader, frame
+from radius_hook.surprises import Surprises
 
 PIPE_BUF = 4096  # a write up to this size is atomic on a pipe: a frame is never split
 PIPE_SIZE = 1 << 20  # bytes the pipe to the recorder holds (F_SETPIPE_SZ), when allowed
@@ -88,6 +89,7 @@ class Handoff:
         self._config_path = config_path
         self._log = log
         self._note = note or log
+        self.surprises = Surprises(log)  # bugs caught where radiusd must go on
         self._trouble = trouble or (lambda: None)
         self._kept = kept
         self._fallback = fallback
@@ -138,8 +140,11 @@ class Handoff:
                 _recorder_command(self._config_path), stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE, close_fds=True,
                 start_new_session=True)  # a signal to radiusd's group must not cut a commit
-        except Exception as exc:  # noqa: BLE001 - OSError, ValueError: record in radiusd
-            self._log(f"recorder: cannot start: {exc}; recording in radiusd")
+        except Exception as exc:  # noqa: BLE001 - a bug is counted; either way, record here
+            if isinstance(exc, OSError):
+                self._log(f"recorder: cannot start: {exc}; recording in radiusd")
+            else:
+                self.surprises.note("recorder: start", exc)
             self._retry_at = time.monotonic() + RESTART_PAUSE
             return False
         assert proc.stdin is not None and proc.stdout is not None  # both are pipes
@@ -171,8 +176,10 @@ class Handoff:
             try:
                 proc.kill()
                 proc.wait(timeout=5)
-            except Exception:  # noqa: BLE001 - it is gone either way
-                pass
+            except (OSError, subprocess.TimeoutExpired):
+                pass  # it is gone either way
+            except Exception as exc:  # noqa: BLE001 - a bug: counted; it is gone either way
+                self.surprises.note("recorder: end", exc)
             for stream in (proc.stdin, proc.stdout):
                 try:
                     if stream is not None:
@@ -236,9 +243,9 @@ class Handoff:
             user, at, request = later.popleft()
             try:
                 key = facts_of(request)
-            except Exception as exc:  # noqa: BLE001 - not what rlm_python3 gives: said, dropped
-                self._log(f"recorder: a success of {escape(user)[:100]} not recorded: "
-                          f"{type(exc).__name__}: {exc}")
+            except Exception as exc:  # noqa: BLE001 - not what rlm_python3 gives: dropped
+                self.surprises.note("recorder: facts of a kept-back success", exc,
+                                    f"a success of {escape(user)[:100]} not recorded")
                 continue
             if not self._hand_one(SUCCESS, user, at, key, ()):
                 refused.append((SUCCESS, user, at, key, ()))
@@ -267,8 +274,8 @@ class Handoff:
                     # Answers are read in request threads only: what they call back with
                     # changes radiusd's copies of accounts, which requests read unlocked.
                     self.hand_over_later(drain=False)
-                except Exception as exc:  # noqa: BLE001 - keep handing over
-                    self._log(f"recorder: handing over: {type(exc).__name__}: {exc}")
+                except Exception as exc:  # noqa: BLE001 - a bug: counted; keep handing over
+                    self.surprises.note("recorder: handing over in runs", exc)
 
     def _hand_one(self, kind: str, user: str, at: float, key: tuple, reasons: tuple) -> bool:
         """(Under the lock) write one record to the recorder; False when it cannot take it."""

@@ -27,7 +27,9 @@ from __future__ import annotations
 
 import os
 
+from radius_hook.surprises import Surprises
 from store.changes import GLOBAL, SUFFIX, Counters, slot_of
+from store.db import StoreError
 
 MAX_ENTRIES = 200_000  # copies kept at most (~1 KB each); all are dropped beyond it
 # Seconds a copy is trusted at most: the safety net for a writer that died between its
@@ -59,8 +61,10 @@ def lets_in_quietly(verdict) -> bool:
 class HotAccounts:
     """The copies, for one store (its change-counter file)."""
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, surprises: Surprises | None = None) -> None:
+        """`surprises`: where `preload` counts (and logs) what it did not expect."""
         self.path = path
+        self.surprises = surprises or Surprises()
         self._counters = Counters(path)
         self._view = self._counters.view
         self._entries: dict = {}
@@ -209,8 +213,11 @@ def preload(copies, gate, log=lambda text: None, check: bool = False) -> int:
 
     try:
         count = copies.preload(read, time.monotonic())
-    except Exception as exc:  # noqa: BLE001 - copies are an optimisation: load them one by one
+    except StoreError as exc:  # copies are an optimisation: loaded one by one on first use
         log(f"copies of accounts not loaded in bulk: {type(exc).__name__}: {exc}")
+        return 0
+    except Exception as exc:  # noqa: BLE001 - a bug: counted and said, then as above
+        copies.surprises.note("copies loaded in bulk", exc)
         return 0
     if check:
         from policy import decide
@@ -221,15 +228,17 @@ def preload(copies, gate, log=lambda text: None, check: bool = False) -> int:
                 if lets_in_quietly(decide.check(gate.attempt(user, RADIUS, ""), history,
                                                 gate.settings)):
                     copies.set_quiet(user)
-        except Exception as exc:  # noqa: BLE001 - unchecked copies are checked on first use
-            log(f"copies of accounts not checked in bulk: {type(exc).__name__}: {exc}")
+        except Exception as exc:  # noqa: BLE001 - a bug (policy/ is pure): counted and said;
+            # unchecked copies are checked on first use
+            copies.surprises.note("copies checked in bulk", exc)
     return count
 
 
-def for_settings(settings, log=lambda text: None):
-    """A HotAccounts for these settings, or None when copies cannot be trusted: rules that
-    need more than the account row, custom authentication, a store without change
-    counters (PostgreSQL), or a counter file that cannot be opened (logged)."""
+def for_settings(settings, log=lambda text: None, surprises: Surprises | None = None):
+    """A HotAccounts for these settings (counting its `surprises` there), or None when
+    copies cannot be trusted: rules that need more than the account row, custom
+    authentication, a store without change counters (PostgreSQL), or a counter file that
+    cannot be opened (logged)."""
     from store import changes, logins
 
     if not logins.account_only(settings) or settings.custom_authentication.enabled:
@@ -238,7 +247,7 @@ def for_settings(settings, log=lambda text: None):
     if path is None:
         return None
     try:
-        return HotAccounts(path)
+        return HotAccounts(path, surprises)
     except OSError as exc:
         log(f"change counters {path}: {exc}; reading the store every time")
         return None

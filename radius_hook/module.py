@@ -40,6 +40,7 @@ import threading
 import time
 from typing import Any
 
+from pam_guard.errors import DirectoryError
 from pam_guard.logline import announce
 from policy import decide
 from policy.messages import REFUSED, user_message
@@ -47,6 +48,8 @@ from policy.types import DENIED, FAILURE, INVALID_USER, LOCKED, RADIUS, STORE_ER
 from policy.usernames import escape, invalid_reason
 from radius_hook import request as rq
 from radius_hook.hot import lets_in_quietly
+from radius_hook.surprises import Surprises
+from store.db import StoreError
 
 try:  # provided by rlm_python3 inside radiusd; absent when imported elsewhere (tests, tools)
     import radiusd
@@ -68,6 +71,11 @@ MARK_SECONDS = 5.0  # a post-auth mark older than this belongs to another reques
 # are serialised), so the recorder does the checkpoints (recorder.CHECKPOINT_RECORDS); a
 # request's commit checkpoints only as a backstop, if the recorder has not run for long.
 REQUEST_CHECKPOINT_PAGES = 50000
+
+# What the gate's reads raise when the store or the directory cannot answer: the gate's
+# recording path then decides (failure.on_store_error). Anything else is a bug: counted and
+# logged (Guard.surprises), and the same path decides.
+STORE_TROUBLE = (StoreError, DirectoryError)
 
 def log(level: int, text: str) -> None:
     """One line in radiusd's log (print goes nowhere once radiusd is a daemon)."""
@@ -92,17 +100,6 @@ def _connector(checkpoint_pages: int):
     return connector
 
 
-def _config_key(path: str):
-    """What identifies the config's files now, drop-ins included (any file added, removed
-    or rewritten changes it), or None when they cannot be read."""
-    from pam_guard.config import config_files, files_key
-
-    try:
-        return files_key(config_files(path))
-    except Exception:  # noqa: BLE001 - unreadable: load() says why, and refuses
-        return None
-
-
 class Guard:
     """The module's state: settings and gate for one config file, reloaded when it changes."""
 
@@ -112,8 +109,22 @@ class Guard:
         self.recorder: Any = None  # radius_hook.handoff.Handoff once loaded
         self.hot: Any = None  # radius_hook.hot.HotAccounts, when copies of accounts may be kept
         self.error = "not loaded yet"
+        self.surprises = Surprises(lambda text: log(L_ERR, text))  # bugs behind fallbacks
         self._key: Any = None
         self._next_check = 0.0
+
+    def _config_key(self):
+        """What identifies the config's files now, drop-ins included (any file added,
+        removed or rewritten changes it), or None when they cannot be read."""
+        from pam_guard.config import ConfigError, config_files, files_key
+
+        try:
+            return files_key(config_files(self.config_path))
+        except (ConfigError, OSError):  # unreadable: load() says why, and refuses
+            return None
+        except Exception as exc:  # noqa: BLE001 - a bug: said; load() tries the files anyway
+            self.surprises.note("config check", exc)
+            return None
 
     def load(self) -> None:
         """(Re)load settings and make a gate; on failure keep the error, refuse requests."""
@@ -122,7 +133,7 @@ class Guard:
         from radius_hook.handoff import Handoff
 
         try:
-            key = _config_key(self.config_path)
+            key = self._config_key()
             settings = load_settings(self.config_path)
         except Exception as exc:  # noqa: BLE001 - ConfigError, OSError, anything: fail closed
             self.error = f"config {self.config_path}: {exc}"
@@ -134,7 +145,8 @@ class Guard:
         rq.forget_gates()
         from radius_hook import hot
 
-        self.hot = hot.for_settings(settings, log=lambda text: log(L_WARN, text))
+        self.hot = hot.for_settings(settings, log=lambda text: log(L_WARN, text),
+                                    surprises=self.surprises)
         self.gate = Gate(settings, connector=_connector(REQUEST_CHECKPOINT_PAGES))
         copies = ""
         if self.hot is not None:
@@ -156,7 +168,7 @@ class Guard:
         now = time.monotonic()
         if now >= self._next_check:
             self._next_check = now + CHECK_SECONDS
-            key = _config_key(self.config_path)
+            key = self._config_key()
             if self.gate is None or key != self._key:
                 if self.recorder is not None:
                     self.recorder.flush()
@@ -169,7 +181,8 @@ class Guard:
 
                 log(L_INFO, "store or change counters replaced: copies of accounts dropped")
                 self.hot = hot.for_settings(self.gate.settings,
-                                            log=lambda text: log(L_WARN, text))
+                                            log=lambda text: log(L_WARN, text),
+                                            surprises=self.surprises)
                 with _gate_lock:
                     self.gate.close()  # a replaced store file: open the new one
         return self.gate
@@ -271,7 +284,8 @@ def _decide(gate, attempt, key=None):
     try:
         with _gate_lock:
             verdict = gate.check_quick(attempt)
-    except Exception:  # noqa: BLE001 - store/directory trouble: the gate's path handles it
+    except Exception as exc:  # noqa: BLE001 - the gate's path decides (STORE_TROUBLE)
+        _unless_store_trouble("authorize: quick check", exc)
         with _gate_lock:
             return gate.authorize(attempt)
     if _quiet(verdict):
@@ -323,7 +337,8 @@ def _decide_hot(gate, hot, attempt, key):
                     state = gate.projected_state(attempt, _outcomes(gate, user, pending))
                 else:
                     state = gate.account_state(user, attempt.time)
-        except Exception:  # noqa: BLE001 - store trouble: the gate's path handles it
+        except Exception as exc:  # noqa: BLE001 - the gate's path decides (STORE_TROUBLE)
+            _unless_store_trouble("authorize: account read", exc)
             return _decide(gate, attempt)
         account, history = state
         if not pending and account is not None and not history.denied_recent:
@@ -350,13 +365,22 @@ def _decide_full(gate, attempt, key):
     try:
         with _gate_lock:
             _account, history = gate.projected_state(attempt, _outcomes(gate, user, pending))
-    except Exception:  # noqa: BLE001 - store/directory trouble: the gate's path handles it
+    except Exception as exc:  # noqa: BLE001 - the gate's path decides (STORE_TROUBLE)
+        _unless_store_trouble("authorize: projection", exc)
         _guard.recorder.settle(user)
         return _decide(gate, attempt, key)
     verdict = decide.check(attempt, history, gate.settings)
     if _quiet(verdict):
         return verdict
     return _record_verdict(gate, attempt, key, verdict, pending=True)
+
+
+def _unless_store_trouble(place: str, exc: Exception) -> None:
+    """A read before the gate's path failed with `exc`: store or directory trouble is what
+    that path is for (it decides per failure.on_store_error, and says so); anything else
+    is a bug, counted and logged (Guard.surprises) before the same path decides."""
+    if not isinstance(exc, STORE_TROUBLE):
+        _guard.surprises.note(place, exc)
 
 
 def _outcomes(gate, user, pending) -> list:

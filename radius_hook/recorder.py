@@ -44,6 +44,7 @@ from policy import decide
 from policy.types import FAILURE, LOCKED, STORE_ERROR, SUCCESS
 from radius_hook.frames import FrameReader, frame
 from radius_hook.hot import lets_in_quietly
+from radius_hook.surprises import Surprises
 
 RETRIES = 3  # attempts at committing a batch while the store is unreachable
 RETRY_PAUSE = 0.2  # seconds between them
@@ -72,11 +73,13 @@ CACHE_KIB = 65536  # SQLite page cache of this connection: index pages of busy u
 class Recording:
     """The recorder's gate and its kept copies of accounts."""
 
-    def __init__(self, config_path: str) -> None:
+    def __init__(self, config_path: str, log=None) -> None:
+        """`log(text)`: a line for radiusd's log (an unexpected exception, `surprises`)."""
         from pam_guard.config import load_settings
         from pam_guard.gate import Gate
         from radius_hook import hot
 
+        self.surprises = Surprises(log)  # bugs caught where the recorder goes on
         self.settings = load_settings(config_path)
         # Its commits bump the change counters of the users with a failure or refusal only
         # (Gate.record_outcomes): see the top.
@@ -85,7 +88,7 @@ class Recording:
         # with a current copy is recorded without reading the account (measured: ~20 us of
         # ~100 a success). This process keeps them current with its own successes (which
         # bump no counter); anyone else's write bumps them stale, as in radiusd.
-        self.copies = hot.for_settings(self.settings)
+        self.copies = hot.for_settings(self.settings, surprises=self.surprises)
         if self.copies is not None:
             hot.preload(self.copies, self.gate)
         # SQLite: successes and failures of a batch share one transaction (one commit).
@@ -107,7 +110,8 @@ class Recording:
         if self.copies is not None and not self.copies.same_files():
             from radius_hook import hot
 
-            self.copies = hot.for_settings(self.settings)  # store replaced: start afresh
+            # store replaced: start afresh
+            self.copies = hot.for_settings(self.settings, surprises=self.surprises)
         mixed = {user for _seq, kind, user, _at, _key, _reasons in records if kind != SUCCESS}
         alone = [r for r in records if r[2] not in mixed]
         runs = ([(SUCCESS, alone)] if alone else []) + _runs(
@@ -198,7 +202,8 @@ class Recording:
                 quiet = lets_in_quietly(decide.check(attempt, history, self.settings))
                 message = ("copy", seq, user, stamp, account, tuple(history), quiet)
                 marshal.dumps(message, 2)  # a value marshal cannot carry raises here
-            except Exception:  # noqa: BLE001 - see above
+            except Exception as exc:  # noqa: BLE001 - a bug: counted and said; see above
+                self.surprises.note("copy for radiusd", exc)
                 continue
             if quiet and self.copies is not None:
                 self.copies.set_quiet(user)
@@ -250,10 +255,11 @@ class Checkpointer:
     next commits and confirmations never wait behind one (a `settle` in radiusd waits for
     a confirmation), and readers and writers elsewhere are never blocked."""
 
-    def __init__(self, url: str, timeout: float) -> None:
+    def __init__(self, url: str, timeout: float, surprises: Surprises) -> None:
         import threading
 
         self._url, self._timeout = url, timeout
+        self._surprises = surprises
         self._wanted = threading.Event()
         self._stop = False
         self._thread = threading.Thread(target=self._run, name="checkpoint", daemon=True)
@@ -268,7 +274,9 @@ class Checkpointer:
         self._thread.join(timeout=30)
 
     def _run(self) -> None:
-        from store.db import connect
+        import sqlite3
+
+        from store.db import StoreError, connect
 
         conn = None
         while True:
@@ -279,7 +287,10 @@ class Checkpointer:
             try:
                 conn = conn or connect(self._url, self._timeout)
                 conn.raw.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
-            except Exception:  # noqa: BLE001 - the next one, or any other connection, will do it
+            except Exception as exc:  # noqa: BLE001 - the next one, or any other connection,
+                # will do it; a bug is counted and said
+                if not isinstance(exc, (StoreError, sqlite3.Error)):
+                    self._surprises.note("checkpoint", exc)
                 if conn is not None:
                     conn.close()
                 conn = None
@@ -304,7 +315,7 @@ def run(config_path: str, inp: int, out: int) -> int:
             listening[0] = False
 
     try:
-        recording = Recording(config_path)
+        recording = Recording(config_path, log=lambda text: send(("log", text)))
     except Exception as exc:  # noqa: BLE001 - told to radiusd's log; the module records itself
         send(("log", f"recorder cannot start: {type(exc).__name__}: {exc}"))
         return 2
@@ -312,8 +323,8 @@ def run(config_path: str, inp: int, out: int) -> int:
     pending: list = []
     since_checkpoint = 0
     store = recording.settings.store
-    checkpointer = Checkpointer(store.url, store.timeout_seconds) if store.url.startswith(
-        "sqlite") else None
+    checkpointer = Checkpointer(store.url, store.timeout_seconds, recording.surprises
+                                ) if store.url.startswith("sqlite") else None
     linger = LINGER if recording.copies is None else LINGER_KEPT
     open_input = True
     while open_input or pending:

@@ -1,0 +1,57 @@
+"""The RADIUS module's reads before the gate's path (radius_hook.module): a bug there is
+counted and logged (Guard.surprises) and the request is still decided by the gate's path;
+store trouble goes that way quietly, as it always did. On a real SQLite store, the module
+loaded as rlm_python3 would load it."""
+
+from __future__ import annotations
+
+import pytest
+
+from radius_hook import module
+from store.db import StoreError
+
+REQUEST = {"request": (("User-Name", "alice"), ("NAS-IP-Address", "192.0.2.1"))}
+
+
+@pytest.fixture
+def loaded(guard, monkeypatch):
+    monkeypatch.setenv("PAM_GUARD_CACHE_DIR", guard.cache_dir)
+    logged: list = []
+    monkeypatch.setattr(module, "log", lambda level, text: logged.append((level, text)))
+    made = module.Guard(guard.path)
+    made.load()
+    assert made.error == "" and made.hot is not None
+    monkeypatch.setattr(module, "_guard", made)
+    made.logged = logged
+    yield made
+    made.close()
+
+
+def _raising(exc):
+    def raise_it(*_args, **_kwargs):
+        raise exc
+    return raise_it
+
+
+def test_a_bug_reading_the_account_is_counted_logged_once_and_decided_by_the_gate(
+        loaded, monkeypatch):
+    monkeypatch.setattr(loaded.gate, "account_state", _raising(TypeError("bad")))
+    assert module.authorize(REQUEST) == module.NOOP
+    assert module.authorize(REQUEST) == module.NOOP
+    assert loaded.surprises.counts == {"authorize: account read": 2}
+    said = [text for level, text in loaded.logged if "unexpected" in text]
+    assert len(said) == 1 and said[0].startswith("authorize: account read: unexpected TypeError")
+
+
+def test_a_bug_in_the_quick_check_is_counted_and_decided_by_the_gate(loaded, monkeypatch):
+    monkeypatch.setattr(loaded.gate, "account_state", _raising(StoreError("down")))
+    monkeypatch.setattr(loaded.gate, "check_quick", _raising(KeyError("x")))
+    assert module.authorize(REQUEST) == module.NOOP
+    assert loaded.surprises.counts == {"authorize: quick check": 1}
+
+
+def test_store_trouble_reading_the_account_stays_quiet(loaded, monkeypatch):
+    monkeypatch.setattr(loaded.gate, "account_state", _raising(StoreError("down")))
+    assert module.authorize(REQUEST) == module.NOOP  # the quick check reads the store itself
+    assert loaded.surprises.counts == {}
+    assert not [text for _level, text in loaded.logged if "unexpected" in text]
