@@ -104,7 +104,7 @@ class Handoff:
         # and not yet confirmed stored, seq consecutive (a record not handed over does not
         # take one): a confirmation drops its prefix with one `del`, in C, not one Python
         # step a record, and `unstored` finds a user's records by their seq, following the
-        # chain back, not by scanning thousands (~500 us a scan inside radiusd)
+        # chain back, not by scanning thousands (a scan costs more than a request there)
         self._inflight: list = []
         self._confirmed = 0  # the recorder stored (or gave up on) everything up to this seq
         # user -> seq of the last record of theirs handed over (pruned: `_answer`): one dict
@@ -206,10 +206,10 @@ class Handoff:
     def hand_later(self, user: str, at: float, request) -> None:
         """A success of `request` (its fact key is taken later, `facts_of`), handed over
         with the next ones: within LATER_SECONDS, once LATER_RECORDS wait, and always
-        before anything else is handed over or asked of this object. A call into
-        rlm_python3 runs ~5x slower than in a loop (cold caches between radiusd's own
-        work): a success cost ~10 us more of radiusd's CPU framed and handed over in its
-        own call than in a run of them (bench/radius_throughput.py). If radiusd dies, the
+        before anything else is handed over or asked of this object. Inside radiusd code
+        runs on cold caches between radiusd's own work: a success framed and handed over
+        in its own call cost more of radiusd's CPU than in a run of them (docs/PERF.md,
+        radius_hook). If radiusd dies, the
         successes kept back (at most LATER_SECONDS' worth) are lost with it."""
         if self._ticker_pid != _pid[0]:
             self._start_ticker()

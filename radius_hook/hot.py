@@ -1,9 +1,8 @@
 """Users' account state kept in radiusd's memory, trusted only while nobody else wrote it.
 
-Why: calls into rlm_python3 are serialised and run on the embedded libpython (measured here
-~1.7x slower than /usr/bin/python3 on the same code, before radiusd's own load), so a store
-read in authorize (~90 us with its GIL hand-offs) costs more than a whole request of a
-do-nothing module (~55 us). Under the default rules (lockout only: `logins.account_only`)
+Why: calls into rlm_python3 are serialised and run on the embedded libpython, slower than
+/usr/bin/python3 on the same code, so a store read in authorize (with its GIL hand-offs)
+costs more than a whole request of a do-nothing module (docs/PERF.md, radius_hook). Under the default rules (lockout only: `logins.account_only`)
 all that authorize and a success need of a user is one account row and its recent
 denials, so this keeps that per user:
 
@@ -34,15 +33,14 @@ from store.db import StoreError
 MAX_ENTRIES = 200_000  # copies kept at most (~1 KB each); all are dropped beyond it
 # Seconds a copy is trusted at most: the safety net for a writer that died between its
 # commit and its counter, or a store changed by hand (sqlite3) rather than by pam-guard.
-# Most users log in far less often than every minute (measured: a 60 s limit left the
-# benchmark's copies cold between rounds, 0.25 instead of 0.30).
+# Most users log in far less often than every minute: a shorter limit leaves most copies
+# cold (docs/PERF.md, radius_hook).
 MAX_AGE = 600.0
 
 # Copies loaded in bulk when the module (or its recorder) starts, of the accounts most
 # recently active within PRELOAD_ACTIVE_SECONDS: otherwise each user's first request after
 # a start or a config reload reads the store, one at a time behind rlm_python3's lock
-# (measured: ~200-300 us each in radiusd; bench/radius_throughput.py's first round ran at
-# ~0.6 of the later ones).
+# (docs/PERF.md, radius_hook).
 PRELOAD_ENTRIES = MAX_ENTRIES // 4
 PRELOAD_ACTIVE_SECONDS = 30 * 86400.0  # monthly active users
 
@@ -200,8 +198,8 @@ def preload(copies, gate, log=lambda text: None, check: bool = False) -> int:
     to say, as authorize would on the user's first request. Quiet or not is the same from
     any address and at any later time while the copy is current
     (tests/unit/test_quiet_copies.py), so one check with no address does. In radiusd a
-    first request otherwise runs the check and its attempt (~100-250 us there, against
-    ~5 us a copy here): after a restart, on every user's first request."""
+    first request otherwise runs the check and its attempt, far dearer there than a copy's
+    check here: after a restart, on every user's first request (docs/PERF.md)."""
     import time
 
     loaded: list = []

@@ -10,15 +10,15 @@ Mapping (SPEC §9):
 
 Traps of rlm_python3 in FreeRADIUS 3.2.1 handled here:
 - Only one python3 instance may be loaded, and every call into it needs the GIL: Python time
-  per call is the server's throughput (and our code runs ~4x slower there than in a plain
-  loop). So authorize answers most requests from a kept copy of the account
+  per call is the server's throughput (and our code runs several times slower there than in
+  a plain loop: docs/PERF.md, radius_hook). So authorize answers most requests from a kept copy of the account
   (radius_hook.hot) without a store read, and post_auth hands successes to a recorder
   process (radius_hook.handoff, radius_hook.recorder) that stores them off radiusd's GIL.
 - rlm_python3 3.2.1 serialises the calls themselves (checked inside radiusd under the
   benchmark's load: never two requests in this module at once), so everything a request
   waits for (a settle, SQLite's busy handler, a WAL checkpoint) stalls the whole server.
   `_gate_lock` only guards the gate's one connection should a build ever call in
-  concurrently (the GIL is released inside every SQLite call); uncontended it costs ~1 us.
+  concurrently (the GIL is released inside every SQLite call); uncontended it costs little.
 - An exception in instantiate does not stop the server: a config that cannot be loaded is
   logged and every request is then refused (never silently let in); loading is retried.
 - post_auth can run twice for one request (once on the accept path, then again in
@@ -190,10 +190,10 @@ class Guard:
     def _keep_copy(self, user, stamp, account, fields, quiet) -> None:
         """The recorder stored a failure of `user` and read their state with it, known
         current (HotAccounts.keep_written): the copy here, so that their next request reads
-        nothing (measured: ~3 % of requests read the store, ~350 us each in radiusd, most
-        of them the next request after a wrong password); `quiet` when the recorder's
-        decide.check let it in with nothing to say (then the next request needs no check
-        either: ~250 us in radiusd, where it is 10x slower than in the recorder)."""
+        nothing (most store reads in authorize were the next request after a wrong
+        password); `quiet` when the recorder's decide.check let it in with nothing to say
+        (then the next request needs no check either: far dearer in radiusd than in the
+        recorder). Figures: docs/PERF.md, radius_hook."""
         if self.hot is not None:
             self.hot.keep(user, stamp, account, History(*fields), time.monotonic(), quiet)
 
@@ -315,7 +315,7 @@ def _decide_hot(gate, hot, attempt, key):
     the gate's recording path for anything but a plain yes, and the recorder's for a no.
 
     Nothing here waits for the recorder: calls into rlm_python3 are serialised, so a request
-    that waited (measured: 10-230 ms behind a busy recorder) stalled the whole server, and
+    that waited (tens of ms behind a busy recorder) stalled the whole server, and
     a user hammered with wrong passwords stalled it on every request. A user with outcomes
     handed over and not yet stored is decided on the store plus those outcomes
     (Gate.projected_state), and a refusal is handed to the recorder like them."""

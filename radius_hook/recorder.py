@@ -3,7 +3,7 @@
     python3 -m radius_hook.recorder CONFIG_PATH
 
 radiusd runs every rlm_python3 call under one GIL, one call at a time, on an embedded
-interpreter where our code runs ~4x slower than in a plain loop (measured: bench/). Working
+interpreter where our code runs several times slower than in a plain loop. Working
 out and storing a success (its address, its status, two rows) in radiusd's process
 therefore cost more than a whole request of a do-nothing module, even from a thread. So
 post_auth only hands each outcome to this process (radius_hook.handoff), which records it
@@ -49,27 +49,26 @@ from radius_hook.surprises import Surprises
 RETRIES = 3  # attempts at committing a batch while the store is unreachable
 RETRY_PAUSE = 0.2  # seconds between them
 MAX_BATCH = 2048  # successes committed in one transaction at most
-# Seconds a batch waits for company once its first record came: fewer, larger commits
-# (measured: a success costs ~175 us of CPU here in batches of a few, ~100 in batches of
-# hundreds) and fewer wake-ups, for at most this much more wait in a `settle`...
+# Seconds a batch waits for company once its first record came: fewer, larger commits (a
+# success costs less CPU in a large batch) and fewer wake-ups, for at most this much more
+# wait in a `settle`...
 LINGER = 0.005
 # ...and when radiusd keeps copies of accounts (radius_hook.hot), where no request waits
 # for the recorder (outcomes not yet stored are projected: Gate.projected_state), longer:
-# measured in bench/radius_throughput.py, 122 -> 110 us of CPU a record here and 0.38 ->
-# 0.39 of the do-nothing module answered, 0.30 -> 0.34 stored. A crash of the machine can
+# larger batches, less CPU a record (docs/PERF.md, radius_hook). A crash of the machine can
 # lose this much more of what was handed over (the reply never depended on it).
 LINGER_KEPT = 0.05
-# SQLite WAL checkpoints (copy the WAL into the database file, fsync: ~100 ms for 10,000
-# pages here) run in the recorder's Checkpointer thread, every CHECKPOINT_RECORDS records:
+# SQLite WAL checkpoints (copy the WAL into the database file, fsync: long enough to stall
+# a commit) run in the recorder's Checkpointer thread, every CHECKPOINT_RECORDS records:
 # never inside a commit someone waits for (a `settle` in radiusd). The recording connection
 # does no automatic checkpoint; radiusd's request connection keeps a high backstop
 # (module.REQUEST_CHECKPOINT_PAGES). A checkpoint copies each page changed since the last
 # one once, and successes land on pages of the user index all over it: over 10,000 records
-# most of its pages recur, over 2,000 few do (checkpoint thread: ~8 -> ~5 us a record in
-# the microbenchmark). The WAL then grows to ~10,000 pages (~40 MB) between checkpoints.
+# most of its pages recur, over 2,000 few do (docs/PERF.md, radius_hook). The WAL then
+# grows to ~10,000 pages (~40 MB) between checkpoints.
 CHECKPOINT_RECORDS = 10000
 CACHE_KIB = 65536  # SQLite page cache of this connection: index pages of busy users stay in
-# memory (measured: 131 -> 119 us of CPU a success at 260k events; 2,000 pages by default)
+# memory (2,000 pages by default; docs/PERF.md, radius_hook)
 class Recording:
     """The recorder's gate and its kept copies of accounts."""
 
@@ -85,8 +84,8 @@ class Recording:
         # (Gate.record_outcomes): see the top.
         self.gate = Gate(self.settings, connector=_connector)
         # Copies of accounts (as radiusd keeps them, radius_hook.hot): a success of a user
-        # with a current copy is recorded without reading the account (measured: ~20 us of
-        # ~100 a success). This process keeps them current with its own successes (which
+        # with a current copy is recorded without reading the account (a fifth of a
+        # success's cost: docs/PERF.md). This process keeps them current with its own successes (which
         # bump no counter); anyone else's write bumps them stale, as in radiusd.
         self.copies = hot.for_settings(self.settings, surprises=self.surprises)
         if self.copies is not None:
@@ -301,9 +300,8 @@ class Checkpointer:
 def run(config_path: str, inp: int, out: int) -> int:
     listening = [True]
     # A batch holds thousands of young objects (frames, Attempts, rows) alive at once: with
-    # the default thresholds the collector ran ~540 times a 20,000-request round, 4 of them
-    # full (~30 ms each), 6 % of this process's CPU; at these, 27 times and none full, 3 %.
-    # Nothing here makes cycles worth collecting sooner.
+    # the default thresholds the collector runs hundreds of times a round, some of them
+    # full (docs/PERF.md, radius_hook). Nothing here makes cycles worth collecting sooner.
     gc.set_threshold(10_000, 10, 10)
 
     def send(message) -> None:

@@ -13,8 +13,9 @@ from operator import itemgetter
 from policy.addresses import parse_address
 from policy.types import RADIUS, Attempt
 
-# ipaddress parsing costs ~30 us, and the same stations come back again and again; the
-# result depends only on the text, so it can be kept (bounded).
+# ipaddress parsing costs more than the rest of a request's facts, and the same stations
+# come back again and again; the result depends only on the text, so it can be kept
+# (bounded).
 _parse_address = functools.lru_cache(maxsize=65536)(parse_address)
 
 # SPEC §9: the NAS-Port-Type names that have an obvious session type.
@@ -73,7 +74,7 @@ def facts_of(p) -> tuple:
 def _first_values(items) -> dict:
     """{attribute: first value} of a list of (name, value) pairs. Built by dict() from the
     reversed list, in C: post_auth runs it on every request, and a Python loop over the
-    pairs cost ~1 us more in a plain loop (~4x that inside radiusd)."""
+    pairs costs more (docs/PERF.md, radius_hook)."""
     try:
         return dict(reversed(items))
     except (TypeError, ValueError):  # an item that is not a pair: take the pairs only
@@ -91,8 +92,8 @@ def attempt_from(gate, user: str, at: float, key: tuple):
 def _attempt_facts(gate, key: tuple) -> tuple[str, str, str | None, str | None, str | None,
                                               bool | None]:
     """(channel, service, address, address_raw, client, secure) of an Attempt with these
-    facts, as gate.attempt makes them (an Attempt built from these costs ~1 us, a
-    namedtuple's _replace ~4 us: the recorder makes one for every record)."""
+    facts, as gate.attempt makes them (an Attempt built from these is cheaper than a
+    namedtuple's _replace: the recorder makes one for every record)."""
     attrs = dict(zip(FACT_ATTRIBUTES, key, strict=True))
     settings = gate.settings
     address, raw = source_address(attrs, settings.radius.address_order)
