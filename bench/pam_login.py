@@ -44,14 +44,14 @@ USER = "root"
 RHOST = "192.0.2.50"
 TARGET = 1.5
 
-NOOP_HOOK = '''
+NOOP_HOOK = """
 def pam_sm_authenticate(pamh, flags, argv):
     return pamh.PAM_SUCCESS
 
 
 def pam_sm_acct_mgmt(pamh, flags, argv):
     return pamh.PAM_SUCCESS
-'''
+"""
 
 
 def editable_finder() -> str | None:
@@ -68,18 +68,22 @@ def plain_path_hook(tmp: str) -> str:
     site = os.path.dirname(editable_finder() or "")
     path = os.path.join(tmp, "plain_hook.py")
     with open(path, "w") as handle:
-        handle.write(f"import sys\nsys.path[:0] = [{ROOT!r}, {site!r}]\n"
-                     "from pam_guard.hook import (pam_sm_acct_mgmt, pam_sm_authenticate,  # noqa\n"
-                     "    pam_sm_close_session, pam_sm_open_session, pam_sm_setcred)\n")
+        handle.write(
+            f"import sys\nsys.path[:0] = [{ROOT!r}, {site!r}]\n"
+            "from pam_guard.hook import (pam_sm_acct_mgmt, pam_sm_authenticate,  # noqa\n"
+            "    pam_sm_close_session, pam_sm_open_session, pam_sm_setcred)\n"
+        )
     return path
 
 
 def guard_stack(config: str, hook_file: str = HOOK) -> str:
     hook = f"pam_python.so {hook_file} config={config}"
-    return (f"auth     requisite                {hook} preauth\n"
-            "auth     [success=1 default=bad]  pam_permit.so\n"
-            f"auth     [default=die]            {hook} authfail\n"
-            f"account  required                 {hook}\n")
+    return (
+        f"auth     requisite                {hook} preauth\n"
+        "auth     [success=1 default=bad]  pam_permit.so\n"
+        f"auth     [default=die]            {hook} authfail\n"
+        f"account  required                 {hook}\n"
+    )
 
 
 def stacks(tmp: str, guard: GuardConfig, all_rules: GuardConfig) -> dict[str, str]:
@@ -95,9 +99,11 @@ def stacks(tmp: str, guard: GuardConfig, all_rules: GuardConfig) -> dict[str, st
             "auth     [success=1 default=bad]  pam_permit.so\n"
             f"auth     [default=die]            pam_faillock.so authfail dir={tally}\n"
             f"auth     sufficient               pam_faillock.so authsucc dir={tally}\n"
-            f"account  required                 pam_faillock.so dir={tally}\n"),
-        "do-nothing hook": (f"auth required pam_python.so {noop}\n"
-                            f"account required pam_python.so {noop}\n"),
+            f"account  required                 pam_faillock.so dir={tally}\n"
+        ),
+        "do-nothing hook": (
+            f"auth required pam_python.so {noop}\naccount required pam_python.so {noop}\n"
+        ),
         "pam-guard": guard_stack(guard.path),
         "pam-guard, all rules": guard_stack(all_rules.path),
     }
@@ -108,9 +114,13 @@ def stacks(tmp: str, guard: GuardConfig, all_rules: GuardConfig) -> dict[str, st
 
 def one_login(service: str, env) -> float:
     started = time.perf_counter()
-    proc = subprocess.run(["pamtester", "-I", f"rhost={RHOST}", service, USER, "authenticate",
-                           "acct_mgmt"], stdin=subprocess.DEVNULL, capture_output=True, env=env,
-                          timeout=30)
+    proc = subprocess.run(
+        ["pamtester", "-I", f"rhost={RHOST}", service, USER, "authenticate", "acct_mgmt"],
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        env=env,
+        timeout=30,
+    )
     elapsed = time.perf_counter() - started
     if proc.returncode != 0:
         raise SystemExit(f"login on {service} failed: {proc.stdout!r} {proc.stderr!r}")
@@ -139,8 +149,10 @@ def report(times: dict[str, list[float]]) -> bool:
         print(f"{name:23} {median * 1000:10.1f} {p90 * 1000:8.1f} {median / base:7.2f}")
     ratio = statistics.median(times["pam-guard"]) / base
     ok = ratio <= TARGET
-    print(f"\npam-guard / do-nothing hook = {ratio:.2f} (target <= {TARGET}): "
-          f"{'met' if ok else 'NOT met'}; {len(times['pam-guard'])} logins a stack")
+    print(
+        f"\npam-guard / do-nothing hook = {ratio:.2f} (target <= {TARGET}): "
+        f"{'met' if ok else 'NOT met'}; {len(times['pam-guard'])} logins a stack"
+    )
     return ok
 
 
@@ -168,12 +180,14 @@ def main() -> int:
     lock = take_bench_lock()
     tmp = tempfile.mkdtemp(prefix="pgpam-bench-")
     guard = GuardConfig()
-    all_rules = GuardConfig({
-        "ip_lock": {"enabled": True},
-        "trackstat": {"enabled": True},
-        "concurrent": {"enabled": True, "action": "allow"},
-        "status": {"access_point_limit": 3},
-    })
+    all_rules = GuardConfig(
+        {
+            "ip_lock": {"enabled": True},
+            "trackstat": {"enabled": True},
+            "concurrent": {"enabled": True, "action": "allow"},
+            "status": {"access_point_limit": 3},
+        }
+    )
     services: dict[str, str] = {}
     try:
         for name, text in stacks(tmp, guard, all_rules).items():

@@ -71,6 +71,7 @@ def user_name(i: int) -> str:
 
 # --- the population ------------------------------------------------------------------------
 
+
 def history_rows(now: float, rng: random.Random):
     """(accounts rows, events rows) of a realistic population, all outside any window."""
     accounts, events = [], []
@@ -84,16 +85,32 @@ def history_rows(now: float, rng: random.Random):
             last = max(last, ts)
             failed = rng.random() < 0.1
             addr = rng.choice(homes)
-            events.append((ts, name, "radius", "vpn", addr, addr, "nas=192.0.2.1",
-                           None, "failure" if failed else "success", ""))
+            events.append(
+                (
+                    ts,
+                    name,
+                    "radius",
+                    "vpn",
+                    addr,
+                    addr,
+                    "nas=192.0.2.1",
+                    None,
+                    "failure" if failed else "success",
+                    "",
+                )
+            )
         accounts.append((name, first, last, last, "", False, "protected", "", "", ""))
     return accounts, events
 
 
-_ACCOUNTS_SQL = ("INSERT INTO accounts (username, first_seen, last_activity, reset_at, "
-                 "lock_reason, exempt, status, status_why, notify_on, notify_to) VALUES ")
-_EVENTS_SQL = ("INSERT INTO events (ts, username, channel, service, address, address_raw, "
-               "client, secure, outcome, reasons) VALUES ")
+_ACCOUNTS_SQL = (
+    "INSERT INTO accounts (username, first_seen, last_activity, reset_at, "
+    "lock_reason, exempt, status, status_why, notify_on, notify_to) VALUES "
+)
+_EVENTS_SQL = (
+    "INSERT INTO events (ts, username, channel, service, address, address_raw, "
+    "client, secure, outcome, reasons) VALUES "
+)
 
 
 def populate_sqlite(path: str, accounts, events) -> None:
@@ -123,6 +140,7 @@ def populate_postgres(url: str, accounts, events) -> None:
 
 # --- the load ------------------------------------------------------------------------------
 
+
 def encode_requests(server, count: int, seed: int) -> list:
     """Access-Request packets (bytes), each on its own (socket, id) slot."""
     rng = random.Random(seed)
@@ -133,7 +151,9 @@ def encode_requests(server, count: int, seed: int) -> list:
         packet["User-Name"] = user_name(rng.randrange(USERS))
         password = "wrong" if rng.random() < WRONG_SHARE else server.password
         packet["User-Password"] = packet.PwCrypt(password)
-        packet["Calling-Station-Id"] = f"10.{rng.randrange(200)}.{rng.randrange(4)}.{rng.randrange(1, 250)}"
+        packet["Calling-Station-Id"] = (
+            f"10.{rng.randrange(200)}.{rng.randrange(4)}.{rng.randrange(1, 250)}"
+        )
         packet["NAS-IP-Address"] = "192.0.2.1"
         packet["NAS-Port-Type"] = "Virtual"
         packet.add_message_authenticator()
@@ -168,8 +188,7 @@ def cpu_snapshot(server) -> tuple:
     """(radiusd CPU s, its child processes' CPU s (the recorder), this process's CPU s)."""
     pid = server.proc.pid
     own = os.times()
-    return (_cpu_seconds(pid), sum(_cpu_seconds(c) for c in _children(pid)),
-            own.user + own.system)
+    return (_cpu_seconds(pid), sum(_cpu_seconds(c) for c in _children(pid)), own.user + own.system)
 
 
 def drive(port: int, packets: list) -> dict:
@@ -235,6 +254,7 @@ def drive(port: int, packets: list) -> dict:
 
 # --- the run -------------------------------------------------------------------------------
 
+
 def guard_with_population(url: str | None, accounts, events, kind: str) -> GuardConfig:
     sections = {"store": {"url": url}} if url else {}
     guard = GuardConfig(sections)
@@ -289,9 +309,11 @@ def start_radius(guard_path, module, env, code_from: str | None = None):
         path = original(target_dir)
         with open(path) as handle:
             text = handle.read()
-        text = text.replace("from radius_hook.module import",
-                            f"_sys.path.insert(0, {code_from!r})\nfrom radius_hook.module import",
-                            1)
+        text = text.replace(
+            "from radius_hook.module import",
+            f"_sys.path.insert(0, {code_from!r})\nfrom radius_hook.module import",
+            1,
+        )
         with open(path, "w") as handle:
             handle.write(text)
         return path
@@ -309,19 +331,28 @@ def main() -> int:
     parser.add_argument("--requests", type=int, default=20_000)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--no-postgres", action="store_true")
-    parser.add_argument("--code-a", metavar="TREE",
-                        help="also run pam-guard (SQLite) with the code of this source tree")
+    parser.add_argument(
+        "--code-a",
+        metavar="TREE",
+        help="also run pam-guard (SQLite) with the code of this source tree",
+    )
     args = parser.parse_args()
 
     rng = random.Random(7)
     now = time.time()
     accounts, events = history_rows(now, rng)
-    print(f"population: {USERS} users, {len(events)} past events; "
-          f"{args.requests} requests a round ({WRONG_SHARE:.0%} wrong passwords), "
-          f"{IN_FLIGHT} in flight, {args.rounds} rounds", flush=True)
+    print(
+        f"population: {USERS} users, {len(events)} past events; "
+        f"{args.requests} requests a round ({WRONG_SHARE:.0%} wrong passwords), "
+        f"{IN_FLIGHT} in flight, {args.rounds} rounds",
+        flush=True,
+    )
 
-    setups = [("no python module", None, None), ("do-nothing python3", "noop", None),
-              ("pam-guard, SQLite", "pam_guard", "sqlite")]
+    setups = [
+        ("no python module", None, None),
+        ("do-nothing python3", "noop", None),
+        ("pam-guard, SQLite", "pam_guard", "sqlite"),
+    ]
     if args.code_a:
         setups.append(("pam-guard, SQLite, A", "pam_guard", "sqlite"))
     pg = None
@@ -343,9 +374,12 @@ def main() -> int:
             guard = None
             if module == "pam_guard":
                 guard = guard_with_population(url, accounts, events, kind)
-            servers[name] = start_radius(guard.path if guard else None, module,
-                                         guard.env if guard else None,
-                                         args.code_a if name.endswith(", A") else None)
+            servers[name] = start_radius(
+                guard.path if guard else None,
+                module,
+                guard.env if guard else None,
+                args.code_a if name.endswith(", A") else None,
+            )
             guards[name], urls[name] = guard, url
             held = count_events(guard, url) if guard is not None else 0
             warm = drive(servers[name].auth_port, encode_requests(servers[name], 2000, 99))
@@ -382,8 +416,10 @@ def main() -> int:
                 result["stored_rps"] = answered / (answered / result["rps"] + result["drain"])
                 time.sleep(0.3)  # what is left of the recorder's work shows in this round's CPU
                 after_cpu = cpu_snapshot(server)
-                result["cpu"] = tuple((b - a) / max(answered, 1) * 1e6
-                                      for a, b in zip(before_cpu, after_cpu, strict=True))
+                result["cpu"] = tuple(
+                    (b - a) / max(answered, 1) * 1e6
+                    for a, b in zip(before_cpu, after_cpu, strict=True)
+                )
                 results[name].append(result)
         time.sleep(0.5)
         for name, guard in guards.items():
@@ -406,8 +442,10 @@ def main() -> int:
 
     base = statistics.median(r["rps"] for r in results["do-nothing python3"])
     print()
-    print(f"{'configuration':<24} {'req/s':>9} {'ratio':>7} {'stored':>8} {'ratio':>7} "
-          f"{'p50 ms':>8} {'p99 ms':>8} {'accept':>7} {'reject':>7} {'lost':>5}")
+    print(
+        f"{'configuration':<24} {'req/s':>9} {'ratio':>7} {'stored':>8} {'ratio':>7} "
+        f"{'p50 ms':>8} {'p99 ms':>8} {'accept':>7} {'reject':>7} {'lost':>5}"
+    )
     for name, runs in results.items():
         rps = statistics.median(r["rps"] for r in runs)
         stored = statistics.median(r["stored_rps"] for r in runs)
@@ -415,22 +453,27 @@ def main() -> int:
         p99 = statistics.median(r["p99"] for r in runs)
         lost = sum(r["lost"] for r in runs)
         failed |= lost > 0
-        print(f"{name:<24} {rps:>9.0f} {rps / base:>7.2f} {stored:>8.0f} {stored / base:>7.2f} "
-              f"{p50:>8.2f} {p99:>8.2f} {sum(r['accepts'] for r in runs):>7} "
-              f"{sum(r['rejects'] for r in runs):>7} {lost:>5}")
-    print("req/s: answered; stored: until the store holds every request's event (the round's "
-          "time plus the wait after its last reply)")
+        print(
+            f"{name:<24} {rps:>9.0f} {rps / base:>7.2f} {stored:>8.0f} {stored / base:>7.2f} "
+            f"{p50:>8.2f} {p99:>8.2f} {sum(r['accepts'] for r in runs):>7} "
+            f"{sum(r['rejects'] for r in runs):>7} {lost:>5}"
+        )
+    print(
+        "req/s: answered; stored: until the store holds every request's event (the round's "
+        "time plus the wait after its last reply)"
+    )
     sqlite_runs = results.get("pam-guard, SQLite")
     if sqlite_runs:
         for label, field in (("answered", "rps"), ("stored", "stored_rps")):
             ratio = statistics.median(r[field] for r in sqlite_runs) / base
-            print(f"target: pam-guard on SQLite >= 0.50 of the do-nothing module ({label}): "
-                  f"{ratio:.2f} -> {'met' if ratio >= 0.5 else 'MISSED'}")
+            print(
+                f"target: pam-guard on SQLite >= 0.50 of the do-nothing module ({label}): "
+                f"{ratio:.2f} -> {'met' if ratio >= 0.5 else 'MISSED'}"
+            )
     print("\nCPU a request, us (median of rounds): radiusd / recorder process / load generator")
     for name, runs in results.items():
         cpu = [statistics.median(r["cpu"][i] for r in runs) for i in range(3)]
-        print(f"  {name:<24} {cpu[0]:7.1f} / {cpu[1]:7.1f} / {cpu[2]:7.1f}   "
-              f"sum {sum(cpu):7.1f}")
+        print(f"  {name:<24} {cpu[0]:7.1f} / {cpu[1]:7.1f} / {cpu[2]:7.1f}   sum {sum(cpu):7.1f}")
     print("per round req/s:", {n: [round(r["rps"]) for r in runs] for n, runs in results.items()})
     return 1 if failed else 0
 

@@ -39,14 +39,16 @@ def exec_stack(command: str) -> str:
     """The shipped su/sudo auth and account shape (packaging/pam.d/pam-guard-sudo) around
     `command`, with pam_permit as the password module."""
     line = f"pam_exec.so seteuid quiet stdout {command}"
-    return (f"auth     [success=ok default=2]      {line} preauth\n"
-            "auth     [success=2 default=ignore]  pam_permit.so\n"
-            f"auth     [default=ignore]            pam_exec.so seteuid quiet {command} authfail\n"
-            "auth     requisite                   pam_deny.so\n"
-            "auth     required                    pam_permit.so\n"
-            f"account  [success=1 default=ignore]  {line}\n"
-            "account  requisite                   pam_deny.so\n"
-            "account  required                    pam_permit.so\n")  # common-account's place
+    return (
+        f"auth     [success=ok default=2]      {line} preauth\n"
+        "auth     [success=2 default=ignore]  pam_permit.so\n"
+        f"auth     [default=ignore]            pam_exec.so seteuid quiet {command} authfail\n"
+        "auth     requisite                   pam_deny.so\n"
+        "auth     required                    pam_permit.so\n"
+        f"account  [success=1 default=ignore]  {line}\n"
+        "account  requisite                   pam_deny.so\n"
+        "account  required                    pam_permit.so\n"
+    )  # common-account's place
 
 
 def stacks(tmp: str, guard: GuardConfig) -> dict[str, str]:
@@ -73,9 +75,11 @@ def report(times: dict[str, list[float]]) -> None:
         print(f"{name:23} {median * 1000:10.1f} {p90 * 1000:8.1f} {median / base:7.2f}")
     entry = statistics.median(times["pam-guard exec entry"])
     python = statistics.median(times["do-nothing python -I"])
-    print(f"\npam-guard exec entry / {BASELINE} = {entry / base:.2f}; "
-          f"/ do-nothing python -I = {entry / python:.2f}; "
-          f"{len(times[BASELINE])} logins a stack")
+    print(
+        f"\npam-guard exec entry / {BASELINE} = {entry / base:.2f}; "
+        f"/ do-nothing python -I = {entry / python:.2f}; "
+        f"{len(times[BASELINE])} logins a stack"
+    )
 
 
 def main() -> int:

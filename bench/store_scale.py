@@ -45,8 +45,11 @@ RULES = {
     "ip_lock": {"enabled": True},
     "trackstat": {"enabled": True, "action": "email", "email": "sec@localhost"},
     "concurrent": {"enabled": True, "action": "allow"},
-    "status": {"session_limits": {"sshd": 5, "vpn": 2}, "access_point_limit": 4,
-               "inside_outside": True},
+    "status": {
+        "session_limits": {"sshd": 5, "vpn": 2},
+        "access_point_limit": 4,
+        "inside_outside": True,
+    },
 }
 
 
@@ -66,8 +69,10 @@ def recent_history(url: str) -> None:
         try:
             engine_conn.begin(write=True)
             for entry in ("192.0.2.0/24", "10.0.0.0/8", "2001:db8::/32"):
-                engine_conn.execute("INSERT INTO address_rules (username, kind, entry) "
-                                    "VALUES (:u, 'allow', :e)", {"u": USER, "e": entry})
+                engine_conn.execute(
+                    "INSERT INTO address_rules (username, kind, entry) VALUES (:u, 'allow', :e)",
+                    {"u": USER, "e": entry},
+                )
             engine_conn.commit()
         finally:
             engine_conn.close()
@@ -83,9 +88,18 @@ def build_store(url: str, events: int) -> float:
     try:
         if conn.dialect == "sqlite":
             conn.execute("PRAGMA cache_size=-400000")  # 400 MB while loading: index inserts
-        fill(conn, events=events, users=1000, sessions=max(100, events // 20), end=END,
-             progress=lambda done: print(f"    {done:>12,} events", file=sys.stderr, flush=True)
-             if done % 2_000_000 == 0 else None)
+        fill(
+            conn,
+            events=events,
+            users=1000,
+            sessions=max(100, events // 20),
+            end=END,
+            progress=lambda done: (
+                print(f"    {done:>12,} events", file=sys.stderr, flush=True)
+                if done % 2_000_000 == 0
+                else None
+            ),
+        )
     finally:
         conn.close()
     recent_history(url)
@@ -97,8 +111,7 @@ class Timer:
 
     def __init__(self, url: str) -> None:
         self.now = END + 7200
-        settings = build_settings(dict(RULES, store={"url": url, "timeout_seconds": 30}),
-                                  "<bench>")
+        settings = build_settings(dict(RULES, store={"url": url, "timeout_seconds": 30}), "<bench>")
         self.gate = Gate(settings, clock=lambda: self.now)
         self.samples: list[float] = []
 
@@ -116,8 +129,11 @@ class Timer:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--sizes", default="1000,1000000",
-                        help="comma-separated event counts (default: 1000,1000000)")
+    parser.add_argument(
+        "--sizes",
+        default="1000,1000000",
+        help="comma-separated event counts (default: 1000,1000000)",
+    )
     parser.add_argument("--logins", type=int, default=2000, help="timed logins per store")
     parser.add_argument("--block", type=int, default=250, help="logins per alternating block")
     parser.add_argument("--engine", choices=("sqlite", "postgresql"), default="sqlite")
@@ -138,8 +154,11 @@ def main() -> int:
                 url = server.create_database(f"bench_{size}")
             else:
                 url = f"sqlite:///{os.path.join(workdir, f'store-{size}.db')}"
-            print(f"building a store of {size:,} events ({args.engine}) ...", file=sys.stderr,
-                  flush=True)
+            print(
+                f"building a store of {size:,} events ({args.engine}) ...",
+                file=sys.stderr,
+                flush=True,
+            )
             took = build_store(url, size)
             print(f"  built in {took:.1f} s", file=sys.stderr, flush=True)
             urls[size] = url
@@ -157,8 +176,10 @@ def main() -> int:
             timer.gate.close()
 
         base = statistics.median(timers[sizes[0]].samples)
-        print(f"Gate.login, every rule enabled, {args.engine}, {args.logins} logins per store "
-              f"in alternating blocks of {args.block}:")
+        print(
+            f"Gate.login, every rule enabled, {args.engine}, {args.logins} logins per store "
+            f"in alternating blocks of {args.block}:"
+        )
         print(f"{'events in store':>16} {'median µs':>10} {'p90 µs':>9} {'ratio':>6}")
         for size, timer in timers.items():
             median = statistics.median(timer.samples)

@@ -49,14 +49,21 @@ def load_key(config_file: str) -> bytes:
             text = handle.read().strip()
     except (OSError, UnicodeDecodeError) as exc:
         why = getattr(exc, "strerror", None) or "not text"
-        raise CommandError(f"audit key {path}: {why} (packaging/install.sh makes it: "
-                           "32 random bytes as hex, mode 0600)", EXIT_CONFIG) from None
+        raise CommandError(
+            f"audit key {path}: {why} (packaging/install.sh makes it: "
+            "32 random bytes as hex, mode 0600)",
+            EXIT_CONFIG,
+        ) from None
     if st.st_uid not in (0, os.geteuid()):
-        raise CommandError(f"audit key {path} is owned by uid {st.st_uid}: it must be owned "
-                           "by root", EXIT_CONFIG)
+        raise CommandError(
+            f"audit key {path} is owned by uid {st.st_uid}: it must be owned by root", EXIT_CONFIG
+        )
     if st.st_mode & 0o077:
-        raise CommandError(f"audit key {path} is mode {st.st_mode & 0o777:04o}: it must be "
-                           f"0600 (chmod 600 {path})", EXIT_CONFIG)
+        raise CommandError(
+            f"audit key {path} is mode {st.st_mode & 0o777:04o}: it must be "
+            f"0600 (chmod 600 {path})",
+            EXIT_CONFIG,
+        )
     try:
         key = bytes.fromhex(text)
     except ValueError:
@@ -79,8 +86,11 @@ def actor() -> str:
 
 def _canonical(seq, ts, who, action, target, detail) -> bytes:
     # JSON of a list: unambiguous field boundaries; repr keeps the float exact.
-    return json.dumps([int(seq), repr(float(ts)), who, action, target, detail],
-                      ensure_ascii=True, separators=(",", ":")).encode()
+    return json.dumps(
+        [int(seq), repr(float(ts)), who, action, target, detail],
+        ensure_ascii=True,
+        separators=(",", ":"),
+    ).encode()
 
 
 def entry_mac(key: bytes, previous: str, seq, ts, who, action, target, detail) -> str:
@@ -103,14 +113,18 @@ def append(conn, config_file: str, action: str, target: str, detail: str = "") -
     if conn.dialect.name == "postgresql":
         conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_PG_AUDIT_LOCK})")
     last = conn.execute(
-        select(audit.c.seq, audit.c.mac).order_by(audit.c.seq.desc()).limit(1)).first()
+        select(audit.c.seq, audit.c.mac).order_by(audit.c.seq.desc()).limit(1)
+    ).first()
     seq = 1 if last is None else last.seq + 1
     previous = GENESIS if last is None else last.mac
     ts = time.time()
     who = actor()
     mac = entry_mac(key, previous, seq, ts, who, action, target, detail)
-    conn.execute(insert(audit).values(seq=seq, ts=ts, actor=who, action=action, target=target,
-                                      detail=detail, mac=mac))
+    conn.execute(
+        insert(audit).values(
+            seq=seq, ts=ts, actor=who, action=action, target=target, detail=detail, mac=mac
+        )
+    )
     return seq, mac
 
 
@@ -136,8 +150,10 @@ def _read_ledger(config_file: str) -> tuple[dict, list[str]]:
                     continue
                 seq, mac = int(parts[0]), parts[1]
                 if noted.get(seq, mac) != mac:
-                    problems.append(f"entry {seq} was written twice with different contents: "
-                                    "entries were deleted and the log continued")
+                    problems.append(
+                        f"entry {seq} was written twice with different contents: "
+                        "entries were deleted and the log continued"
+                    )
                 noted[seq] = mac
     except FileNotFoundError:
         pass
@@ -151,26 +167,36 @@ def verify(conn, config_file: str) -> list[str]:
     previous = GENESIS
     expected = 1
     rows = conn.execution_options(stream_results=True, yield_per=500).execute(
-        select(audit).order_by(audit.c.seq))
+        select(audit).order_by(audit.c.seq)
+    )
     for row in rows:
         if row.seq != expected:
-            return [f"entry {expected} is missing (the next one is {row.seq}): entries were "
-                    "deleted or renumbered"]
-        mac = entry_mac(key, previous, row.seq, row.ts, row.actor, row.action, row.target,
-                        row.detail)
+            return [
+                f"entry {expected} is missing (the next one is {row.seq}): entries were "
+                "deleted or renumbered"
+            ]
+        mac = entry_mac(
+            key, previous, row.seq, row.ts, row.actor, row.action, row.target, row.detail
+        )
         if mac != row.mac:
-            return [f"entry {row.seq} ({row.action} {row.target}) does not match its MAC: it "
-                    "was edited, or entries were reordered"]
+            return [
+                f"entry {row.seq} ({row.action} {row.target}) does not match its MAC: it "
+                "was edited, or entries were reordered"
+            ]
         if row.seq in noted and noted[row.seq] != row.mac:
-            return [f"entry {row.seq} differs from the one this host wrote: the log was "
-                    "rewritten from there on"]
+            return [
+                f"entry {row.seq} differs from the one this host wrote: the log was "
+                "rewritten from there on"
+            ]
         previous = row.mac
         expected += 1
     last = expected - 1
     beyond = sorted(seq for seq in noted if seq > last)
     if beyond:
-        return [f"the log ends at entry {last} but this host wrote entries up to {beyond[-1]}: "
-                f"entries {last + 1}..{beyond[-1]} were deleted from the end"]
+        return [
+            f"the log ends at entry {last} but this host wrote entries up to {beyond[-1]}: "
+            f"entries {last + 1}..{beyond[-1]} were deleted from the end"
+        ]
     return ledger_problems
 
 

@@ -22,8 +22,11 @@ from pam_guard.config import ConfigError
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="pam-guard", description="pam-guard admin command")
-    parser.add_argument("--config", metavar="PATH",
-                        help="config file (default $PAM_GUARD_CONFIG or /etc/pam-guard/pam-guard.toml)")
+    parser.add_argument(
+        "--config",
+        metavar="PATH",
+        help="config file (default $PAM_GUARD_CONFIG or /etc/pam-guard/pam-guard.toml)",
+    )
     parser.add_argument("--json", action="store_true", help="print records as JSON")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for module in COMMANDS:
@@ -75,8 +78,10 @@ DRIVERS = ("psycopg2",)
 
 def missing_driver(name: str) -> str:
     """What to do when a store's driver cannot be imported."""
-    return (f"the PostgreSQL driver {name.split('.')[0]} is not installed in {sys.prefix} "
-            f"(install it: {sys.prefix}/bin/pip install psycopg2-binary)")
+    return (
+        f"the PostgreSQL driver {name.split('.')[0]} is not installed in {sys.prefix} "
+        f"(install it: {sys.prefix}/bin/pip install psycopg2-binary)"
+    )
 
 
 def one_line(exc: BaseException) -> str:

@@ -41,16 +41,25 @@ def config_path(explicit: str | None = None) -> str:
     return explicit or os.environ.get("PAM_GUARD_CONFIG") or DEFAULT_PATH
 
 
-def _check_owner_and_mode(path: str, st, what: str, source: str,
-                          group_may_write: bool = False) -> None:
+def _check_owner_and_mode(
+    path: str, st, what: str, source: str, group_may_write: bool = False
+) -> None:
     if st.st_uid not in (0, os.geteuid()):
-        raise ConfigError(source, what, f"{path} is owned by uid {st.st_uid}",
-                          "chown root: it must be owned by root")
+        raise ConfigError(
+            source,
+            what,
+            f"{path} is owned by uid {st.st_uid}",
+            "chown root: it must be owned by root",
+        )
     if group_may_write and not st.st_mode & 0o002 and _is_store_group(st.st_gid):
         return
     if st.st_mode & 0o022:
-        raise ConfigError(source, what, f"{path} is writable by group or others "
-                          f"(mode {st.st_mode & 0o777:04o})", f"chmod go-w {path}")
+        raise ConfigError(
+            source,
+            what,
+            f"{path} is writable by group or others (mode {st.st_mode & 0o777:04o})",
+            f"chmod go-w {path}",
+        )
 
 
 def _is_store_group(gid: int) -> bool:
@@ -66,8 +75,9 @@ def _stat_config(path: str):
     try:
         st = os.stat(path)
     except FileNotFoundError:
-        raise ConfigError(path, "<file>", "no such file",
-                          "run packaging/install.sh or pass config=PATH") from None
+        raise ConfigError(
+            path, "<file>", "no such file", "run packaging/install.sh or pass config=PATH"
+        ) from None
     except OSError as exc:
         raise ConfigError(path, "<file>", f"cannot read: {exc.strerror}") from None
     _check_owner_and_mode(path, st, "<file>", path)
@@ -164,8 +174,12 @@ def merge_layers(layers: list[tuple[str, dict]]) -> dict:
 
 def origins(layers: list[tuple[str, dict]]) -> dict[tuple[str, str], str]:
     """(section, key) -> the file whose value is in effect; keys no file sets are absent."""
-    return {(section, key): name
-            for name, raw in layers for section, values in raw.items() for key in values}
+    return {
+        (section, key): name
+        for name, raw in layers
+        for section, values in raw.items()
+        for key in values
+    }
 
 
 def settings_from_layers(path: str, layers: list[tuple[str, dict]]):
@@ -188,7 +202,8 @@ def files_key(files: list) -> tuple:
     """What identifies this version of the config's files: any file added, removed, renamed
     or rewritten changes it."""
     return (_SNAPSHOT_VERSION,) + tuple(
-        (name, st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns) for name, st in files)
+        (name, st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns) for name, st in files
+    )
 
 
 def _read_snapshot(path: str, key: tuple):

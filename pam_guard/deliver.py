@@ -90,9 +90,11 @@ def _due(now: float):
 def flush(engine, now: float) -> int:
     """Make every waiting notice due now, ignoring backoff (like `postqueue -f`)."""
     with engine.begin() as conn:
-        return conn.execute(update(outbox).where(and_(_waiting(), _unclaimed(now),
-                                                      outbox.c.next_try > now))
-                            .values(next_try=now)).rowcount
+        return conn.execute(
+            update(outbox)
+            .where(and_(_waiting(), _unclaimed(now), outbox.c.next_try > now))
+            .values(next_try=now)
+        ).rowcount
 
 
 def claim(engine, me: str, now: float, limit: int = BATCH) -> list:
@@ -104,21 +106,30 @@ def claim(engine, me: str, now: float, limit: int = BATCH) -> list:
     first locked with SELECT ... FOR UPDATE SKIP LOCKED, so a second claimer passes over them
     instead of waiting for them and then finding them taken.
     """
-    candidates = (select(outbox.c.id).where(_due(now))
-                  .order_by(outbox.c.next_try, outbox.c.id).limit(limit))
+    candidates = (
+        select(outbox.c.id).where(_due(now)).order_by(outbox.c.next_try, outbox.c.id).limit(limit)
+    )
     with engine.begin() as conn:
         if conn.dialect.name == "postgresql":
             ids = conn.execute(candidates.with_for_update(skip_locked=True)).scalars().all()
             chosen = outbox.c.id.in_(ids)
         else:
             chosen = outbox.c.id.in_(candidates.scalar_subquery())
-        conn.execute(update(outbox).where(and_(chosen, _due(now)))
-                     .values(claimed_by=me, claimed_until=now + LEASE))
+        conn.execute(
+            update(outbox)
+            .where(and_(chosen, _due(now)))
+            .values(claimed_by=me, claimed_until=now + LEASE)
+        )
     with engine.connect() as conn:
         return conn.execute(
             select(outbox)
-            .where(and_(outbox.c.claimed_by == me, outbox.c.sent_at.is_(None),
-                        outbox.c.claimed_until > now))
+            .where(
+                and_(
+                    outbox.c.claimed_by == me,
+                    outbox.c.sent_at.is_(None),
+                    outbox.c.claimed_until > now,
+                )
+            )
             .order_by(outbox.c.id)
         ).all()
 
@@ -126,12 +137,20 @@ def claim(engine, me: str, now: float, limit: int = BATCH) -> list:
 def hold(engine, me: str, notice_id: int, now: float) -> bool:
     """Renew our lease on a notice just before sending it; False when it is no longer ours."""
     with engine.begin() as conn:
-        return conn.execute(
-            update(outbox)
-            .where(and_(outbox.c.id == notice_id, outbox.c.claimed_by == me,
-                        outbox.c.sent_at.is_(None)))
-            .values(claimed_until=now + LEASE)
-        ).rowcount == 1
+        return (
+            conn.execute(
+                update(outbox)
+                .where(
+                    and_(
+                        outbox.c.id == notice_id,
+                        outbox.c.claimed_by == me,
+                        outbox.c.sent_at.is_(None),
+                    )
+                )
+                .values(claimed_until=now + LEASE)
+            ).rowcount
+            == 1
+        )
 
 
 def _finish(engine, me: str, notice_id: int, values: dict) -> None:
@@ -145,15 +164,23 @@ def _finish(engine, me: str, notice_id: int, values: dict) -> None:
 
 
 def mark_sent(engine, me: str, row, now: float, error: str = "") -> None:
-    _finish(engine, me, row.id, {"sent_at": now, "attempts": row.attempts + 1,
-                                 "last_error": error[:512] or None})
+    _finish(
+        engine,
+        me,
+        row.id,
+        {"sent_at": now, "attempts": row.attempts + 1, "last_error": error[:512] or None},
+    )
 
 
 def mark_failed(engine, me: str, row, now: float, error: str, permanent: bool = False) -> bool:
     """Count a failed try; True when the notice is now given up."""
     attempts = MAX_ATTEMPTS if permanent else row.attempts + 1
-    _finish(engine, me, row.id, {"attempts": attempts, "next_try": now + backoff(attempts),
-                                 "last_error": error[:512]})
+    _finish(
+        engine,
+        me,
+        row.id,
+        {"attempts": attempts, "next_try": now + backoff(attempts), "last_error": error[:512]},
+    )
     return attempts >= MAX_ATTEMPTS
 
 
@@ -170,16 +197,19 @@ def unsent_by_kind(conn) -> list:
     from sqlalchemy import func
 
     gave_up = outbox.c.attempts >= MAX_ATTEMPTS
-    return conn.execute(select(outbox.c.kind, gave_up, func.count())
-                        .where(outbox.c.sent_at.is_(None))
-                        .group_by(outbox.c.kind, gave_up)).all()
+    return conn.execute(
+        select(outbox.c.kind, gave_up, func.count())
+        .where(outbox.c.sent_at.is_(None))
+        .group_by(outbox.c.kind, gave_up)
+    ).all()
 
 
 def unsent(engine) -> list:
     """Every notice not sent yet (waiting or given up), oldest first: `deliver --list`."""
     with engine.connect() as conn:
-        return conn.execute(select(outbox).where(outbox.c.sent_at.is_(None))
-                            .order_by(outbox.c.id)).all()
+        return conn.execute(
+            select(outbox).where(outbox.c.sent_at.is_(None)).order_by(outbox.c.id)
+        ).all()
 
 
 def state(row, now: float) -> str:
@@ -194,9 +224,11 @@ def state(row, now: float) -> str:
 def given_up(engine) -> list:
     """Notices that will not be tried again, newest first."""
     with engine.connect() as conn:
-        return conn.execute(select(outbox).where(and_(
-            outbox.c.sent_at.is_(None), outbox.c.attempts >= MAX_ATTEMPTS))
-            .order_by(outbox.c.id.desc())).all()
+        return conn.execute(
+            select(outbox)
+            .where(and_(outbox.c.sent_at.is_(None), outbox.c.attempts >= MAX_ATTEMPTS))
+            .order_by(outbox.c.id.desc())
+        ).all()
 
 
 # --- messages and SMTP ---------------------------------------------------------------------
@@ -232,7 +264,8 @@ def read_password(path: str) -> str:
     if st.st_uid not in (0, os.geteuid()) or st.st_mode & 0o077:
         raise DeliveryConfigError(
             f"notify.smtp_password_file {path} must be owned by root with mode 0600 "
-            f"(it is {st.st_mode & 0o777:04o}): chmod 600 {path}")
+            f"(it is {st.st_mode & 0o777:04o}): chmod 600 {path}"
+        )
     return password
 
 
@@ -243,7 +276,8 @@ def check_settings(notify) -> str | None:
     if not notify.starttls:
         raise DeliveryConfigError(
             "notify.smtp_user is set but notify.starttls is false: the password would cross "
-            "the network in clear (set starttls = true)")
+            "the network in clear (set starttls = true)"
+        )
     if not notify.smtp_password_file:
         raise DeliveryConfigError("notify.smtp_user is set but notify.smtp_password_file is empty")
     return read_password(notify.smtp_password_file)
@@ -383,8 +417,9 @@ def deliver(engine, notify, now=time.time, retry_now: bool = False, batch: int =
                         errors.append(f"{_describe(row)}: some recipients refused: {text}")
                 elif mark_failed(engine, me, row, now(), text, permanent=outcome == "refused"):
                     gave_up += 1
-                    errors.append(f"gave up on {_describe(row)} after {row.attempts + 1} "
-                                  f"tries: {text}")
+                    errors.append(
+                        f"gave up on {_describe(row)} after {row.attempts + 1} tries: {text}"
+                    )
                 else:
                     failed += 1
                     errors.append(f"{_describe(row)} not sent, will retry: {text}")

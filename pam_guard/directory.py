@@ -52,7 +52,8 @@ def read_bind_password(path: str) -> str:
         if mode & 0o077:
             raise DirectoryConfigError(
                 f"custom_authentication.bind_password_file {path!r} is mode {mode:04o}: others "
-                f"may read it; run chmod 600 {path}")
+                f"may read it; run chmod 600 {path}"
+            )
         data = handle.read()
     return data.decode("utf-8").rstrip("\r\n")
 
@@ -81,11 +82,17 @@ class Directory:
 
     def describe(self, user: str) -> dict:
         """The directory's view for `pam-guard status`: kind, dn, locked, disabled, times, raw."""
+
         def body(conn):
             entry, reading = self._reading(conn, user)
             if entry is None:
-                return {"kind": self.kind, "dn": None, "found": False, "locked": False,
-                        "disabled": False}
+                return {
+                    "kind": self.kind,
+                    "dn": None,
+                    "found": False,
+                    "locked": False,
+                    "disabled": False,
+                }
             return {
                 "kind": self.kind,
                 "dn": entry["dn"],
@@ -102,15 +109,20 @@ class Directory:
 
     def unlock(self, user: str) -> bool:
         """Clear the directory's lock on `user`; False when the directory has no such user."""
+
         def body(conn):
             entry = self._find(conn, user)
             if entry is None:
                 return False
             changes = kinds.UNLOCK[self.kind](entry["attributes"])
             if changes:
-                conn.modify(entry["dn"], {name: [(getattr(ldap3, op), values)
-                                                 for op, values in ops]
-                                          for name, ops in changes.items()})
+                conn.modify(
+                    entry["dn"],
+                    {
+                        name: [(getattr(ldap3, op), values) for op, values in ops]
+                        for name, ops in changes.items()
+                    },
+                )
             return True
 
         return self._ask(body)
@@ -123,15 +135,22 @@ class Directory:
 
     def _find(self, conn, user: str):
         """The user's entry (dn and the kind's attributes as lists of str), or None."""
-        conn.search(self.settings.user_base, user_filter(self.settings.user_filter, user),
-                    ldap3.SUBTREE, attributes=list(kinds.ATTRIBUTES[self.kind]), size_limit=2,
-                    time_limit=self.settings.timeout_seconds)
+        conn.search(
+            self.settings.user_base,
+            user_filter(self.settings.user_filter, user),
+            ldap3.SUBTREE,
+            attributes=list(kinds.ATTRIBUTES[self.kind]),
+            size_limit=2,
+            time_limit=self.settings.timeout_seconds,
+        )
         entries = [e for e in conn.response or () if e.get("type") == "searchResEntry"]
         if not entries:
             return None
         if len(entries) > 1:
-            raise DirectoryError(f"user_filter matches more than one entry for {user!r} "
-                                 f"under {self.settings.user_base!r}; make it specific")
+            raise DirectoryError(
+                f"user_filter matches more than one entry for {user!r} "
+                f"under {self.settings.user_base!r}; make it specific"
+            )
         return {"dn": entries[0]["dn"], "attributes": _text_attributes(entries[0])}
 
     def _reading(self, conn, user: str):
@@ -166,8 +185,9 @@ class Directory:
         if not policy:
             return kinds.UNKNOWN
         try:
-            conn.search(policy, "(objectClass=pwdPolicy)", ldap3.BASE,
-                        attributes=["pwdLockoutDuration"])
+            conn.search(
+                policy, "(objectClass=pwdPolicy)", ldap3.BASE, attributes=["pwdLockoutDuration"]
+            )
         except lx.LDAPNoSuchObjectResult:
             return kinds.UNKNOWN
         found = [e for e in conn.response or () if e.get("type") == "searchResEntry"]
@@ -182,11 +202,18 @@ class Directory:
             return self._default_policy[1]
         dn = None
         try:
-            conn.search("cn=config", "(objectClass=olcPPolicyConfig)", ldap3.SUBTREE,
-                        attributes=["olcPPolicyDefault", "olcSuffix"])
+            conn.search(
+                "cn=config",
+                "(objectClass=olcPPolicyConfig)",
+                ldap3.SUBTREE,
+                attributes=["olcPPolicyDefault", "olcSuffix"],
+            )
             for entry in conn.response or ():
-                values = _text_attributes(entry).get("olcPPolicyDefault") if entry.get(
-                    "type") == "searchResEntry" else None
+                values = (
+                    _text_attributes(entry).get("olcPPolicyDefault")
+                    if entry.get("type") == "searchResEntry"
+                    else None
+                )
                 if values:
                     dn = values[0]
                     break
@@ -249,18 +276,26 @@ class Directory:
         if cfg.bind_dn:
             if not cfg.bind_password_file:
                 raise DirectoryConfigError(
-                    "custom_authentication.bind_dn is set but bind_password_file is empty")
+                    "custom_authentication.bind_dn is set but bind_password_file is empty"
+                )
             password = read_bind_password(cfg.bind_password_file)
         tls = None
         if cfg.url.startswith("ldaps://") or cfg.starttls:
             import ssl
 
             tls = ldap3.Tls(validate=ssl.CERT_REQUIRED, ca_certs_file=cfg.ca_file or None)
-        server = ldap3.Server(cfg.url, get_info=ldap3.NONE, tls=tls,
-                              connect_timeout=cfg.timeout_seconds)
-        conn = ldap3.Connection(server, user=cfg.bind_dn or None, password=password,
-                                receive_timeout=cfg.timeout_seconds, raise_exceptions=True,
-                                auto_bind=ldap3.AUTO_BIND_NONE, read_only=False)
+        server = ldap3.Server(
+            cfg.url, get_info=ldap3.NONE, tls=tls, connect_timeout=cfg.timeout_seconds
+        )
+        conn = ldap3.Connection(
+            server,
+            user=cfg.bind_dn or None,
+            password=password,
+            receive_timeout=cfg.timeout_seconds,
+            raise_exceptions=True,
+            auto_bind=ldap3.AUTO_BIND_NONE,
+            read_only=False,
+        )
         try:
             conn.open()
             if cfg.starttls and not cfg.url.startswith("ldaps://"):
@@ -283,19 +318,31 @@ def _translate(exc, settings) -> DirectoryError:
     if isinstance(exc, lx.LDAPInsufficientAccessRightsResult):
         return DirectoryPermissionError(
             f"{where}: the bind {settings.bind_dn or '(anonymous)'!r} lacks the rights: "
-            f"{exc.message or exc.description}")
+            f"{exc.message or exc.description}"
+        )
     if isinstance(exc, lx.LDAPInvalidCredentialsResult):
-        return DirectoryError(f"{where}: the bind {settings.bind_dn!r} was refused "
-                              "(invalid credentials): check bind_password_file")
+        return DirectoryError(
+            f"{where}: the bind {settings.bind_dn!r} was refused "
+            "(invalid credentials): check bind_password_file"
+        )
     if isinstance(exc, lx.LDAPNoSuchObjectResult):
-        return DirectoryError(f"{where}: user_base {settings.user_base!r} does not exist or the "
-                              f"bind {settings.bind_dn or '(anonymous)'!r} may not see it")
+        return DirectoryError(
+            f"{where}: user_base {settings.user_base!r} does not exist or the "
+            f"bind {settings.bind_dn or '(anonymous)'!r} may not see it"
+        )
     if isinstance(exc, lx.LDAPOperationResult):
         return DirectoryError(f"{where}: {exc.description}: {exc.message}".rstrip(": "))
-    if isinstance(exc, OSError | lx.LDAPSocketOpenError | lx.LDAPSocketReceiveError |
-                  lx.LDAPSocketSendError | lx.LDAPSessionTerminatedByServerError):
-        return DirectoryError(f"{where}: unreachable or not answering within "
-                              f"{settings.timeout_seconds} s: {exc}")
+    if isinstance(
+        exc,
+        OSError
+        | lx.LDAPSocketOpenError
+        | lx.LDAPSocketReceiveError
+        | lx.LDAPSocketSendError
+        | lx.LDAPSessionTerminatedByServerError,
+    ):
+        return DirectoryError(
+            f"{where}: unreachable or not answering within {settings.timeout_seconds} s: {exc}"
+        )
     return DirectoryError(f"{where}: {exc}")
 
 
@@ -311,8 +358,9 @@ def _text_attributes(entry) -> dict:
     out = {}
     for name, values in (entry.get("raw_attributes") or {}).items():
         if values:
-            out[name] = [v.decode("utf-8", "replace") if isinstance(v, bytes) else str(v)
-                         for v in values]
+            out[name] = [
+                v.decode("utf-8", "replace") if isinstance(v, bytes) else str(v) for v in values
+            ]
     return out
 
 

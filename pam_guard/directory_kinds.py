@@ -49,7 +49,9 @@ state: None, "locked" or "disabled"; locked_at / locked_until: epoch seconds or 
 
 NOT_LOCKED = Reading(None, None, None, "not locked")
 
-_GENERALIZED = re.compile(r"^(\d{4})(\d{2})(\d{2})(\d{2})(\d{2})?(\d{2})?(?:[.,]\d+)?(Z|[+-]\d{4})$")
+_GENERALIZED = re.compile(
+    r"^(\d{4})(\d{2})(\d{2})(\d{2})(\d{2})?(\d{2})?(?:[.,]\d+)?(Z|[+-]\d{4})$"
+)
 
 
 def parse_generalized_time(text: str) -> float:
@@ -103,8 +105,12 @@ def _int(text: str | None, name: str) -> int | None:
 
 def _timed_lock(locked_at: float, duration: float | None, now: float, what: str) -> Reading:
     if duration is UNKNOWN:
-        return Reading(LOCKED, locked_at, None, f"{what}; lockout duration unreadable, so "
-                       "taken as until an admin unlocks")
+        return Reading(
+            LOCKED,
+            locked_at,
+            None,
+            f"{what}; lockout duration unreadable, so taken as until an admin unlocks",
+        )
     if duration == FOREVER:
         return Reading(LOCKED, locked_at, None, f"{what}; locked until an admin unlocks")
     until = locked_at + duration
@@ -159,12 +165,18 @@ def ad_reading(attrs: dict, now: float, duration: float | None) -> Reading:
         return Reading(DISABLED, None, None, f"userAccountControl {control:#x}: ACCOUNTDISABLE")
     lockout = _int(first_value(attrs, "lockoutTime"), "lockoutTime") or 0
     locked_at = filetime_to_epoch(lockout) if lockout > 0 else None
-    computed = _int(first_value(attrs, "msDS-User-Account-Control-Computed"),
-                    "msDS-User-Account-Control-Computed")
+    computed = _int(
+        first_value(attrs, "msDS-User-Account-Control-Computed"),
+        "msDS-User-Account-Control-Computed",
+    )
     if computed is not None:
         if computed & UF_LOCKOUT:
-            return Reading(LOCKED, locked_at, None,
-                           f"msDS-User-Account-Control-Computed {computed:#x}: LOCKOUT")
+            return Reading(
+                LOCKED,
+                locked_at,
+                None,
+                f"msDS-User-Account-Control-Computed {computed:#x}: LOCKOUT",
+            )
         return Reading(None, locked_at, None, "not locked (msDS-User-Account-Control-Computed)")
     if locked_at is None:
         return NOT_LOCKED
@@ -203,7 +215,9 @@ def ds389_reading(attrs: dict, now: float) -> Reading:
     if unlock_time is None:
         return NOT_LOCKED
     if unlock_time == DS389_PERMANENT:
-        return Reading(LOCKED, None, None, "accountUnlockTime 19700101000000Z: until an admin resets it")
+        return Reading(
+            LOCKED, None, None, "accountUnlockTime 19700101000000Z: until an admin resets it"
+        )
     until = parse_generalized_time(unlock_time)
     if now >= until:
         return Reading(None, None, until, f"accountUnlockTime {unlock_time} has passed")
@@ -211,8 +225,11 @@ def ds389_reading(attrs: dict, now: float) -> Reading:
 
 
 def ds389_unlock(attrs: dict) -> dict:
-    return {name: [("MODIFY_DELETE", [])] for name in DS389_ATTRIBUTES
-            if first_value(attrs, name) is not None}
+    return {
+        name: [("MODIFY_DELETE", [])]
+        for name in DS389_ATTRIBUTES
+        if first_value(attrs, name) is not None
+    }
 
 
 ATTRIBUTES = {"openldap": OPENLDAP_ATTRIBUTES, "ad": AD_ATTRIBUTES, "389ds": DS389_ATTRIBUTES}

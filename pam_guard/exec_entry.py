@@ -121,7 +121,10 @@ def main(argv=None, environ=None) -> int:
     pam_type = environ.get(b"PAM_TYPE", b"").decode("ascii", "replace")
     phase = _PHASES.get(pam_type)
     if phase is None:
-        hook.log(hook.syslog.LOG_WARNING, f"exec entry: PAM_TYPE {pam_type!r} is not one "
-                 "pam-guard guards (auth, account, session): ignored")
+        hook.log(
+            hook.syslog.LOG_WARNING,
+            f"exec entry: PAM_TYPE {pam_type!r} is not one "
+            "pam-guard guards (auth, account, session): ignored",
+        )
         return 0
     return exit_status(phase(ExecPamh(environ), 0, argv))

@@ -42,8 +42,9 @@ def _sanitize_text(value, limit: int = 256):
 class Gate:
     """Decisions and records for one store; one instance per process (adapters cache it)."""
 
-    def __init__(self, settings, clock=time.time, directory=None, connector=connect,
-                 on_commit=None) -> None:
+    def __init__(
+        self, settings, clock=time.time, directory=None, connector=connect, on_commit=None
+    ) -> None:
         """`on_commit(users)` runs after each committed write (users: names, or None for
         a change that touches everyone); by default it bumps the store's change counters
         (store.changes) so that processes keeping copies of account state see it at once."""
@@ -51,7 +52,8 @@ class Gate:
         self.clock = clock
         self._connector = connector
         self._on_commit = on_commit or (
-            lambda users: changes.note_change(settings.store.url, users))
+            lambda users: changes.note_change(settings.store.url, users)
+        )
         self._conn = None
         self._directory = directory
         self.last_error = ""
@@ -63,7 +65,9 @@ class Gate:
 
     def _connection(self):
         if self._conn is None:
-            self._conn = self._connector(self.settings.store.url, self.settings.store.timeout_seconds)
+            self._conn = self._connector(
+                self.settings.store.url, self.settings.store.timeout_seconds
+            )
         return self._conn
 
     def close(self) -> None:
@@ -86,11 +90,29 @@ class Gate:
 
     # --- attempts --------------------------------------------------------------------------
 
-    def attempt(self, user, channel, service, address=None, address_raw=None, client=None,
-                secure=None, ruser=None) -> Attempt:
+    def attempt(
+        self,
+        user,
+        channel,
+        service,
+        address=None,
+        address_raw=None,
+        client=None,
+        secure=None,
+        ruser=None,
+    ) -> Attempt:
         """An Attempt stamped with the gate's clock; `address` must be canonical or None."""
-        return Attempt(user, channel, service or "", address, _sanitize_text(address_raw),
-                       _sanitize_text(client), secure, self.clock(), _sanitize_text(ruser))
+        return Attempt(
+            user,
+            channel,
+            service or "",
+            address,
+            _sanitize_text(address_raw),
+            _sanitize_text(client),
+            secure,
+            self.clock(),
+            _sanitize_text(ruser),
+        )
 
     def preauth(self, attempt) -> Verdict:
         """Before the password: refuse a locked account (pam-guard's lock or the directory's).
@@ -98,17 +120,22 @@ class Gate:
         Most logins are not locked, so the first look is one read that takes no write lock;
         only a refusal goes on to the write transaction that records it.
         """
+
         def run(attempt):
             directory = self._directory_state(attempt.user)
             account = self._read_single(
-                lambda conn: logins.account_row(conn, attempt.user, attempt.time, lock=False))
-            history = logins.load_history(None, attempt, self.settings, account, full=False,
-                                          directory=directory)
+                lambda conn: logins.account_row(conn, attempt.user, attempt.time, lock=False)
+            )
+            history = logins.load_history(
+                None, attempt, self.settings, account, full=False, directory=directory
+            )
             verdict = decide.check_preauth(attempt, history, self.settings)
             if verdict.allowed:
                 return verdict
             return self._in_transaction(
-                (attempt.user,), lambda conn: self._decide_in(conn, attempt, False, False, directory))
+                (attempt.user,),
+                lambda conn: self._decide_in(conn, attempt, False, False, directory),
+            )
 
         return self._guarded(attempt, run)
 
@@ -133,8 +160,9 @@ class Gate:
 
         def body(conn):
             account = logins.account_row(conn, attempt.user, attempt.time, lock=False)
-            history = logins.load_history(conn, attempt, self.settings, account, full=True,
-                                          directory=directory)
+            history = logins.load_history(
+                conn, attempt, self.settings, account, full=True, directory=directory
+            )
             return decide.check(attempt, history, self.settings), history
 
         return self.read(body)
@@ -153,8 +181,9 @@ class Gate:
         directory = self._directory_state(attempt.user)
 
         def body(conn):
-            return logins.account_and_denials(conn, attempt.user, attempt.time, self.settings,
-                                              directory)[1]
+            return logins.account_and_denials(
+                conn, attempt.user, attempt.time, self.settings, directory
+            )[1]
 
         return decide.check(attempt, self._read_single(body), self.settings)
 
@@ -163,14 +192,16 @@ class Gate:
         settings without custom authentication: what a copy kept in memory starts from
         (radius_hook.hot). Raises StoreError."""
         return self._read_single(
-            lambda conn: logins.account_and_denials(conn, user, now, self.settings))
+            lambda conn: logins.account_and_denials(conn, user, now, self.settings)
+        )
 
     def recent_account_states(self, now: float, active_seconds: float, limit: int) -> list:
         """`account_state` of the accounts most recently active, in one read, for copies
         loaded in bulk when a RADIUS module starts (logins.recent_accounts). Raises
         StoreError."""
-        return self._read_single(lambda conn: logins.recent_accounts(
-            conn, now, self.settings, active_seconds, limit))
+        return self._read_single(
+            lambda conn: logins.recent_accounts(conn, now, self.settings, active_seconds, limit)
+        )
 
     def projected_state(self, attempt, pending) -> tuple:
         """(account dict or None, History) for deciding `attempt` as if `pending` were
@@ -190,25 +221,36 @@ class Gate:
         def body(conn):
             if full:
                 account = logins.account_row(conn, user, attempt.time, lock=False)
-                history = logins.load_history(conn, attempt, self.settings, account,
-                                              full=True, directory=directory)
+                history = logins.load_history(
+                    conn, attempt, self.settings, account, full=True, directory=directory
+                )
             else:
                 account, history = logins.account_and_denials(conn, user, first, self.settings)
                 if account is not None:
-                    history = history._replace(failures=logins.count_failures(
-                        conn, user, first, self.settings, account))
-            stored = {(ts, outcome) for ts, outcome in
-                      conn.all(sql.OUTCOMES_SINCE, {"user": user, "since": first})}
+                    history = history._replace(
+                        failures=logins.count_failures(conn, user, first, self.settings, account)
+                    )
+            stored = {
+                (ts, outcome)
+                for ts, outcome in conn.all(sql.OUTCOMES_SINCE, {"user": user, "since": first})
+            }
             return account, history, stored
 
         account, history, stored = self.read(body)
         # The recorder stores a user's outcomes in order: everything up to the last one
         # found stored is done with (even one that left no event).
-        done = max((i for i, (kind, outcome, _refused) in enumerate(pending)
-                    if (outcome.time, kind) in stored), default=-1)
-        for kind, outcome, refused in pending[done + 1:]:
-            account, history, _verdict = transition.step(account, history, kind, outcome,
-                                                         self.settings, refused)
+        done = max(
+            (
+                i
+                for i, (kind, outcome, _refused) in enumerate(pending)
+                if (outcome.time, kind) in stored
+            ),
+            default=-1,
+        )
+        for kind, outcome, refused in pending[done + 1 :]:
+            account, history, _verdict = transition.step(
+                account, history, kind, outcome, self.settings, refused
+            )
         return account, history
 
     def record(self, kind: str, attempt, reasons: tuple = ()) -> Verdict:
@@ -250,8 +292,9 @@ class Gate:
             account = logins.account_row(conn, user, probe.time, lock=False)
             if account is None:
                 return None
-            history = logins.load_history(conn, probe, self.settings, account, full=True,
-                                          directory=directory)
+            history = logins.load_history(
+                conn, probe, self.settings, account, full=True, directory=directory
+            )
             status, why = decide.compute_status(history, self.settings, now=probe.time)
             return history, status, why
 
@@ -291,8 +334,12 @@ class Gate:
 
     def nas_restart(self, channel, nas) -> bool:
         """A NAS rebooted (Accounting-On/Off): every session it had open has ended."""
-        return self._write(None, lambda conn, now: conn.execute(
-            sql.CLOSE_NAS_SESSIONS, {"channel": channel, "nas": nas, "now": now}))
+        return self._write(
+            None,
+            lambda conn, now: conn.execute(
+                sql.CLOSE_NAS_SESSIONS, {"channel": channel, "nas": nas, "now": now}
+            ),
+        )
 
     # --- internals -------------------------------------------------------------------------
 
@@ -333,8 +380,10 @@ class Gate:
             if not verdict.allowed:
                 # The store still works: record the refusal like any other (SPEC §4).
                 error = self.last_error
-                self._write((attempt.user,),
-                            lambda conn, now: logins.insert_event(conn, attempt, DENIED, verdict.reasons))
+                self._write(
+                    (attempt.user,),
+                    lambda conn, now: logins.insert_event(conn, attempt, DENIED, verdict.reasons),
+                )
                 self.last_error = error
             return verdict
 
@@ -349,16 +398,20 @@ class Gate:
             directory = self._directory_state(attempt.user)
             return self._in_transaction(
                 (attempt.user,),
-                lambda conn: self._decide_in(conn, attempt, full, record_success, directory,
-                                             refused))
+                lambda conn: self._decide_in(
+                    conn, attempt, full, record_success, directory, refused
+                ),
+            )
 
         return self._guarded(attempt, run)
 
-    def _decide_in(self, conn, attempt, full, record_success, directory,
-                   refused: tuple = ()) -> Verdict:
+    def _decide_in(
+        self, conn, attempt, full, record_success, directory, refused: tuple = ()
+    ) -> Verdict:
         account = logins.account_row(conn, attempt.user, attempt.time, lock=True)
-        history = logins.load_history(conn, attempt, self.settings, account, full=full,
-                                      directory=directory)
+        history = logins.load_history(
+            conn, attempt, self.settings, account, full=full, directory=directory
+        )
         if full:
             verdict = transition.refusal_verdict(attempt, history, self.settings, refused)
         else:
@@ -366,8 +419,9 @@ class Gate:
             if not verdict.allowed:
                 # A refusal saves a new status: decide it on the full history (denials,
                 # sessions), not on the locks-only read, or a high_risk user falls back.
-                history = logins.load_history(conn, attempt, self.settings, account, full=True,
-                                              directory=directory)
+                history = logins.load_history(
+                    conn, attempt, self.settings, account, full=True, directory=directory
+                )
                 verdict = decide.check_preauth(attempt, history, self.settings)
         if not verdict.allowed:
             logins.insert_event(conn, attempt, DENIED, verdict.reasons)
@@ -431,7 +485,8 @@ class Gate:
                 for user in failing:
                     if invalid_reason(user) is None:
                         states[user] = logins.account_and_denials(
-                            conn, user, last_failure[user].time, self.settings)
+                            conn, user, last_failure[user].time, self.settings
+                        )
             return verdicts
 
         verdicts = self._in_transaction(failing, body)
@@ -439,8 +494,9 @@ class Gate:
             now = time.monotonic()
             for user, (account, history) in states.items():
                 try:
-                    stamp = copies.keep_written(user, stamps[user], account, history,
-                                                self.last_noted, now)
+                    stamp = copies.keep_written(
+                        user, stamps[user], account, history, self.last_noted, now
+                    )
                 except Exception:  # noqa: BLE001 - no copy: the next request reads the store
                     copies.drop(user)
                     continue
@@ -498,14 +554,16 @@ class Gate:
             events.append(logins.event_row(attempt, SUCCESS))
             touched.add(user)
             if copies is None or transition.success_changes_account(
-                    copies.written(user), account, now, verdict):
+                copies.written(user), account, now, verdict
+            ):
                 if copies is not None:
-                    after = transition.succeeded(account, history, attempt, self.settings,
-                                                 verdict)
-                    copies.update(user, *after, written=transition.stored_status(
-                        verdict.status, verdict.status_why))
-                updates.append(logins.success_update(user, now, verdict.status,
-                                                     verdict.status_why))
+                    after = transition.succeeded(account, history, attempt, self.settings, verdict)
+                    copies.update(
+                        user,
+                        *after,
+                        written=transition.stored_status(verdict.status, verdict.status_why),
+                    )
+                updates.append(logins.success_update(user, now, verdict.status, verdict.status_why))
             if verdict.notices or account["notify_on"]:
                 flush()  # what a notice tells is stored before the notice is queued
                 self._user_notice(conn, attempt, account, SUCCESS)
@@ -554,11 +612,19 @@ class Gate:
         wanted = account.get("notify_on", "") if account else ""
         if not wanted or outcome not in wanted.split(","):
             return
-        facts = (("user", attempt.user), ("time", attempt.time), ("outcome", outcome),
-                 ("address", attempt.address or attempt.address_raw or "local"),
-                 ("service", attempt.service))
-        self._queue(conn, attempt.time, Notice(f"user_{outcome}", attempt.user, facts),
-                    account.get("notify_to", ""))
+        facts = (
+            ("user", attempt.user),
+            ("time", attempt.time),
+            ("outcome", outcome),
+            ("address", attempt.address or attempt.address_raw or "local"),
+            ("service", attempt.service),
+        )
+        self._queue(
+            conn,
+            attempt.time,
+            Notice(f"user_{outcome}", attempt.user, facts),
+            account.get("notify_to", ""),
+        )
 
     def _queue(self, conn, now, notice, user_addresses: str = "") -> None:
         from pam_guard.notices import recipients, render
@@ -567,8 +633,16 @@ class Gate:
         if not to:
             return
         title, body = render(notice, self.settings, conn)
-        logins.queue_notice(conn, now, notice.kind, notice.subject, to, title, body,
-                            self.settings.notify.repeat_minutes)
+        logins.queue_notice(
+            conn,
+            now,
+            notice.kind,
+            notice.subject,
+            to,
+            title,
+            body,
+            self.settings.notify.repeat_minutes,
+        )
 
     def _in_transaction(self, users, body):
         """body(conn) in a write transaction; once committed, `on_commit(users)` (the users
@@ -598,9 +672,15 @@ class Gate:
         if invalid_reason(user) is not None or not key:
             self.last_error = f"session ignored: bad user or no session key ({escape(user)})"
             return False
-        params = {"user": user, "channel": channel, "service": service or "", "key": key[:256],
-                  "nas": (nas or "")[:256], "address": address,
-                  "client": _sanitize_text(client)}
+        params = {
+            "user": user,
+            "channel": channel,
+            "service": service or "",
+            "key": key[:256],
+            "nas": (nas or "")[:256],
+            "address": address,
+            "client": _sanitize_text(client),
+        }
 
         def body(conn, now):
             params["now"] = now

@@ -108,8 +108,16 @@ def build_attempt(pamh, gate, user):
     address, kept as given; never resolved), the tty as client detail, PAM_RUSER (who ran
     su or sudo)."""
     rhost = _item(pamh, "rhost") or None  # an empty PAM_RHOST is a local login
-    return gate.attempt(user, PAM, _item(pamh, "service") or "", parse_address(rhost), rhost,
-                        _item(pamh, "tty"), None, _item(pamh, "ruser") or None)
+    return gate.attempt(
+        user,
+        PAM,
+        _item(pamh, "service") or "",
+        parse_address(rhost),
+        rhost,
+        _item(pamh, "tty"),
+        None,
+        _item(pamh, "ruser") or None,
+    )
 
 
 def in_setuid_process() -> bool:
@@ -125,12 +133,14 @@ def refuse_setuid(pamh, argv, phase: str) -> int:
 
     args = list(argv)
     hook = args[0] if args else ""
-    log(syslog.LOG_CRIT,
+    log(
+        syslog.LOG_CRIT,
         f"{phase}: pam_python runs in setuid program {_shown(_item(pamh, 'service'))} "
         f"(uid {os.getuid()}, euid {os.geteuid()}): any local user can run code as root "
         f"through it. Replace the pam_python.so line by: "
         f"{exec_module_args(args[1:], phase != 'authfail', prefix_of_hook(hook))} "
-        f"(examples in {prefix_of_hook(hook)}/share/pam.d/); run 'pam-guard doctor'")
+        f"(examples in {prefix_of_hook(hook)}/share/pam.d/); run 'pam-guard doctor'",
+    )
     if phase == "authfail":
         return pamh.PAM_AUTH_ERR
     if phase == "session":
@@ -154,8 +164,16 @@ def event_line(event: str, pamh, user, reason: str, **fields) -> str:
     raw = _item(pamh, "rhost") or None
     address = parse_address(raw)
     extra = {"rhost_raw": _shown(raw)} if raw and raw != address else {}
-    return line(event, address, reason, user=_shown(user),
-                service=_item(pamh, "service") or "", channel=PAM, **extra, **fields)
+    return line(
+        event,
+        address,
+        reason,
+        user=_shown(user),
+        service=_item(pamh, "service") or "",
+        channel=PAM,
+        **extra,
+        **fields,
+    )
 
 
 def say(pamh, text: str) -> None:
@@ -171,8 +189,17 @@ def refuse(pamh, verdict, phase: str, user, gate) -> int:
     first = reasons[0]
     say(pamh, user_message(first))
     detail = gate.last_error if first in (STORE_ERROR, INVALID_USER) else ""
-    log(syslog.LOG_NOTICE, event_line("refused", pamh, user, ",".join(reasons), phase=phase,
-                                      **({"detail": detail} if detail else {})))
+    log(
+        syslog.LOG_NOTICE,
+        event_line(
+            "refused",
+            pamh,
+            user,
+            ",".join(reasons),
+            phase=phase,
+            **({"detail": detail} if detail else {}),
+        ),
+    )
     if first in LOCK_REASONS:
         return pamh.PAM_ACCT_EXPIRED
     return pamh.PAM_PERM_DENIED
@@ -184,8 +211,7 @@ def on_error(pamh, phase: str, exc: BaseException, config) -> int:
     A config that cannot be read gives no on_store_error to follow: deny. `authfail` always
     fails (it only runs after a wrong password).
     """
-    log(syslog.LOG_ERR, f"{phase}: {type(exc).__name__}: {exc}; "
-        f"config {config or 'default'}")
+    log(syslog.LOG_ERR, f"{phase}: {type(exc).__name__}: {exc}; config {config or 'default'}")
     if phase == "authfail":
         return pamh.PAM_AUTH_ERR
     gate = _gates.get(config)
@@ -229,11 +255,12 @@ def pam_sm_authenticate(pamh, flags, argv):
         if INVALID_USER in verdict.reasons:
             log(syslog.LOG_NOTICE, f"authfail: {gate.last_error}")
         elif STORE_ERROR in verdict.reasons:
-            log(syslog.LOG_ERR, f"authfail: failure of {_shown(user)} not recorded: "
-                f"{gate.last_error}")
+            log(
+                syslog.LOG_ERR,
+                f"authfail: failure of {_shown(user)} not recorded: {gate.last_error}",
+            )
         if verdict.lock is not None:
-            log(syslog.LOG_NOTICE, event_line("lock", pamh, user, LOCKED,
-                                              detail=verdict.lock[0]))
+            log(syslog.LOG_NOTICE, event_line("lock", pamh, user, LOCKED, detail=verdict.lock[0]))
         return pamh.PAM_AUTH_ERR
     except Exception as exc:  # noqa: BLE001 - never crash the calling program
         return on_error(pamh, mode or "auth", exc, config)
@@ -260,8 +287,11 @@ def pam_sm_acct_mgmt(pamh, flags, argv):
         verdict = gate.login(build_attempt(pamh, gate, user))
         if verdict.allowed:
             if verdict.reasons:
-                log(syslog.LOG_NOTICE, f"account: let in with {','.join(verdict.reasons)}"
-                    + (f" ({gate.last_error})" if STORE_ERROR in verdict.reasons else ""))
+                log(
+                    syslog.LOG_NOTICE,
+                    f"account: let in with {','.join(verdict.reasons)}"
+                    + (f" ({gate.last_error})" if STORE_ERROR in verdict.reasons else ""),
+                )
             return pamh.PAM_SUCCESS
         return refuse(pamh, verdict, "account", user, gate)
     except Exception as exc:  # noqa: BLE001 - never crash the calling program
@@ -287,8 +317,15 @@ def _session(pamh, argv, opening: bool):
         nas = os.uname().nodename
         if opening:
             rhost = _item(pamh, "rhost")
-            ok = gate.session_start(user, PAM, _item(pamh, "service") or "", _session_key(pamh),
-                                    nas, parse_address(rhost) if rhost else None, _item(pamh, "tty"))
+            ok = gate.session_start(
+                user,
+                PAM,
+                _item(pamh, "service") or "",
+                _session_key(pamh),
+                nas,
+                parse_address(rhost) if rhost else None,
+                _item(pamh, "tty"),
+            )
         else:
             ok = gate.session_stop(user, PAM, _session_key(pamh), nas)
         if not ok:

@@ -29,8 +29,10 @@ def value(text) -> str:
         return text
     escaped = text.replace("\\", "\\\\").replace('"', '\\"')
     if not escaped.isprintable():
-        escaped = "".join(c if c.isprintable() else f"\\x{ord(c):02x}" if ord(c) < 0x100
-                          else f"\\u{ord(c):04x}" for c in escaped)
+        escaped = "".join(
+            c if c.isprintable() else f"\\x{ord(c):02x}" if ord(c) < 0x100 else f"\\u{ord(c):04x}"
+            for c in escaped
+        )
     return f'"{escaped}"'
 
 
@@ -58,8 +60,16 @@ def attempt_line(event: str, attempt, reason, **fields) -> str:
     extra = {}
     if attempt.address_raw and attempt.address_raw != attempt.address:
         extra["rhost_raw"] = attempt.address_raw
-    return line(event, attempt.address, reason, user=attempt.user, service=attempt.service,
-                channel=attempt.channel, **extra, **fields)
+    return line(
+        event,
+        attempt.address,
+        reason,
+        user=attempt.user,
+        service=attempt.service,
+        channel=attempt.channel,
+        **extra,
+        **fields,
+    )
 
 
 def announce(event: str, attempt, reason, **fields) -> str:

@@ -24,8 +24,10 @@ import tempfile
 from collections import namedtuple
 
 Family = namedtuple("Family", "name kind help samples")
-Family.__doc__ = ("One metric: its name, type (counter or gauge), help text and samples, "
-                  "each a (labels dict, value) pair.")
+Family.__doc__ = (
+    "One metric: its name, type (counter or gauge), help text and samples, "
+    "each a (labels dict, value) pair."
+)
 
 PREFIX = "pam_guard_"
 
@@ -36,30 +38,47 @@ def collect(conn, now: float) -> list[Family]:
     from pam_guard.notices import KINDS
     from store import admin
 
-    attempts = [({"channel": channel, "service": service, "outcome": outcome,
-                  "reason": reasons}, count)
-                for channel, service, outcome, reasons, count in admin.attempt_counts(conn)]
+    attempts = [
+        ({"channel": channel, "service": service, "outcome": outcome, "reason": reasons}, count)
+        for channel, service, outcome, reasons, count in admin.attempt_counts(conn)
+    ]
     queued = dict.fromkeys(KINDS, 0)
     failed = dict.fromkeys(KINDS, 0)
     for kind, given_up, count in unsent_by_kind(conn):
         target = failed if given_up else queued
         target[kind] = target.get(kind, 0) + count
     return [
-        Family(PREFIX + "attempts_total", "counter",
-               "Login attempts recorded in the store, by channel, service, outcome and reason "
-               "codes (pam-guard prune drops those past store.retention_days).", attempts),
-        Family(PREFIX + "locked_users", "gauge",
-               "Users whose pam-guard lock is in force.",
-               [({}, admin.locked_count(conn, now))]),
-        Family(PREFIX + "blocked_addresses", "gauge",
-               "Source addresses refused for every user (address_block).",
-               [({}, blocked_addresses(conn, now))]),
-        Family(PREFIX + "notices_queued", "gauge",
-               "Notices waiting to be sent by pam-guard deliver, by kind.",
-               [({"kind": k}, n) for k, n in sorted(queued.items())]),
-        Family(PREFIX + "notices_failed", "gauge",
-               f"Notices given up after {MAX_ATTEMPTS} failed tries, by kind.",
-               [({"kind": k}, n) for k, n in sorted(failed.items())]),
+        Family(
+            PREFIX + "attempts_total",
+            "counter",
+            "Login attempts recorded in the store, by channel, service, outcome and reason "
+            "codes (pam-guard prune drops those past store.retention_days).",
+            attempts,
+        ),
+        Family(
+            PREFIX + "locked_users",
+            "gauge",
+            "Users whose pam-guard lock is in force.",
+            [({}, admin.locked_count(conn, now))],
+        ),
+        Family(
+            PREFIX + "blocked_addresses",
+            "gauge",
+            "Source addresses refused for every user (address_block).",
+            [({}, blocked_addresses(conn, now))],
+        ),
+        Family(
+            PREFIX + "notices_queued",
+            "gauge",
+            "Notices waiting to be sent by pam-guard deliver, by kind.",
+            [({"kind": k}, n) for k, n in sorted(queued.items())],
+        ),
+        Family(
+            PREFIX + "notices_failed",
+            "gauge",
+            f"Notices given up after {MAX_ATTEMPTS} failed tries, by kind.",
+            [({"kind": k}, n) for k, n in sorted(failed.items())],
+        ),
     ]
 
 

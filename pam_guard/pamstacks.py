@@ -119,8 +119,9 @@ class PamTree:
         name = service if self.has(service) else "other"
         return self._expand(name, None, (), set())
 
-    def _expand(self, name: str, only_type: str | None, via: tuple[str, ...],
-                seen: set) -> list[StackLine]:
+    def _expand(
+        self, name: str, only_type: str | None, via: tuple[str, ...], seen: set
+    ) -> list[StackLine]:
         if len(via) >= MAX_DEPTH or (name, only_type) in seen:
             return []
         content = self._read(name)
@@ -144,6 +145,7 @@ class PamTree:
                 # Only the included file's lines of this type count (pam.d(5)).
                 lines += self._expand(words[2], pam_type, via + (shown,), seen)
                 continue
-            lines.append(StackLine(shown, number, pam_type, control, words[2],
-                                   tuple(words[3:]), text, via))
+            lines.append(
+                StackLine(shown, number, pam_type, control, words[2], tuple(words[3:]), text, via)
+            )
         return lines

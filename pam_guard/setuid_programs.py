@@ -13,8 +13,16 @@ import os
 import stat
 from dataclasses import dataclass
 
-SEARCHED = ("usr/bin", "usr/sbin", "bin", "sbin", "usr/local/bin", "usr/local/sbin",
-            "usr/lib", "usr/libexec")
+SEARCHED = (
+    "usr/bin",
+    "usr/sbin",
+    "bin",
+    "sbin",
+    "usr/local/bin",
+    "usr/local/sbin",
+    "usr/lib",
+    "usr/libexec",
+)
 
 SERVICES_OF = {
     "su": ("su", "su-l"),
@@ -61,8 +69,12 @@ def _setuid_root_files(root: str):
                     st = os.lstat(disk)
                 except OSError:
                     continue
-                if not stat.S_ISREG(st.st_mode) or st.st_uid != 0 \
-                        or not st.st_mode & stat.S_ISUID or (st.st_dev, st.st_ino) in seen:
+                if (
+                    not stat.S_ISREG(st.st_mode)
+                    or st.st_uid != 0
+                    or not st.st_mode & stat.S_ISUID
+                    or (st.st_dev, st.st_ino) in seen
+                ):
                     continue
                 seen.add((st.st_dev, st.st_ino))
                 yield "/" + os.path.relpath(disk, root), disk

@@ -44,9 +44,18 @@ ACTIVITY_RESOLUTION_SECONDS = 300.0
 
 def new_account(now: float) -> Account:
     """The account a user's first recorded outcome makes."""
-    return dict(first_seen=now, last_activity=None, reset_at=0, locked_at=None,
-                lock_expires=None, lock_reason="", exempt=False, status=None, notify_on="",
-                notify_to="")
+    return dict(
+        first_seen=now,
+        last_activity=None,
+        reset_at=0,
+        locked_at=None,
+        lock_expires=None,
+        lock_reason="",
+        exempt=False,
+        status=None,
+        notify_on="",
+        notify_to="",
+    )
 
 
 def facts(account: Account, directory: str | None = None) -> dict[str, Any]:
@@ -92,8 +101,9 @@ def success_verdict(history: History, attempt: Attempt, settings: Settings) -> V
     return Verdict(True, (), None, tuple(notices), status, why, None)
 
 
-def refusal_verdict(attempt: Attempt, history: History, settings: Settings,
-                    refused: tuple[str, ...] = ()) -> Verdict:
+def refusal_verdict(
+    attempt: Attempt, history: History, settings: Settings, refused: tuple[str, ...] = ()
+) -> Verdict:
     """The verdict a refusal is stored with. `refused`: the reasons it was refused for
     elsewhere (radiusd, before the store had it). The rules' own verdict while they still
     refuse (with their notices); if they would let the user in now (an accounting Stop, an
@@ -106,15 +116,19 @@ def refusal_verdict(attempt: Attempt, history: History, settings: Settings,
     return Verdict(False, refused, None, (), status, why, None)
 
 
-def success_changes_account(written: tuple[str, str] | None, account: Account, now: float,
-                            verdict: Verdict) -> bool:
+def success_changes_account(
+    written: tuple[str, str] | None, account: Account, now: float, verdict: Verdict
+) -> bool:
     """Whether storing a success at `now` must write the account row, given the row as
     stored and `written`: the `stored_status` a success stored in it with nothing else
     writing it since, or None when unknown (then failures may count from before: the reset
     must be stored)."""
     last = account["last_activity"]
-    return (written != stored_status(verdict.status, verdict.status_why) or last is None
-            or now >= last + ACTIVITY_RESOLUTION_SECONDS)
+    return (
+        written != stored_status(verdict.status, verdict.status_why)
+        or last is None
+        or now >= last + ACTIVITY_RESOLUTION_SECONDS
+    )
 
 
 def notices_to_queue(verdict: Verdict, status_saved: bool) -> tuple[Any, ...]:
@@ -126,9 +140,14 @@ def notices_to_queue(verdict: Verdict, status_saved: bool) -> tuple[Any, ...]:
     return tuple(n for n in verdict.notices if n.kind != "status")
 
 
-def step(account: Account | None, history: History, kind: str, attempt: Attempt,
-         settings: Settings, refused: tuple[str, ...] = ()
-         ) -> tuple[Account, History, Verdict]:
+def step(
+    account: Account | None,
+    history: History,
+    kind: str,
+    attempt: Attempt,
+    settings: Settings,
+    refused: tuple[str, ...] = (),
+) -> tuple[Account, History, Verdict]:
     """(account, History, verdict) once one outcome of `attempt`'s user is stored: SUCCESS,
     FAILURE, or a refusal (DENIED, with the reasons it was refused for: `refusal_verdict`).
     `history` is the state before it, as the store gives it (failures counted)."""
@@ -141,8 +160,9 @@ def step(account: Account | None, history: History, kind: str, attempt: Attempt,
     if kind == FAILURE:
         history = history._replace(failures=history.failures + 1)
         verdict = after_failure(attempt, history, settings)
-        changes: dict[str, Any] = dict(last_activity=later(account["last_activity"], now),
-                                       status=verdict.status)
+        changes: dict[str, Any] = dict(
+            last_activity=later(account["last_activity"], now), status=verdict.status
+        )
         if verdict.lock is not None:
             reason, expires = verdict.lock
             changes.update(locked_at=now, lock_expires=expires, lock_reason=reason[:TEXT_LIMIT])
@@ -151,18 +171,24 @@ def step(account: Account | None, history: History, kind: str, attempt: Attempt,
     verdict = refusal_verdict(attempt, history, settings, refused)
     if verdict.allowed:  # no reasons given and the rules let them in: nothing is stored
         return account, history, verdict
-    account = dict(account, last_activity=later(account["last_activity"], now),
-                   status=verdict.status)
+    account = dict(
+        account, last_activity=later(account["last_activity"], now), status=verdict.status
+    )
     history = _with(history, account)
     return account, history._replace(denied_recent=history.denied_recent + 1), verdict
 
 
-def succeeded(account: Account, history: History, attempt: Attempt, settings: Settings,
-              verdict: Verdict) -> tuple[Account, History]:
+def succeeded(
+    account: Account, history: History, attempt: Attempt, settings: Settings, verdict: Verdict
+) -> tuple[Account, History]:
     """`step`'s (account, History) for a success whose `success_verdict` is known."""
     now = attempt.time
-    account = dict(account, last_activity=later(account["last_activity"], now),
-                   reset_at=later(account["reset_at"], now), status=verdict.status)
+    account = dict(
+        account,
+        last_activity=later(account["last_activity"], now),
+        reset_at=later(account["reset_at"], now),
+        status=verdict.status,
+    )
     return account, with_success(_with(history, account), attempt, settings)
 
 
@@ -174,11 +200,15 @@ def with_success(history: History, attempt: Attempt, settings: Settings) -> Hist
     if history.exempt:
         return history
     if settings.trackstat.enabled:
-        history = history._replace(recent_addresses=(
-            (attempt.address,) + tuple(history.recent_addresses))[:settings.trackstat.logins])
+        history = history._replace(
+            recent_addresses=((attempt.address,) + tuple(history.recent_addresses))[
+                : settings.trackstat.logins
+            ]
+        )
     if settings.concurrent.enabled:
         history = history._replace(
-            recent_logins=tuple(history.recent_logins) + (Login(attempt.time, attempt.address),))
+            recent_logins=tuple(history.recent_logins) + (Login(attempt.time, attempt.address),)
+        )
     return history
 
 

@@ -46,8 +46,9 @@ if TYPE_CHECKING:  # for mypy only: the login path imports no typing
     from policy.types import Attempt, History
 
 
-def check(attempt: Attempt, history: History, settings: Settings, rules: Sequence[Rule] = RULES
-          ) -> Verdict:
+def check(
+    attempt: Attempt, history: History, settings: Settings, rules: Sequence[Rule] = RULES
+) -> Verdict:
     """Apply `rules` (all of SPEC §4 by default) to a login that is about to be let in."""
     reasons = tuple(r for r in (rule(attempt, history, settings) for rule in rules) if r)
     allowed = not any(denies(r, settings) for r in reasons)
@@ -106,8 +107,12 @@ def check_preauth(attempt: Attempt, history: History, settings: Settings) -> Ver
     return verdict._replace(status=None, status_why="", notices=notices)
 
 
-def after_failure(attempt: Attempt, history: History, settings: Settings,
-                  address_failure_users: Sequence[str] = ()) -> Verdict:
+def after_failure(
+    attempt: Attempt,
+    history: History,
+    settings: Settings,
+    address_failure_users: Sequence[str] = (),
+) -> Verdict:
     """What a failed authentication leads to.
 
     history.failures must already count this failure; address_failure_users lists the user
@@ -171,9 +176,14 @@ def rules_apply(history: History, settings: Settings, user: str) -> bool:
     return bool(settings.status.session_limits or settings.status.access_point_limit)
 
 
-def compute_status(history: History, settings: Settings, attempt: Attempt | None = None,
-                   now: float | None = None, denied: bool = False,
-                   opens_session: bool = True) -> tuple[str, str]:
+def compute_status(
+    history: History,
+    settings: Settings,
+    attempt: Attempt | None = None,
+    now: float | None = None,
+    denied: bool = False,
+    opens_session: bool = True,
+) -> tuple[str, str]:
     """(status, why) for the user: after `attempt`, or at `now` when nobody is logging in.
 
     `denied` says this attempt is refused: it counts toward high risk at once.
@@ -230,5 +240,6 @@ def status_notices(user: str, old: str | None, new: str, why: str) -> list[Notic
         return []
     if new not in _WORTH_TELLING and old not in _WORTH_TELLING:
         return []
-    return [Notice("status", user, (("user", user), ("old", old or "none"), ("new", new), ("why", why)))]
-
+    return [
+        Notice("status", user, (("user", user), ("old", old or "none"), ("new", new), ("why", why)))
+    ]

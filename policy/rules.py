@@ -69,8 +69,7 @@ def rule_directory(attempt: Attempt, history: History, settings: Settings) -> st
     return None
 
 
-def rule_ip_restricted(attempt: Attempt, history: History,
-                       settings: Settings) -> str | None:
+def rule_ip_restricted(attempt: Attempt, history: History, settings: Settings) -> str | None:
     if not settings.ip_lock.enabled:
         return None
     # `matches` treats a login with no address as the entry `local`, so `ip deny USER local`
@@ -99,14 +98,12 @@ def trackstat_figure(addresses: Sequence[str | None], settings: Settings) -> Tra
     return TrackstatFigure(len(used), unique, percent, determination, tuple(sorted(keys)))
 
 
-def attempt_trackstat(attempt: Attempt, history: History,
-                      settings: Settings) -> TrackstatFigure:
+def attempt_trackstat(attempt: Attempt, history: History, settings: Settings) -> TrackstatFigure:
     """The figure this login would make: its address plus the previous logins'."""
     return trackstat_figure((attempt.address,) + tuple(history.recent_addresses), settings)
 
 
-def rule_password_sharing(attempt: Attempt, history: History,
-                          settings: Settings) -> str | None:
+def rule_password_sharing(attempt: Attempt, history: History, settings: Settings) -> str | None:
     if not settings.trackstat.enabled or history.exempt:
         return None
     figure = attempt_trackstat(attempt, history, settings)
@@ -139,8 +136,9 @@ def rule_concurrent(attempt: Attempt, history: History, settings: Settings) -> s
     return CONCURRENT_LOGIN if concurrent_logins(attempt, history, settings) else None
 
 
-def limits_exceeded(history: History, settings: Settings, service: str | None = None,
-                    address: str | None = None) -> list[str]:
+def limits_exceeded(
+    history: History, settings: Settings, service: str | None = None, address: str | None = None
+) -> list[str]:
     """Which session limits are over (or would be, with one more session of `service`)."""
     found: list[str] = []
     limits = dict(settings.status.session_limits)

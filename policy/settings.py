@@ -147,7 +147,9 @@ def _type_map(value: Any) -> tuple[tuple[str, str], ...]:
     if not isinstance(value, dict) or not all(
         isinstance(k, str) and isinstance(v, str) for k, v in value.items()
     ):
-        raise ValueError(f"expected a table of strings such as {{ Async = \"dialup\" }}, got {value!r}")
+        raise ValueError(
+            f'expected a table of strings such as {{ Async = "dialup" }}, got {value!r}'
+        )
     return tuple(sorted(value.items()))
 
 

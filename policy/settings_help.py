@@ -148,7 +148,7 @@ KEYS: dict[str, dict[str, str]] = {
             "calling_station_id, framed_ip_address, nas_ip_address."
         ),
         "port_type_map": (
-            "Session type recorded for a NAS-Port-Type, e.g. { Async = \"dialup\" }; "
+            'Session type recorded for a NAS-Port-Type, e.g. { Async = "dialup" }; '
             "before the built-in names (vpn, wifi, ...)."
         ),
     },

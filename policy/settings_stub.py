@@ -22,18 +22,23 @@ def section_class(section: str) -> str:
 
 
 def stub_text() -> str:
-    lines = ['"""Typed settings for mypy, generated from policy.settings.SCHEMA by',
-             "`python -m policy.settings_stub`: never edit by hand.", '"""', "",
-             "from typing import NamedTuple"]
+    """The stub, laid out as `ruff format` lays out a .pyi (one blank line between classes)."""
+    header = (
+        '"""Typed settings for mypy, generated from policy.settings.SCHEMA by\n'
+        "`python -m policy.settings_stub`: never edit by hand.\n"
+        '"""\n\n'
+        "from typing import NamedTuple\n"
+    )
+    blocks = []
     for section, keys in SCHEMA.items():
-        lines += ["", f"class {section_class(section)}(NamedTuple):"]
-        for key, (_default, check) in keys.items():
-            lines.append(f"    {_field(section, key)}: {check.__annotations__['return']}")
-        lines.append("")
-    lines += ["", "class Settings(NamedTuple):"]
-    lines += [f"    {section}: {section_class(section)}" for section in SCHEMA]
-    lines += ["    source: str", ""]
-    return "\n".join(lines)
+        fields = [
+            f"    {_field(section, key)}: {check.__annotations__['return']}"
+            for key, (_default, check) in keys.items()
+        ]
+        blocks.append("\n".join([f"class {section_class(section)}(NamedTuple):", *fields]))
+    fields = [f"    {section}: {section_class(section)}" for section in SCHEMA]
+    blocks.append("\n".join(["class Settings(NamedTuple):", *fields, "    source: str"]))
+    return header + "\n" + "\n\n".join(blocks) + "\n"
 
 
 if __name__ == "__main__":

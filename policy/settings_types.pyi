@@ -9,7 +9,6 @@ class StoreSettings(NamedTuple):
     retention_days: int
     timeout_seconds: int
 
-
 class LockoutSettings(NamedTuple):
     enabled: bool
     max_attempts: int
@@ -19,7 +18,6 @@ class LockoutSettings(NamedTuple):
     admin_multiplier: int
     ip_alert_attempts: int
     ip_alert_period_minutes: int
-
 
 class CustomAuthenticationSettings(NamedTuple):
     enabled: bool
@@ -33,10 +31,8 @@ class CustomAuthenticationSettings(NamedTuple):
     starttls: bool
     ca_file: str
 
-
 class IpLockSettings(NamedTuple):
     enabled: bool
-
 
 class TrackstatSettings(NamedTuple):
     enabled: bool
@@ -46,13 +42,11 @@ class TrackstatSettings(NamedTuple):
     action: str
     email: str
 
-
 class ConcurrentSettings(NamedTuple):
     enabled: bool
     window_minutes: int
     action: str
     notify: bool
-
 
 class StatusSettings(NamedTuple):
     denied_limit: int
@@ -66,7 +60,6 @@ class StatusSettings(NamedTuple):
     deny_over_limits: bool
     session_stale_minutes: int
 
-
 class NotifySettings(NamedTuple):
     smtp_host: str
     smtp_port: int
@@ -78,15 +71,12 @@ class NotifySettings(NamedTuple):
     on: tuple[str, ...]
     repeat_minutes: int
 
-
 class FailureSettings(NamedTuple):
     on_store_error: str
-
 
 class RadiusSettings(NamedTuple):
     address_order: tuple[str, ...]
     port_type_map: tuple[tuple[str, str], ...]
-
 
 class Settings(NamedTuple):
     store: StoreSettings

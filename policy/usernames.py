@@ -12,8 +12,7 @@ _ESCAPED_MAX = 300  # a recorded escaped name is cut here, with a marker
 _LINE_SEPARATORS = frozenset((0x2028, 0x2029))
 # Unicode's Bidi_Control characters: invisible, they reorder how the rest of a line shows, so
 # a name holding one could pass for another in a log line or `pam-guard status`.
-BIDI_CONTROLS = frozenset((0x061C, 0x200E, 0x200F, *range(0x202A, 0x202F),
-                           *range(0x2066, 0x206A)))
+BIDI_CONTROLS = frozenset((0x061C, 0x200E, 0x200F, *range(0x202A, 0x202F), *range(0x2066, 0x206A)))
 
 
 def _unsafe(code: int) -> str | None:
@@ -29,7 +28,12 @@ def invalid_reason(name: object) -> str | None:
     """Why `name` (str or bytes) is not acceptable as a user name, or None when it is."""
     # Fast path (RADIUS calls are serialised, so this runs per request): printable ASCII
     # holds no control characters and its length is its size in bytes.
-    if isinstance(name, str) and name.isascii() and name.isprintable() and 0 < len(name) <= MAX_BYTES:
+    if (
+        isinstance(name, str)
+        and name.isascii()
+        and name.isprintable()
+        and 0 < len(name) <= MAX_BYTES
+    ):
         return None
     if isinstance(name, bytes):
         try:
@@ -56,7 +60,12 @@ def invalid_reason(name: object) -> str | None:
 def escape(name: object) -> str:
     """A printable, bounded rendering of any name, safe to store, log and show."""
     # Fast path: printable ASCII is its own rendering (the loop below costs ~20 us a call).
-    if isinstance(name, str) and name.isascii() and name.isprintable() and len(name) <= _ESCAPED_MAX:
+    if (
+        isinstance(name, str)
+        and name.isascii()
+        and name.isprintable()
+        and len(name) <= _ESCAPED_MAX
+    ):
         return name
     if isinstance(name, bytes):
         text = name.decode("utf-8", "backslashreplace")

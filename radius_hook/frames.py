@@ -38,7 +38,7 @@ class FrameReader:
                 end = start + header + size_of(view, start)[0]
                 if end > total:
                     break
-                frames.append(loads(view[start + header:end]))
+                frames.append(loads(view[start + header : end]))
                 start = end
         del self._buffer[:start]
         return frames

@@ -63,8 +63,10 @@ def _recorder_command(config_path: str) -> list:
 
     roots = [os.path.dirname(os.path.dirname(os.path.abspath(radius_hook.__file__)))]
     roots += [p for p in sys.path if p and p not in roots]
-    bootstrap = ("import os, sys; sys.path[:0] = sys.argv[2].split(os.pathsep); "
-                 "from radius_hook.recorder import main; sys.exit(main(sys.argv[1:2]))")
+    bootstrap = (
+        "import os, sys; sys.path[:0] = sys.argv[2].split(os.pathsep); "
+        "from radius_hook.recorder import main; sys.exit(main(sys.argv[1:2]))"
+    )
     return [_python(), "-c", bootstrap, config_path, os.pathsep.join(roots)]
 
 
@@ -77,8 +79,9 @@ def _python() -> str:
 class Handoff:
     """Successes to a recorder process; `pending`/`settle`/`flush` say what is stored."""
 
-    def __init__(self, config_path: str, log, fallback, note=None, trouble=None,
-                 kept=None, facts_of=None) -> None:
+    def __init__(
+        self, config_path: str, log, fallback, note=None, trouble=None, kept=None, facts_of=None
+    ) -> None:
         """`log(text)` writes an error to radiusd's log, `note(text)` an auth line (a lock);
         `fallback(kind, user, time, key, reasons)` records one outcome in this process (when the
         recorder cannot take it); `trouble()` is told when the recorder could not store;
@@ -137,9 +140,12 @@ class Handoff:
             return False
         try:
             proc = subprocess.Popen(
-                _recorder_command(self._config_path), stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE, close_fds=True,
-                start_new_session=True)  # a signal to radiusd's group must not cut a commit
+                _recorder_command(self._config_path),
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                close_fds=True,
+                start_new_session=True,
+            )  # a signal to radiusd's group must not cut a commit
         except Exception as exc:  # noqa: BLE001 - a bug is counted; either way, record here
             if isinstance(exc, OSError):
                 self._log(f"recorder: cannot start: {exc}; recording in radiusd")
@@ -244,8 +250,11 @@ class Handoff:
             try:
                 key = facts_of(request)
             except Exception as exc:  # noqa: BLE001 - not what rlm_python3 gives: dropped
-                self.surprises.note("recorder: facts of a kept-back success", exc,
-                                    f"a success of {escape(user)[:100]} not recorded")
+                self.surprises.note(
+                    "recorder: facts of a kept-back success",
+                    exc,
+                    f"a success of {escape(user)[:100]} not recorded",
+                )
                 continue
             if not self._hand_one(SUCCESS, user, at, key, ()):
                 refused.append((SUCCESS, user, at, key, ()))
@@ -254,13 +263,16 @@ class Handoff:
     def _start_ticker(self) -> None:
         self._ticker_pid = _pid[0]  # a forked child needs its own: threads do not fork
         try:
-            threading.Thread(target=self._tick, args=(_pid[0],), name="pam-guard-later",
-                             daemon=True).start()
+            threading.Thread(
+                target=self._tick, args=(_pid[0],), name="pam-guard-later", daemon=True
+            ).start()
             self._ticking = True
         except RuntimeError as exc:  # no thread to be had: each success goes over at once
             self._ticking = False
-            self._log(f"recorder: no thread to hand successes over in runs ({exc}); "
-                      "handing each over in its own request")
+            self._log(
+                f"recorder: no thread to hand successes over in runs ({exc}); "
+                "handing each over in its own request"
+            )
 
     def _tick(self, pid: int) -> None:
         """Hands over the successes a quiet spell leaves kept back, LATER_SECONDS after the
@@ -294,8 +306,11 @@ class Handoff:
     def _maybe_drain(self, kind: str) -> None:
         # Counted since the last look, not by what is unconfirmed: a recorder behind by
         # thousands must not make every request look (a system call).
-        if (self._since_drain >= DRAIN_EVERY or kind != SUCCESS
-                or time.monotonic() - self._drained_at > DRAIN_SECONDS):
+        if (
+            self._since_drain >= DRAIN_EVERY
+            or kind != SUCCESS
+            or time.monotonic() - self._drained_at > DRAIN_SECONDS
+        ):
             self._drain(0.0)  # failures are few: their lock lines come soon
 
     def _write(self, data: bytes) -> bool:
@@ -309,8 +324,10 @@ class Handoff:
                 deadline = deadline or time.monotonic() + WRITE_WAIT
                 left = deadline - time.monotonic()
                 if left <= 0:
-                    self._log(f"recorder: not keeping up for {WRITE_WAIT:.0f} s; "
-                              "recording this success in radiusd")
+                    self._log(
+                        f"recorder: not keeping up for {WRITE_WAIT:.0f} s; "
+                        "recording this success in radiusd"
+                    )
                     return False
                 select.select([], [fd], [], left)
             except OSError as exc:  # EPIPE: it died
@@ -346,8 +363,11 @@ class Handoff:
             return
         if kind == "copy":
             _kind, seq, user, stamp, account, fields, quiet = message
-            if (self._kept is not None and self._last_of.get(user, 0) <= seq
-                    and not any(record[0] == user for record in self._later)):
+            if (
+                self._kept is not None
+                and self._last_of.get(user, 0) <= seq
+                and not any(record[0] == user for record in self._later)
+            ):
                 self._kept(user, tuple(stamp), account, fields, quiet)
             return
         if kind == "lost":

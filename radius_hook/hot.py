@@ -114,8 +114,11 @@ class HotAccounts:
         if entry is None:
             return None
         view = self._view
-        if (view[entry[_SLOT]] != entry[_STAMP] or view[GLOBAL] != entry[_GLOBAL]
-                or now - entry[_LOADED] > MAX_AGE):
+        if (
+            view[entry[_SLOT]] != entry[_STAMP]
+            or view[GLOBAL] != entry[_GLOBAL]
+            or now - entry[_LOADED] > MAX_AGE
+        ):
             self._entries.pop(user, None)
             return None
         return entry
@@ -125,15 +128,15 @@ class HotAccounts:
         slot = slot_of(user)
         return slot, self._view[slot], self._view[GLOBAL]
 
-    def keep(self, user: str, stamp: tuple, account: dict, history, now: float,
-             quiet: bool = False) -> None:
+    def keep(
+        self, user: str, stamp: tuple, account: dict, history, now: float, quiet: bool = False
+    ) -> None:
         """Keep a copy loaded after `stamp` was read (`quiet`: already known, `set_quiet`)."""
         if len(self._entries) >= MAX_ENTRIES:
             self._entries.clear()
         self._entries[user] = [*stamp, now, account, history, quiet, None]
 
-    def keep_written(self, user: str, stamp: tuple, account, history, bumped,
-                     now: float):
+    def keep_written(self, user: str, stamp: tuple, account, history, bumped, now: float):
         """Keep a copy that this process read inside its own write transaction, once that
         committed and bumped the user's counter: `stamp` was taken (`stamp`) before the
         read, `bumped` is what the bump found ({slot: value before}: note_change). If the
@@ -144,8 +147,7 @@ class HotAccounts:
         is kept under, or None (not kept: a bump in between, no account, recent
         denials)."""
         slot, value, global_value = stamp
-        if (not bumped or bumped.get(slot) != value or account is None
-                or history.denied_recent):
+        if not bumped or bumped.get(slot) != value or account is None or history.denied_recent:
             return None
         kept = (slot, value + 1, global_value)
         self.keep(user, kept, account, history, now)
@@ -205,8 +207,9 @@ def preload(copies, gate, log=lambda text: None, check: bool = False) -> int:
     loaded: list = []
 
     def read():
-        loaded.extend(gate.recent_account_states(
-            gate.clock(), PRELOAD_ACTIVE_SECONDS, PRELOAD_ENTRIES))
+        loaded.extend(
+            gate.recent_account_states(gate.clock(), PRELOAD_ACTIVE_SECONDS, PRELOAD_ENTRIES)
+        )
         return loaded
 
     try:
@@ -223,8 +226,9 @@ def preload(copies, gate, log=lambda text: None, check: bool = False) -> int:
 
         try:
             for user, _account, history in loaded[:count]:
-                if lets_in_quietly(decide.check(gate.attempt(user, RADIUS, ""), history,
-                                                gate.settings)):
+                if lets_in_quietly(
+                    decide.check(gate.attempt(user, RADIUS, ""), history, gate.settings)
+                ):
                     copies.set_quiet(user)
         except Exception as exc:  # noqa: BLE001 - a bug (policy/ is pure): counted and said;
             # unchecked copies are checked on first use

@@ -77,6 +77,7 @@ REQUEST_CHECKPOINT_PAGES = 50000
 # logged (Guard.surprises), and the same path decides.
 STORE_TROUBLE = (StoreError, DirectoryError)
 
+
 def log(level: int, text: str) -> None:
     """One line in radiusd's log (print goes nowhere once radiusd is a daemon)."""
     line = "pam-guard: " + text.replace("\n", " ")[:1000]
@@ -145,23 +146,32 @@ class Guard:
         rq.forget_gates()
         from radius_hook import hot
 
-        self.hot = hot.for_settings(settings, log=lambda text: log(L_WARN, text),
-                                    surprises=self.surprises)
+        self.hot = hot.for_settings(
+            settings, log=lambda text: log(L_WARN, text), surprises=self.surprises
+        )
         self.gate = Gate(settings, connector=_connector(REQUEST_CHECKPOINT_PAGES))
         copies = ""
         if self.hot is not None:
-            loaded = hot.preload(self.hot, self.gate, log=lambda text: log(L_WARN, text),
-                                 check=True)
+            loaded = hot.preload(
+                self.hot, self.gate, log=lambda text: log(L_WARN, text), check=True
+            )
             copies = f", {loaded} copies of accounts loaded"
-        self.recorder = Handoff(self.config_path, log=lambda text: log(L_ERR, text),
-                                fallback=self._record_here, note=lambda text: log(L_AUTH, text),
-                                trouble=self._store_trouble, kept=self._keep_copy,
-                                facts_of=rq.facts_of)
+        self.recorder = Handoff(
+            self.config_path,
+            log=lambda text: log(L_ERR, text),
+            fallback=self._record_here,
+            note=lambda text: log(L_AUTH, text),
+            trouble=self._store_trouble,
+            kept=self._keep_copy,
+            facts_of=rq.facts_of,
+        )
         self.error = ""
         self._key = key
         self._next_check = time.monotonic() + CHECK_SECONDS
-        log(L_INFO, f"loaded {self.config_path} (store {settings.store.url.split('://')[0]}"
-            f"{copies})")
+        log(
+            L_INFO,
+            f"loaded {self.config_path} (store {settings.store.url.split('://')[0]}{copies})",
+        )
 
     def current(self):
         """The gate to use now, or None when the config cannot be loaded."""
@@ -180,9 +190,9 @@ class Guard:
                 from radius_hook import hot
 
                 log(L_INFO, "store or change counters replaced: copies of accounts dropped")
-                self.hot = hot.for_settings(self.gate.settings,
-                                            log=lambda text: log(L_WARN, text),
-                                            surprises=self.surprises)
+                self.hot = hot.for_settings(
+                    self.gate.settings, log=lambda text: log(L_WARN, text), surprises=self.surprises
+                )
                 with _gate_lock:
                     self.gate.close()  # a replaced store file: open the new one
         return self.gate
@@ -214,8 +224,7 @@ class Guard:
         if verdict.lock is not None:
             log(L_AUTH, announce("lock", attempt, LOCKED, detail=verdict.lock[0]))
         elif STORE_ERROR in verdict.reasons:
-            log(L_ERR, f"post_auth: {kind} of {escape(user)[:100]} not recorded: "
-                f"{gate.last_error}")
+            log(L_ERR, f"post_auth: {kind} of {escape(user)[:100]} not recorded: {gate.last_error}")
 
     def _close(self) -> None:
         if self.recorder is not None:
@@ -254,7 +263,8 @@ _told_eap = [False]  # the inner-tunnel wiring was logged once in this process
 INNER_TUNNEL_WIRING = (
     "in sites-enabled/inner-tunnel: authorize { pam_guard_tunnel_facts; pam_guard } before eap, "
     "post-auth { pam_guard; pam_guard_real_name } and Post-Auth-Type REJECT "
-    "{ pam_guard_reject } (site-snippets/inner-tunnel-*)")
+    "{ pam_guard_reject } (site-snippets/inner-tunnel-*)"
+)
 
 
 def _leave_to_inner_tunnel(outer_identity) -> None:
@@ -263,9 +273,12 @@ def _leave_to_inner_tunnel(outer_identity) -> None:
     if _told_eap[0]:
         return
     _told_eap[0] = True
-    log(L_INFO, f"EAP request (outer identity {escape(outer_identity or '-')[:100]}): left "
+    log(
+        L_INFO,
+        f"EAP request (outer identity {escape(outer_identity or '-')[:100]}): left "
         "to the inner tunnel, where the real user is guarded; the outer identity is never "
-        f"recorded or locked. Wiring {INNER_TUNNEL_WIRING}")
+        f"recorded or locked. Wiring {INNER_TUNNEL_WIRING}",
+    )
 
 
 def _reject(text: str):
@@ -385,11 +398,14 @@ def _unless_store_trouble(place: str, exc: Exception) -> None:
 
 def _outcomes(gate, user, pending) -> list:
     """Handoff.unstored's records as [(kind, Attempt, reasons)] for Gate.projected_state."""
-    return [(kind, rq.attempt_from(gate, user, at, facts), reasons)
-            for kind, at, facts, reasons in pending]
+    return [
+        (kind, rq.attempt_from(gate, user, at, facts), reasons)
+        for kind, at, facts, reasons in pending
+    ]
 
 
 # --- rlm_python3 entry points --------------------------------------------------------------------
+
 
 def instantiate(p):
     """Load the config named by the module's `config { config_file = ... }` section."""
@@ -427,8 +443,11 @@ def authorize(p):
             return _reject(REFUSED)
         gate = _guard.current() if _guard is not None else None
         if gate is None:
-            log(L_ERR, f"authorize: refused {escape(user)[:100]}: "
-                f"{_guard.error if _guard else 'module not instantiated'}")
+            log(
+                L_ERR,
+                f"authorize: refused {escape(user)[:100]}: "
+                f"{_guard.error if _guard else 'module not instantiated'}",
+            )
             _mark(user, "denied")
             return _reject(user_message(STORE_ERROR))
         key = rq.fact_key(attrs)
@@ -440,9 +459,12 @@ def authorize(p):
             verdict = _decide_full(gate, attempt, key)
         if verdict.allowed:
             if verdict.reasons:
-                log(L_INFO, f"authorize: let in {escape(user)[:100]} with "
+                log(
+                    L_INFO,
+                    f"authorize: let in {escape(user)[:100]} with "
                     f"{','.join(verdict.reasons)}"
-                    + (f" ({gate.last_error})" if STORE_ERROR in verdict.reasons else ""))
+                    + (f" ({gate.last_error})" if STORE_ERROR in verdict.reasons else ""),
+                )
             _mark(user, "allowed")
             return NOOP
         reasons = verdict.reasons or (STORE_ERROR,)
@@ -470,15 +492,21 @@ def post_auth(p):
         if stage == "accepted":
             # Second run for one request: a later post-auth module rejected after we recorded
             # the success. The password was right: no failure to count.
-            log(L_INFO, f"post_auth: {escape(user)[:100]} rejected after authentication; "
-                "not counted as a failed password")
+            log(
+                L_INFO,
+                f"post_auth: {escape(user)[:100]} rejected after authentication; "
+                "not counted as a failed password",
+            )
             return NOOP
         if not user or stage == "denied":
             return NOOP  # refused by authorize: already recorded there
         gate = _guard.current() if _guard is not None else None
         if gate is None:
-            log(L_ERR, f"post_auth: {escape(user)[:100]} not recorded: "
-                f"{_guard.error if _guard else 'module not instantiated'}")
+            log(
+                L_ERR,
+                f"post_auth: {escape(user)[:100]} not recorded: "
+                f"{_guard.error if _guard else 'module not instantiated'}",
+            )
             return NOOP
         if rejecting:
             if _guard.hot is not None:
@@ -534,14 +562,23 @@ def _account(gate, attrs: dict, status: str):
     user = attrs.get("User-Name")
     key = attrs.get("Acct-Session-Id")
     if not key or not user or invalid_reason(user) is not None:
-        log(L_WARN, f"accounting: {status} without a usable User-Name or "
-            f"Acct-Session-Id ({escape(user or '-')[:100]}): no session change")
+        log(
+            L_WARN,
+            f"accounting: {status} without a usable User-Name or "
+            f"Acct-Session-Id ({escape(user or '-')[:100]}): no session change",
+        )
         return None
     if status == "Start":
         address, _raw = rq.source_address(attrs, gate.settings.radius.address_order)
-        return gate.session_start(user, RADIUS,
-                                  rq.session_type(attrs, gate.settings.radius.port_type_map),
-                                  key, nas, address, rq.client_detail(attrs))
+        return gate.session_start(
+            user,
+            RADIUS,
+            rq.session_type(attrs, gate.settings.radius.port_type_map),
+            key,
+            nas,
+            address,
+            rq.client_detail(attrs),
+        )
     if status == "Stop":
         return gate.session_stop(user, RADIUS, key, nas)
     return gate.session_update(user, RADIUS, key, nas)

@@ -68,6 +68,8 @@ LINGER_KEPT = 0.05
 # grows to ~10,000 pages (~40 MB) between checkpoints.
 CHECKPOINT_RECORDS = 10000
 CACHE_KIB = 65536  # SQLite page cache of this connection: index pages of busy users stay in
+
+
 # memory (2,000 pages by default; docs/PERF.md, radius_hook)
 class Recording:
     """The recorder's gate and its kept copies of accounts."""
@@ -113,10 +115,12 @@ class Recording:
             self.copies = hot.for_settings(self.settings, surprises=self.surprises)
         mixed = {user for _seq, kind, user, _at, _key, _reasons in records if kind != SUCCESS}
         alone = [r for r in records if r[2] not in mixed]
-        runs = ([(SUCCESS, alone)] if alone else []) + _runs(
-            [r for r in records if r[2] in mixed])
-        problems = [problem for together, group in self._groups(runs)
-                    if (problem := self._record_group(together, group, send)) is not None]
+        runs = ([(SUCCESS, alone)] if alone else []) + _runs([r for r in records if r[2] in mixed])
+        problems = [
+            problem
+            for together, group in self._groups(runs)
+            if (problem := self._record_group(together, group, send)) is not None
+        ]
         last = records[-1][0]
         send(("lost", last, "; ".join(problems)) if problems else ("ok", last))
 
@@ -138,22 +142,34 @@ class Recording:
         from store.db import StoreError
 
         gate = self.gate
-        prepared = [(kind, [attempt_from(gate, user, at, key)
-                            for _seq, _k, user, at, key, _r in run], [r[5] for r in run])
-                    for kind, run in runs]
+        prepared = [
+            (
+                kind,
+                [attempt_from(gate, user, at, key) for _seq, _k, user, at, key, _r in run],
+                [r[5] for r in run],
+            )
+            for kind, run in runs
+        ]
         count = sum(len(attempts) for _kind, attempts, _reasons in prepared)
         # each user's last failure, (seq, Attempt): radiusd keeps the state read after it
         # only if it handed over nothing of theirs since (a later success in the same group
         # just makes it keep less), and the copy's quiet check runs on that Attempt
-        last_failure = {record[2]: (record[0], attempt)
-                        for (kind, run), (_k, attempts, _r) in zip(runs, prepared, strict=True)
-                        if kind != SUCCESS for record, attempt in zip(run, attempts, strict=True)
-                        } if together else {}
+        last_failure = (
+            {
+                record[2]: (record[0], attempt)
+                for (kind, run), (_k, attempts, _r) in zip(runs, prepared, strict=True)
+                if kind != SUCCESS
+                for record, attempt in zip(run, attempts, strict=True)
+            }
+            if together
+            else {}
+        )
         for attempt_no in range(RETRIES):
             try:
                 if together:
-                    self._together([(kind, attempts) for kind, attempts, _r in prepared], send,
-                                   last_failure)
+                    self._together(
+                        [(kind, attempts) for kind, attempts, _r in prepared], send, last_failure
+                    )
                 else:
                     for kind, attempts, reasons in prepared:
                         self._one_by_one(kind, attempts, reasons, send)
@@ -321,8 +337,11 @@ def run(config_path: str, inp: int, out: int) -> int:
     pending: list = []
     since_checkpoint = 0
     store = recording.settings.store
-    checkpointer = Checkpointer(store.url, store.timeout_seconds, recording.surprises
-                                ) if store.url.startswith("sqlite") else None
+    checkpointer = (
+        Checkpointer(store.url, store.timeout_seconds, recording.surprises)
+        if store.url.startswith("sqlite")
+        else None
+    )
     linger = LINGER if recording.copies is None else LINGER_KEPT
     open_input = True
     while open_input or pending:

@@ -57,8 +57,15 @@ _TUNNELLED = ("FreeRADIUS-Proxied-To", "127.0.0.1")
 
 
 # Every attribute the recorded facts of a request (address, service, client) come from.
-FACT_ATTRIBUTES = ("Calling-Station-Id", "Framed-IP-Address", "Framed-IPv6-Address",
-                   "NAS-IP-Address", "NAS-IPv6-Address", "NAS-Identifier", "NAS-Port-Type")
+FACT_ATTRIBUTES = (
+    "Calling-Station-Id",
+    "Framed-IP-Address",
+    "Framed-IPv6-Address",
+    "NAS-IP-Address",
+    "NAS-IPv6-Address",
+    "NAS-Identifier",
+    "NAS-Port-Type",
+)
 
 
 def fact_key(attrs: dict) -> tuple:
@@ -89,16 +96,24 @@ def attempt_from(gate, user: str, at: float, key: tuple):
 
 
 @functools.lru_cache(maxsize=65536)
-def _attempt_facts(gate, key: tuple) -> tuple[str, str, str | None, str | None, str | None,
-                                              bool | None]:
+def _attempt_facts(
+    gate, key: tuple
+) -> tuple[str, str, str | None, str | None, str | None, bool | None]:
     """(channel, service, address, address_raw, client, secure) of an Attempt with these
     facts, as gate.attempt makes them (an Attempt built from these is cheaper than a
     namedtuple's _replace: the recorder makes one for every record)."""
     attrs = dict(zip(FACT_ATTRIBUTES, key, strict=True))
     settings = gate.settings
     address, raw = source_address(attrs, settings.radius.address_order)
-    made = gate.attempt("", RADIUS, session_type(attrs, settings.radius.port_type_map),
-                        address, raw, client_detail(attrs), None)
+    made = gate.attempt(
+        "",
+        RADIUS,
+        session_type(attrs, settings.radius.port_type_map),
+        address,
+        raw,
+        client_detail(attrs),
+        None,
+    )
     return made.channel, made.service, made.address, made.address_raw, made.client, made.secure
 
 
@@ -155,8 +170,12 @@ def session_type(attrs: dict, port_type_map) -> str:
 
 def nas_of(attrs: dict) -> str:
     """The NAS that sent the request: its address, else its identifier."""
-    return (attrs.get("NAS-IP-Address") or attrs.get("NAS-IPv6-Address")
-            or attrs.get("NAS-Identifier") or "")
+    return (
+        attrs.get("NAS-IP-Address")
+        or attrs.get("NAS-IPv6-Address")
+        or attrs.get("NAS-Identifier")
+        or ""
+    )
 
 
 def client_detail(attrs: dict) -> str:

@@ -36,8 +36,10 @@ class Surprises:
         if last is not None and now - last < LOG_EVERY:
             return
         self._logged_at[place] = now
-        self._log(f"{place}: unexpected {type(exc).__name__}: {str(exc)[:TEXT_MAX]}"
-                  f"{_where(exc)}{'; ' + detail if detail else ''}; {count} so far (a bug)")
+        self._log(
+            f"{place}: unexpected {type(exc).__name__}: {str(exc)[:TEXT_MAX]}"
+            f"{_where(exc)}{'; ' + detail if detail else ''}; {count} so far (a bug)"
+        )
 
 
 def _where(exc: BaseException) -> str:

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite, on a fresh Debian machine, as root: installs what the tests need
-# (system packages, /opt/pam-guard with the test extras), then runs ruff, mypy and pytest.
+# (system packages, /opt/pam-guard with the test extras), then runs ruff (lint and format),
+# mypy and pytest.
 # Test servers (PostgreSQL, slapd, FreeRADIUS, SMTP) are started by the tests themselves on
 # 127.0.0.1 and stopped by them.
 set -euo pipefail
@@ -21,5 +22,6 @@ packaging/install.sh --with-freeradius --extras test
 
 PY=/opt/pam-guard/bin/python
 "$PY" -m ruff check .
+"$PY" -m ruff format --check .
 "$PY" -m mypy
 exec "$PY" -m pytest -p no:cacheprovider "$@"

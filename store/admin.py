@@ -36,8 +36,16 @@ def ensure_account(conn: Connection, user: str, now: float) -> None:
     insert = _dialect_insert(conn)
     conn.execute(
         insert(accounts)
-        .values(username=user, first_seen=now, reset_at=0, lock_reason="", exempt=False,
-                status_why="", notify_on="", notify_to="")
+        .values(
+            username=user,
+            first_seen=now,
+            reset_at=0,
+            lock_reason="",
+            exempt=False,
+            status_why="",
+            notify_on="",
+            notify_to="",
+        )
         .on_conflict_do_nothing(index_elements=["username"])
     )
 
@@ -50,14 +58,18 @@ def user_known(conn: Connection, user: str) -> bool:
     """The user has an account row or any recorded event."""
     if account(conn, user) is not None:
         return True
-    return conn.execute(select(events.c.id).where(events.c.username == user).limit(1)).first() is not None
+    return (
+        conn.execute(select(events.c.id).where(events.c.username == user).limit(1)).first()
+        is not None
+    )
 
 
 def lock(conn: Connection, user: str, now: float, reason: str) -> None:
     """Lock by hand until an admin unlocks (the login path's SET_LOCK, with no expiry)."""
     ensure_account(conn, user, now)
-    conn.execute(text(sql.SET_LOCK),
-                 {"user": user, "now": now, "expires": None, "reason": reason[:256]})
+    conn.execute(
+        text(sql.SET_LOCK), {"user": user, "now": now, "expires": None, "reason": reason[:256]}
+    )
 
 
 def unlock(conn: Connection, user: str, now: float) -> bool:
@@ -73,7 +85,9 @@ def set_exempt(conn: Connection, user: str, now: float, exempt: bool) -> None:
 
 def set_notify(conn: Connection, user: str, now: float, on: str, to: str) -> None:
     ensure_account(conn, user, now)
-    conn.execute(update(accounts).where(accounts.c.username == user).values(notify_on=on, notify_to=to))
+    conn.execute(
+        update(accounts).where(accounts.c.username == user).values(notify_on=on, notify_to=to)
+    )
 
 
 def add_address_rule(conn: Connection, user: str, kind: str, entry: str, now: float) -> bool:
@@ -81,15 +95,19 @@ def add_address_rule(conn: Connection, user: str, kind: str, entry: str, now: fl
     ensure_account(conn, user, now)
     insert = _dialect_insert(conn)
     result = conn.execute(
-        insert(address_rules).values(username=user, kind=kind, entry=entry)
+        insert(address_rules)
+        .values(username=user, kind=kind, entry=entry)
         .on_conflict_do_nothing(index_elements=["username", "kind", "entry"])
     )
     return result.rowcount > 0
 
 
 def remove_address_rule(conn: Connection, user: str, entry: str) -> int:
-    result = conn.execute(delete(address_rules).where(
-        and_(address_rules.c.username == user, address_rules.c.entry == entry)))
+    result = conn.execute(
+        delete(address_rules).where(
+            and_(address_rules.c.username == user, address_rules.c.entry == entry)
+        )
+    )
     return result.rowcount
 
 
@@ -97,40 +115,56 @@ def address_rules_of(conn: Connection, user: str | None = None) -> Sequence[Any]
     query = select(address_rules.c.username, address_rules.c.kind, address_rules.c.entry)
     if user is not None:
         query = query.where(address_rules.c.username == user)
-    return conn.execute(query.order_by(address_rules.c.username, address_rules.c.kind,
-                                       address_rules.c.entry)).all()
+    return conn.execute(
+        query.order_by(address_rules.c.username, address_rules.c.kind, address_rules.c.entry)
+    ).all()
 
 
-def open_sessions(conn: Connection, user: str | None, now: float, stale_minutes: int
-                  ) -> Sequence[Any]:
+def open_sessions(
+    conn: Connection, user: str | None, now: float, stale_minutes: int
+) -> Sequence[Any]:
     fresh_since = now - stale_minutes * 60.0
-    query = select(sessions).where(and_(sessions.c.ended.is_(None), sessions.c.last_update > fresh_since))
+    query = select(sessions).where(
+        and_(sessions.c.ended.is_(None), sessions.c.last_update > fresh_since)
+    )
     if user is not None:
         query = query.where(sessions.c.username == user)
     return conn.execute(query.order_by(sessions.c.username, sessions.c.started)).all()
 
 
 def count_outcome_since(conn: Connection, user: str, outcome: str, since: float) -> int:
-    return int(conn.execute(select(func.count()).select_from(events).where(and_(
-        events.c.username == user, events.c.outcome == outcome, events.c.ts > since))).scalar_one())
+    return int(
+        conn.execute(
+            select(func.count())
+            .select_from(events)
+            .where(
+                and_(events.c.username == user, events.c.outcome == outcome, events.c.ts > since)
+            )
+        ).scalar_one()
+    )
 
 
-def last_success_addresses(conn: Connection, limit: int, user: str | None = None
-                           ) -> dict[str, tuple[str | None, ...]]:
+def last_success_addresses(
+    conn: Connection, limit: int, user: str | None = None
+) -> dict[str, tuple[str | None, ...]]:
     """{user: addresses of their last `limit` successful logins, newest first}, for one user
     or (user None) every user in one pass over the successes (window function: the same
     per-user query for 10,000 users cost ~7 s)."""
-    newest_first = func.row_number().over(partition_by=events.c.username,
-                                          order_by=(events.c.ts.desc(), events.c.id.desc()))
+    newest_first = func.row_number().over(
+        partition_by=events.c.username, order_by=(events.c.ts.desc(), events.c.id.desc())
+    )
     query = select(events.c.username, events.c.address, newest_first.label("n")).where(
-        events.c.outcome == "success")
+        events.c.outcome == "success"
+    )
     if user is not None:
         query = query.where(events.c.username == user)
     ranked = query.subquery()
     found: dict[str, list[str | None]] = {}
-    for name, address in conn.execute(select(ranked.c.username, ranked.c.address)
-                                      .where(ranked.c.n <= limit)
-                                      .order_by(ranked.c.username, ranked.c.n)):
+    for name, address in conn.execute(
+        select(ranked.c.username, ranked.c.address)
+        .where(ranked.c.n <= limit)
+        .order_by(ranked.c.username, ranked.c.n)
+    ):
         found.setdefault(name, []).append(address)
     return {name: tuple(addresses) for name, addresses in found.items()}
 
@@ -199,10 +233,17 @@ def _ip_conditions(cidr: str) -> tuple[Any, list[Any]]:
     return net, conditions
 
 
-def history(conn: Connection, user: str | None = None, outcomes: Sequence[str] = (),
-            since: float | None = None, until: float | None = None, cidr: str | None = None,
-            service: str | None = None, limit: int | None = None, batch: int = 1000
-            ) -> Iterator[Any]:
+def history(
+    conn: Connection,
+    user: str | None = None,
+    outcomes: Sequence[str] = (),
+    since: float | None = None,
+    until: float | None = None,
+    cidr: str | None = None,
+    service: str | None = None,
+    limit: int | None = None,
+    batch: int = 1000,
+) -> Iterator[Any]:
     """Events newest first, filtered, streamed in batches so memory stays flat.
 
     A server-side cursor on PostgreSQL, the SQLite cursor's own stepping otherwise: only
@@ -254,11 +295,11 @@ def prune(conn: Connection, now: float, retention_days: int) -> dict[str, int]:
     counts = {
         "events": conn.execute(delete(events).where(events.c.ts < cutoff)).rowcount,
         "sessions": conn.execute(delete(sessions).where(sessions.c.last_update < cutoff)).rowcount,
-        "notices": conn.execute(delete(outbox).where(and_(
-            outbox.c.sent_at.is_not(None), outbox.c.sent_at < cutoff))).rowcount,
+        "notices": conn.execute(
+            delete(outbox).where(and_(outbox.c.sent_at.is_not(None), outbox.c.sent_at < cutoff))
+        ).rowcount,
     }
     return counts
-
 
 
 def attempt_counts(conn: Connection) -> Sequence[Any]:
@@ -270,6 +311,13 @@ def attempt_counts(conn: Connection) -> Sequence[Any]:
 
 def locked_count(conn: Connection, now: float) -> int:
     """Accounts whose pam-guard lock is in force at `now`: policy.rules.lock_active, in SQL."""
-    return conn.execute(select(func.count()).select_from(accounts).where(and_(
-        accounts.c.locked_at.is_not(None),
-        or_(accounts.c.lock_expires.is_(None), accounts.c.lock_expires > now)))).scalar_one()
+    return conn.execute(
+        select(func.count())
+        .select_from(accounts)
+        .where(
+            and_(
+                accounts.c.locked_at.is_not(None),
+                or_(accounts.c.lock_expires.is_(None), accounts.c.lock_expires > now),
+            )
+        )
+    ).scalar_one()

@@ -150,5 +150,13 @@ class Counters:
         self._map.close()
 
 
-__all__ = ["path_for", "slot_of", "bump", "bump_users", "note_change", "Counters", "GLOBAL",
-           "SLOTS"]
+__all__ = [
+    "path_for",
+    "slot_of",
+    "bump",
+    "bump_users",
+    "note_change",
+    "Counters",
+    "GLOBAL",
+    "SLOTS",
+]

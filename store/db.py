@@ -31,8 +31,13 @@ class Connection:
 
     __slots__ = ("raw", "dialect", "_cache", "_error", "_reopen", "_fresh")
 
-    def __init__(self, raw: Any, dialect: str, error_types: tuple[type[BaseException], ...],
-                 reopen: Callable[[], Any] | None = None) -> None:
+    def __init__(
+        self,
+        raw: Any,
+        dialect: str,
+        error_types: tuple[type[BaseException], ...],
+        reopen: Callable[[], Any] | None = None,
+    ) -> None:
         self.raw = raw
         self.dialect = dialect
         # statement -> its text for psycopg2 (_sql), or for sqlite3 with the order of its
@@ -58,8 +63,10 @@ class Connection:
         found = self._cache.get(sql)
         if found is None:
             names = _NAMED.findall(sql)
-            found = self._cache[sql] = (_NAMED.sub("?", sql), operator.itemgetter(*names)
-                                        if len(names) > 1 else lambda row: (row[names[0]],))
+            found = self._cache[sql] = (
+                _NAMED.sub("?", sql),
+                operator.itemgetter(*names) if len(names) > 1 else lambda row: (row[names[0]],),
+            )
         return found
 
     def execute(self, sql: str, params: Any = None) -> Any:
@@ -176,16 +183,20 @@ def _access_hint(path: str) -> str:
     runs as freerad on Debian), with the fix; else nothing."""
     uid = os.geteuid()
     directory = os.path.dirname(path) or "."
-    if uid == 0 or (os.access(path, os.R_OK | os.W_OK)
-                    and os.access(directory, os.W_OK | os.X_OK)):
+    if uid == 0 or (os.access(path, os.R_OK | os.W_OK) and os.access(directory, os.W_OK | os.X_OK)):
         return ""
-    return (f" (uid {uid} may not write it or its directory: as root, run "
-            f"share-store.sh {directory} USER, from pam-guard's share/ directory)")
+    return (
+        f" (uid {uid} may not write it or its directory: as root, run "
+        f"share-store.sh {directory} USER, from pam-guard's share/ directory)"
+    )
 
 
 def _open_sqlite(sqlite3: Any, target: str, timeout: float) -> Any:
     raw = sqlite3.connect(
-        f"file:{target}?mode=rw", uri=True, timeout=timeout, isolation_level=None,
+        f"file:{target}?mode=rw",
+        uri=True,
+        timeout=timeout,
+        isolation_level=None,
         check_same_thread=False,
     )
     try:
@@ -228,21 +239,26 @@ def connect(url: str, timeout: float = 2.0) -> Connection:
             raw = _open_sqlite(sqlite3, target, timeout)
         except sqlite3.Error as exc:
             if not missing(target):
-                raise StoreError(f"cannot open store {target}: {exc}{_access_hint(target)}") from exc
+                raise StoreError(
+                    f"cannot open store {target}: {exc}{_access_hint(target)}"
+                ) from exc
             create_missing(target)  # first use (or made meanwhile by another process)
             try:
                 raw = _open_sqlite(sqlite3, target, timeout)
             except sqlite3.Error as again:
-                raise StoreError(f"cannot open store {target}: {again}"
-                                 f"{_access_hint(target)}") from again
+                raise StoreError(
+                    f"cannot open store {target}: {again}{_access_hint(target)}"
+                ) from again
         return Connection(raw, "sqlite", (sqlite3.Error,))
     try:
         import psycopg2
     except ImportError as exc:  # pragma: no cover - depends on the install
         import sys
 
-        raise StoreError(f"the PostgreSQL driver psycopg2 is not installed in {sys.prefix} "
-                         f"(install it: {sys.prefix}/bin/pip install psycopg2-binary)") from exc
+        raise StoreError(
+            f"the PostgreSQL driver psycopg2 is not installed in {sys.prefix} "
+            f"(install it: {sys.prefix}/bin/pip install psycopg2-binary)"
+        ) from exc
     millis = int(timeout * 1000)
 
     def reopen() -> Any:

@@ -51,9 +51,15 @@ def _account_from(row: Sequence[Any]) -> Account:
     return account
 
 
-def load_history(conn: Connection | None, attempt: Attempt, settings: Settings,
-                 account: Account | None, *, full: bool, directory: str | None = None
-                 ) -> History:
+def load_history(
+    conn: Connection | None,
+    attempt: Attempt,
+    settings: Settings,
+    account: Account | None,
+    *,
+    full: bool,
+    directory: str | None = None,
+) -> History:
     """History for one decision. `full` loads what every rule needs; otherwise locks only.
 
     A user with no account row yet is read all the same: sessions, address lists and
@@ -88,7 +94,8 @@ def load_history(conn: Connection | None, attempt: Attempt, settings: Settings,
         if settings.concurrent.enabled:
             since = now - settings.concurrent.window_minutes * MINUTE
             base["recent_logins"] = tuple(
-                Login(t, a) for t, a in conn.all(sql.SUCCESSES_SINCE, {"user": user, "since": since})
+                Login(t, a)
+                for t, a in conn.all(sql.SUCCESSES_SINCE, {"user": user, "since": since})
             )
             base["session_ends"] = tuple(
                 (a, e) for a, e in conn.all(sql.SESSION_ENDS_SINCE, {"user": user, "since": since})
@@ -107,13 +114,19 @@ def account_only(settings: Settings) -> bool:
     (`account_and_denials`) gives everything a decision or a recorded success needs.
     """
     st = settings.status
-    return not (settings.ip_lock.enabled or settings.trackstat.enabled
-                or settings.concurrent.enabled or st.session_limits or st.access_point_limit
-                or st.inside_outside)
+    return not (
+        settings.ip_lock.enabled
+        or settings.trackstat.enabled
+        or settings.concurrent.enabled
+        or st.session_limits
+        or st.access_point_limit
+        or st.inside_outside
+    )
 
 
-def account_and_denials(conn: Connection, user: str, now: float, settings: Settings,
-                        directory: str | None = None) -> tuple[Account | None, History]:
+def account_and_denials(
+    conn: Connection, user: str, now: float, settings: Settings, directory: str | None = None
+) -> tuple[Account | None, History]:
     """(account dict or None, History) in one read, for settings where `account_only` holds.
 
     The History equals `load_history(..., full=True)`'s under such settings, except that
@@ -126,44 +139,51 @@ def account_and_denials(conn: Connection, user: str, now: float, settings: Setti
     return _state_from(row, row[-1], directory)
 
 
-def recent_accounts(conn: Connection, now: float, settings: Settings, active_seconds: float,
-                    limit: int) -> list[tuple[str, Account, History]]:
+def recent_accounts(
+    conn: Connection, now: float, settings: Settings, active_seconds: float, limit: int
+) -> list[tuple[str, Account, History]]:
     """[(user, account, History)] as `account_and_denials` reads each, in one read, of the
     `limit` accounts most recently active within `active_seconds` that have no recent
     denial (what a RADIUS module keeps copies of: radius_hook.hot)."""
     since = now - settings.status.denied_period_minutes * MINUTE
-    rows = conn.all(sql.RECENT_ACCOUNTS, {"active_since": now - active_seconds,
-                                          "since": since, "limit": limit})
+    rows = conn.all(
+        sql.RECENT_ACCOUNTS, {"active_since": now - active_seconds, "since": since, "limit": limit}
+    )
     return [(row[0], *_state_from(row[1:], 0)) for row in rows]
 
 
-def _state_from(row: Sequence[Any], denied_recent: int, directory: str | None = None
-                ) -> tuple[Account, History]:
+def _state_from(
+    row: Sequence[Any], denied_recent: int, directory: str | None = None
+) -> tuple[Account, History]:
     """(account, History) as `account_and_denials` gives them, from a row of
     _ACCOUNT_FIELDS and the user's recent denials."""
     account = _account_from(row)
     return account, History(denied_recent=denied_recent, **transition.facts(account, directory))
 
 
-def open_sessions(conn: Connection, user: str, now: float, settings: Settings
-                  ) -> tuple[Session, ...]:
+def open_sessions(
+    conn: Connection, user: str, now: float, settings: Settings
+) -> tuple[Session, ...]:
     """Sessions not ended and updated within status.session_stale_minutes."""
     fresh_since = now - settings.status.session_stale_minutes * MINUTE
     rows = conn.all(sql.OPEN_SESSIONS, {"user": user, "fresh_since": fresh_since})
     return tuple(Session(*r) for r in rows)
 
 
-def count_failures(conn: Connection, user: str, now: float, settings: Settings,
-                   account: Account) -> int:
+def count_failures(
+    conn: Connection, user: str, now: float, settings: Settings, account: Account
+) -> int:
     """Failures that count toward the lock now (policy.account.failures_since)."""
     since = transition.failures_since(account, now, settings)
-    count: int = conn.one(sql.COUNT_OUTCOME_SINCE,
-                          {"user": user, "outcome": "failure", "since": since})[0]
+    count: int = conn.one(
+        sql.COUNT_OUTCOME_SINCE, {"user": user, "outcome": "failure", "since": since}
+    )[0]
     return count
 
 
-def address_failure_users(conn: Connection, address: str | None, now: float,
-                          settings: Settings) -> tuple[str, ...]:
+def address_failure_users(
+    conn: Connection, address: str | None, now: float, settings: Settings
+) -> tuple[str, ...]:
     """The user of each failure from `address` within the address-alert period."""
     if address is None:
         return ()
@@ -172,7 +192,9 @@ def address_failure_users(conn: Connection, address: str | None, now: float,
         # the spraying alert comes late or never (SQLite serialises writes already).
         conn.execute(sql.LOCK_ADDRESS, {"address": address})
     since = now - settings.lockout.ip_alert_period_minutes * MINUTE
-    return tuple(r[0] for r in conn.all(sql.ADDRESS_FAILURE_USERS, {"address": address, "since": since}))
+    return tuple(
+        r[0] for r in conn.all(sql.ADDRESS_FAILURE_USERS, {"address": address, "since": since})
+    )
 
 
 def event_row(attempt: Attempt, outcome: str, reasons: Sequence[str] = ()) -> dict[str, Any]:
@@ -192,8 +214,9 @@ def event_row(attempt: Attempt, outcome: str, reasons: Sequence[str] = ()) -> di
     }
 
 
-def insert_event(conn: Connection, attempt: Attempt, outcome: str,
-                 reasons: Sequence[str] = ()) -> None:
+def insert_event(
+    conn: Connection, attempt: Attempt, outcome: str, reasons: Sequence[str] = ()
+) -> None:
     conn.execute(sql.INSERT_EVENT, event_row(attempt, outcome, reasons))
 
 
@@ -213,17 +236,21 @@ def last_active(conn: Connection, user: str, recorded: float | None) -> float | 
 
 def save_status(conn: Connection, user: str, now: float, status: str, why: str) -> None:
     conn.execute(
-        sql.UPDATE_ACCOUNT_AFTER, {"user": user, "now": now, "status": status, "status_why": why[:256]}
+        sql.UPDATE_ACCOUNT_AFTER,
+        {"user": user, "now": now, "status": status, "status_why": why[:256]},
     )
 
 
 def set_status(conn: Connection, user: str, now: float, status: str, why: str) -> None:
-    conn.execute(sql.SET_STATUS, {"user": user, "now": now, "status": status, "status_why": why[:256]})
+    conn.execute(
+        sql.SET_STATUS, {"user": user, "now": now, "status": status, "status_why": why[:256]}
+    )
 
 
-def set_lock(conn: Connection, user: str, now: float, reason: str,
-             expires: float | None) -> None:
-    conn.execute(sql.SET_LOCK, {"user": user, "now": now, "reason": reason[:256], "expires": expires})
+def set_lock(conn: Connection, user: str, now: float, reason: str, expires: float | None) -> None:
+    conn.execute(
+        sql.SET_LOCK, {"user": user, "now": now, "reason": reason[:256], "expires": expires}
+    )
 
 
 def clear_lock(conn: Connection, user: str, now: float) -> None:
@@ -234,8 +261,16 @@ def reset_failures(conn: Connection, user: str, now: float) -> None:
     conn.execute(sql.RESET_FAILURES, {"user": user, "now": now})
 
 
-def queue_notice(conn: Connection, now: float, kind: str, subject: str, recipients: str, title: str,
-                 body: str, repeat_minutes: int) -> bool:
+def queue_notice(
+    conn: Connection,
+    now: float,
+    kind: str,
+    subject: str,
+    recipients: str,
+    title: str,
+    body: str,
+    repeat_minutes: int,
+) -> bool:
     """Queue a notice unless one of this kind and subject was queued within the repeat period."""
     if not recipients:
         return False
@@ -245,8 +280,13 @@ def queue_notice(conn: Connection, now: float, kind: str, subject: str, recipien
             return False
     conn.execute(
         sql.INSERT_NOTICE,
-        {"now": now, "kind": kind, "subject": subject, "recipients": recipients,
-         "title": title[:256], "body": body},
+        {
+            "now": now,
+            "kind": kind,
+            "subject": subject,
+            "recipients": recipients,
+            "title": title[:256],
+            "body": body,
+        },
     )
     return True
-

@@ -52,8 +52,9 @@ def engine_for(url: str, timeout: float = 5.0) -> Any:
             dbapi_conn.execute(f"PRAGMA busy_timeout={int(timeout * 1000)}")
 
         return engine
-    return create_engine(sqlalchemy_url(url), pool_pre_ping=True,
-                         connect_args={"connect_timeout": int(timeout)})
+    return create_engine(
+        sqlalchemy_url(url), pool_pre_ping=True, connect_args={"connect_timeout": int(timeout)}
+    )
 
 
 def sqlalchemy_url(url: str) -> str:
@@ -130,16 +131,19 @@ def create_sqlite_store(path: str) -> bool:
     may not write."""
     directory = os.path.dirname(path) or "."
     if missing(directory):
-        raise StoreError(f"cannot create store {path}: no directory {directory} "
-                         "(make it, or run 'pam-guard init-store')")
+        raise StoreError(
+            f"cannot create store {path}: no directory {directory} "
+            "(make it, or run 'pam-guard init-store')"
+        )
     if not missing(path):
         return False
     import tempfile
 
     try:
         mode = store_file_mode(directory)
-        fd, building = tempfile.mkstemp(dir=directory, prefix=f".{os.path.basename(path)}.",
-                                        suffix=".new")
+        fd, building = tempfile.mkstemp(
+            dir=directory, prefix=f".{os.path.basename(path)}.", suffix=".new"
+        )
     except OSError as exc:  # a directory this process may not search or write
         raise StoreError(f"cannot create store {path}: {exc.strerror or exc}") from exc
     try:
@@ -164,8 +168,7 @@ def create_sqlite_store(path: str) -> bool:
     except OSError as exc:
         raise StoreError(f"cannot create store {path}: {exc.strerror or exc}") from exc
     finally:
-        for leftover in (building, building + "-wal", building + "-shm",
-                         building + "-journal"):
+        for leftover in (building, building + "-wal", building + "-shm", building + "-journal"):
             try:
                 os.unlink(leftover)
             except OSError:
@@ -176,8 +179,11 @@ def create_sqlite_store(path: str) -> bool:
     note_change(f"sqlite:///{path}", None)
     from pam_guard.logline import send
 
-    send(syslog.LOG_NOTICE, f"created the store {path} (SQLite, schema revision {revision}, "
-                            f"mode {mode:04o}): it did not exist")
+    send(
+        syslog.LOG_NOTICE,
+        f"created the store {path} (SQLite, schema revision {revision}, "
+        f"mode {mode:04o}): it did not exist",
+    )
     return True
 
 

@@ -48,8 +48,13 @@ events = Table(
 # failures, and nothing on the login path reads its successes: failures only (revision 0003),
 # so that a success does not write a page of this index at a random place.
 Index("ix_events_user_outcome_ts", events.c.username, events.c.outcome, events.c.ts)
-Index("ix_events_address_failures", events.c.address, events.c.ts,
-      sqlite_where=text("outcome = 'failure'"), postgresql_where=text("outcome = 'failure'"))
+Index(
+    "ix_events_address_failures",
+    events.c.address,
+    events.c.ts,
+    sqlite_where=text("outcome = 'failure'"),
+    postgresql_where=text("outcome = 'failure'"),
+)
 Index("ix_events_ts", events.c.ts)
 
 # One row per user that has ever been seen or configured: the lock and the flags.

@@ -29,8 +29,11 @@ def pytest_sessionfinish(session, exitstatus):
     """Under CI=true a real-server test that skips fails the run: a broken install (a
     package, a server or a tool missing) must never pass green."""
     if os.environ.get("CI") == "true" and _skipped and exitstatus == 0:
-        print(f"\nCI=true: {len(_skipped)} test(s) skipped for want of something the set-up "
-              "must provide:", file=sys.stderr)
+        print(
+            f"\nCI=true: {len(_skipped)} test(s) skipped for want of something the set-up "
+            "must provide:",
+            file=sys.stderr,
+        )
         for line in _skipped:
             print(f"  {line}", file=sys.stderr)
         session.exitstatus = 1

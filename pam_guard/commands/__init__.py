@@ -32,8 +32,23 @@ def store_error_types() -> tuple:
 
 # The order of `pam-guard --help`; every module in this package that has `register` is a
 # subcommand, those not named here come after, alphabetically.
-_ORDER = ["status", "unlock", "lock", "history", "trackstat", "exempt", "ip", "explain",
-          "sessions", "notify", "deliver", "prune", "audit", "check_config", "init_store"]
+_ORDER = [
+    "status",
+    "unlock",
+    "lock",
+    "history",
+    "trackstat",
+    "exempt",
+    "ip",
+    "explain",
+    "sessions",
+    "notify",
+    "deliver",
+    "prune",
+    "audit",
+    "check_config",
+    "init_store",
+]
 
 
 def accept_json_anywhere(parser) -> None:
@@ -49,8 +64,12 @@ def accept_json_anywhere(parser) -> None:
             continue
         for subparser in action.choices.values():
             if "--json" not in subparser._option_string_actions:
-                subparser.add_argument("--json", action="store_true", default=argparse.SUPPRESS,
-                                       help="print records as JSON")
+                subparser.add_argument(
+                    "--json",
+                    action="store_true",
+                    default=argparse.SUPPRESS,
+                    help="print records as JSON",
+                )
             accept_json_anywhere(subparser)
 
 

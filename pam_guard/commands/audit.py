@@ -9,11 +9,13 @@ from pam_guard.config import config_path
 
 def register(sub) -> None:
     parser = sub.add_parser(
-        "audit", help="admin action log; 'audit verify' checks its chain",
+        "audit",
+        help="admin action log; 'audit verify' checks its chain",
         description="Lists every admin action (lock, unlock, exempt, ip, notify changes), "
-                    "oldest first. 'audit verify' checks the HMAC-SHA256 chain with the key "
-                    "beside the config file: exit 0 when intact, 1 naming the first entry "
-                    "that was edited, reordered or deleted.")
+        "oldest first. 'audit verify' checks the HMAC-SHA256 chain with the key "
+        "beside the config file: exit 0 when intact, 1 naming the first entry "
+        "that was edited, reordered or deleted.",
+    )
     parser.add_argument("action", nargs="?", choices=("verify",))
     parser.set_defaults(func=run)
 
@@ -36,11 +38,25 @@ def run(args) -> int:
             return EXIT_REFUSED if problems else 0
         rows = audit_entries(conn)
     if args.json:
-        print_json([{"seq": r.seq, "time": when(r.ts), "ts": r.ts, "actor": r.actor,
-                     "action": r.action, "target": r.target, "detail": r.detail} for r in rows])
+        print_json(
+            [
+                {
+                    "seq": r.seq,
+                    "time": when(r.ts),
+                    "ts": r.ts,
+                    "actor": r.actor,
+                    "action": r.action,
+                    "target": r.target,
+                    "detail": r.detail,
+                }
+                for r in rows
+            ]
+        )
     elif rows:
-        print_table(("SEQ", "TIME", "ACTOR", "ACTION", "TARGET", "DETAIL"),
-                    [(r.seq, when(r.ts), r.actor, r.action, r.target, r.detail) for r in rows])
+        print_table(
+            ("SEQ", "TIME", "ACTOR", "ACTION", "TARGET", "DETAIL"),
+            [(r.seq, when(r.ts), r.actor, r.action, r.target, r.detail) for r in rows],
+        )
     else:
         print("audit log is empty")
     return 0

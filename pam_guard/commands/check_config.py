@@ -18,8 +18,11 @@ from policy.settings import settings_to_plain
 
 
 def register(sub) -> None:
-    parser = sub.add_parser("check-config", help="validate the config and its drop-ins, and "
-                            "print the effective settings with the file that set each")
+    parser = sub.add_parser(
+        "check-config",
+        help="validate the config and its drop-ins, and "
+        "print the effective settings with the file that set each",
+    )
     parser.set_defaults(func=run)
 
 

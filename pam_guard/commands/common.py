@@ -105,8 +105,10 @@ def _log_action(event: str, user: str, detail: str) -> None:
     from pam_guard.audit import actor
     from pam_guard.logline import line, send
 
-    send(syslog.LOG_NOTICE, line(event, None, "admin", user=user, channel="admin", by=actor(),
-                                 detail=detail))
+    send(
+        syslog.LOG_NOTICE,
+        line(event, None, "admin", user=user, channel="admin", by=actor(), detail=detail),
+    )
 
 
 def check_audit_key(args) -> None:
@@ -125,8 +127,9 @@ def directory_errors(doing: str, bind_dn: str = ""):
         yield
     except DirectoryPermissionError as exc:
         who = f"the bind {bind_dn!r}" if bind_dn else "the bind"
-        raise CommandError(f"the directory refused to {doing}: {who} lacks the rights "
-                           f"({exc})", EXIT_REFUSED) from None
+        raise CommandError(
+            f"the directory refused to {doing}: {who} lacks the rights ({exc})", EXIT_REFUSED
+        ) from None
     except DirectoryError as exc:
         raise CommandError(f"directory unreachable: {exc}", EXIT_STORE) from None
 
@@ -164,8 +167,10 @@ def parse_time(text: str, now: float | None = None) -> float:
     try:
         moment = datetime.fromisoformat(text)
     except ValueError:
-        raise CommandError(f"bad time {text!r}: use 2026-11-23, 2026-11-23T14:00, now, "
-                           "or an age like 2h, 7d", EXIT_CONFIG) from None
+        raise CommandError(
+            f"bad time {text!r}: use 2026-11-23, 2026-11-23T14:00, now, or an age like 2h, 7d",
+            EXIT_CONFIG,
+        ) from None
     return moment.timestamp()
 
 

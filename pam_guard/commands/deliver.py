@@ -15,17 +15,29 @@ from pam_guard.commands.common import engine_for, print_json, settings_for
 
 def register(sub) -> None:
     parser = sub.add_parser(
-        "deliver", help="send queued notices",
+        "deliver",
+        help="send queued notices",
         description="Sends the notices queued in the store over SMTP ([notify] settings), "
-                    "retrying failed ones with backoff. Exit 0 all sent, 1 some not sent, "
-                    "2 config error, 3 store or mail server unreachable.")
-    parser.add_argument("--retry-now", action="store_true",
-                        help="try every waiting notice now, ignoring backoff "
-                             "(after the mail server is fixed)")
-    parser.add_argument("--batch", type=int, default=None, metavar="N",
-                        help="notices claimed at a time (default 20)")
-    parser.add_argument("--list", action="store_true",
-                        help="send nothing; list the notices not sent yet (waiting or given up)")
+        "retrying failed ones with backoff. Exit 0 all sent, 1 some not sent, "
+        "2 config error, 3 store or mail server unreachable.",
+    )
+    parser.add_argument(
+        "--retry-now",
+        action="store_true",
+        help="try every waiting notice now, ignoring backoff (after the mail server is fixed)",
+    )
+    parser.add_argument(
+        "--batch",
+        type=int,
+        default=None,
+        metavar="N",
+        help="notices claimed at a time (default 20)",
+    )
+    parser.add_argument(
+        "--list",
+        action="store_true",
+        help="send nothing; list the notices not sent yet (waiting or given up)",
+    )
     parser.set_defaults(func=run)
 
 
@@ -36,15 +48,27 @@ def show_unsent(args, engine) -> int:
     from pam_guard.commands.common import print_table, when
 
     now = time.time()
-    rows = [{"id": r.id, "kind": r.kind, "subject": r.subject, "to": r.recipients,
-             "created": when(r.created), "state": deliver.state(r, now), "attempts": r.attempts,
-             "next_try": when(r.next_try), "last_error": r.last_error or ""}
-            for r in deliver.unsent(engine)]
+    rows = [
+        {
+            "id": r.id,
+            "kind": r.kind,
+            "subject": r.subject,
+            "to": r.recipients,
+            "created": when(r.created),
+            "state": deliver.state(r, now),
+            "attempts": r.attempts,
+            "next_try": when(r.next_try),
+            "last_error": r.last_error or "",
+        }
+        for r in deliver.unsent(engine)
+    ]
     if args.json:
         print_json(rows)
     elif rows:
-        print_table(("ID", "KIND", "SUBJECT", "TO", "CREATED", "STATE", "TRIES", "NEXT TRY",
-                     "LAST ERROR"), [tuple(r.values()) for r in rows])
+        print_table(
+            ("ID", "KIND", "SUBJECT", "TO", "CREATED", "STATE", "TRIES", "NEXT TRY", "LAST ERROR"),
+            [tuple(r.values()) for r in rows],
+        )
     else:
         print("no notices waiting")
     return EXIT_OK
@@ -74,8 +98,10 @@ def run(args) -> int:
     else:
         for line in report.errors:
             print(f"pam-guard deliver: {line}", file=sys.stderr)
-        print(f"sent {report.sent}, failed {report.failed}, gave up {report.gave_up}, "
-              f"waiting {report.waiting}")
+        print(
+            f"sent {report.sent}, failed {report.failed}, gave up {report.gave_up}, "
+            f"waiting {report.waiting}"
+        )
     if report.unreachable:
         print(f"pam-guard deliver: mail server unreachable: {report.unreachable}", file=sys.stderr)
         return EXIT_STORE

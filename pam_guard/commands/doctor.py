@@ -19,13 +19,19 @@ EXEC_ENTRY = "pam-guard-exec"
 
 def register(sub) -> None:
     parser = sub.add_parser(
-        "doctor", help="check this host's PAM stacks for pam-guard lines unsafe in setuid programs",
+        "doctor",
+        help="check this host's PAM stacks for pam-guard lines unsafe in setuid programs",
         description="List the PAM services that run pam-guard and through which entry; flag "
-                    "each pam_python line that a setuid program's service reaches (directly or "
-                    "through include, substack or @include), with the line to use instead. "
-                    "Exit 1 when one is found.")
-    parser.add_argument("--root", metavar="DIR", default="/",
-                        help="check the tree at DIR instead of this host (default /)")
+        "each pam_python line that a setuid program's service reaches (directly or "
+        "through include, substack or @include), with the line to use instead. "
+        "Exit 1 when one is found.",
+    )
+    parser.add_argument(
+        "--root",
+        metavar="DIR",
+        default="/",
+        help="check the tree at DIR instead of this host (default /)",
+    )
     parser.set_defaults(func=run)
 
 
@@ -34,7 +40,8 @@ def entry_of(line: StackLine) -> str | None:
     if line.module_name == PAM_PYTHON and line.args and _is_pam_guard_hook(line.args[0]):
         return "pam_python"
     if line.module_name == "pam_exec.so" and any(
-            os.path.basename(arg) == EXEC_ENTRY for arg in line.args):
+        os.path.basename(arg) == EXEC_ENTRY for arg in line.args
+    ):
         return "exec"
     return None
 
@@ -56,9 +63,15 @@ class Unsafe:
         return exec_line(self.line.pam_type, self.line.control, args, prefix_of_hook(hook))
 
     def plain(self) -> dict:
-        return {"file": self.line.file, "line": self.line.number, "text": self.line.text,
-                "service": self.service, "program": self.program,
-                "via": list(self.line.via), "use_instead": self.use_instead()}
+        return {
+            "file": self.line.file,
+            "line": self.line.number,
+            "text": self.line.text,
+            "service": self.service,
+            "program": self.program,
+            "via": list(self.line.via),
+            "use_instead": self.use_instead(),
+        }
 
 
 def examine(root: str) -> dict:
@@ -86,10 +99,13 @@ def examine(root: str) -> dict:
                 if line.module_name == PAM_PYTHON and key not in flagged:
                     flagged.add(key)
                     unsafe.append(Unsafe(line, service, program.path))
-    return {"root": root, "services": guarded,
-            "setuid_programs": [{"path": p.path, "services": list(p.services)}
-                                for p in programs],
-            "unsafe": [u.plain() for u in unsafe], "safe": not unsafe}
+    return {
+        "root": root,
+        "services": guarded,
+        "setuid_programs": [{"path": p.path, "services": list(p.services)} for p in programs],
+        "unsafe": [u.plain() for u in unsafe],
+        "safe": not unsafe,
+    }
 
 
 def run(args) -> int:
@@ -116,14 +132,20 @@ def print_report(report: dict) -> None:
     if report["safe"]:
         print("OK: no setuid program's stack runs pam_python.")
         return
-    print("UNSAFE: pam_python in a setuid program's stack runs the caller's Python as root "
-          "(it takes its standard library from beside the first python3 on the caller's "
-          "PATH). Use pam-guard's exec entry there:")
+    print(
+        "UNSAFE: pam_python in a setuid program's stack runs the caller's Python as root "
+        "(it takes its standard library from beside the first python3 on the caller's "
+        "PATH). Use pam-guard's exec entry there:"
+    )
     for item in report["unsafe"]:
         chain = "".join(f" via {f}" for f in reversed(item["via"]))
-        print(f"  {item['file']}:{item['line']}: service {item['service']} "
-              f"(program {item['program']}){chain}")
+        print(
+            f"  {item['file']}:{item['line']}: service {item['service']} "
+            f"(program {item['program']}){chain}"
+        )
         print(f"      {item['text']}")
         print(f"    use instead:\n      {item['use_instead']}")
-    print("  Complete stacks to copy: share/pam.d/pam-guard-su and pam-guard-sudo in "
-          "pam-guard's prefix (refusals there jump to pam_deny).")
+    print(
+        "  Complete stacks to copy: share/pam.d/pam-guard-su and pam-guard-sudo in "
+        "pam-guard's prefix (refusals there jump to pam_deny)."
+    )

@@ -9,10 +9,12 @@ from pam_guard.commands.common import admin_action, check_user, print_json, stor
 
 def register(sub) -> None:
     parser = sub.add_parser(
-        "exempt", help="exempt a user from trackstat and concurrent checks",
+        "exempt",
+        help="exempt a user from trackstat and concurrent checks",
         description="Exempts USER from the password-sharing (trackstat) and concurrent-login "
-                    "checks; the lock and address lists still apply. A user pam-guard has "
-                    "not seen yet gets an account with the flag.")
+        "checks; the lock and address lists still apply. A user pam-guard has "
+        "not seen yet gets an account with the flag.",
+    )
     parser.add_argument("user")
     parser.add_argument("--off", action="store_true", help="end the exemption")
     parser.set_defaults(func=run)
@@ -29,5 +31,7 @@ def run(args) -> int:
     if args.json:
         print_json({"user": user, "exempt": exempt})
     else:
-        print(f"{user}: {'exempt from' if exempt else 'subject to'} trackstat and concurrent checks")
+        print(
+            f"{user}: {'exempt from' if exempt else 'subject to'} trackstat and concurrent checks"
+        )
     return 0

@@ -43,18 +43,34 @@ def run(args) -> int:
         gate.close()
     rules = _rule_lines(attempt, history, settings)
     if args.json:
-        print_json({"user": user, "address": address, "service": args.service,
-                    "allowed": verdict.allowed, "reasons": list(verdict.reasons),
-                    "status_after": verdict.status, "status_why": verdict.status_why,
-                    "rules": [{"rule": n, "result": r,
-                               "denies": r != "passes" and denies(r, settings)} for n, r in rules]})
+        print_json(
+            {
+                "user": user,
+                "address": address,
+                "service": args.service,
+                "allowed": verdict.allowed,
+                "reasons": list(verdict.reasons),
+                "status_after": verdict.status,
+                "status_why": verdict.status_why,
+                "rules": [
+                    {"rule": n, "result": r, "denies": r != "passes" and denies(r, settings)}
+                    for n, r in rules
+                ],
+            }
+        )
         return 0
     if address is None and args.ip.lower() != "local":
         print(f"note: {args.ip!r} is not an address; treated as no address (like a local login)")
     for name, result in rules:
-        effect = "" if result == "passes" else (" -> refuses" if denies(result, settings) else " -> noted, let in")
+        effect = (
+            ""
+            if result == "passes"
+            else (" -> refuses" if denies(result, settings) else " -> noted, let in")
+        )
         print(f"  {name:<16} {result}{effect}")
-    print(f"verdict: {'ALLOW' if verdict.allowed else 'DENY'}"
-          + (f" ({', '.join(verdict.reasons)})" if verdict.reasons else ""))
+    print(
+        f"verdict: {'ALLOW' if verdict.allowed else 'DENY'}"
+        + (f" ({', '.join(verdict.reasons)})" if verdict.reasons else "")
+    )
     print(f"status after this login: {verdict.status} ({verdict.status_why})")
     return 0

@@ -18,16 +18,20 @@ from policy.addresses import normalise_entry
 
 def register(sub) -> None:
     parser = sub.add_parser(
-        "ip", help="per-user address lists (ip_lock)",
+        "ip",
+        help="per-user address lists (ip_lock)",
         description="Per-user address lists, enforced when [ip_lock] enabled = true. A user "
-                    "with an allow list gets in only from those networks; 'local' stands for "
-                    "a login with no address (console, su). A deny entry always refuses. "
-                    "Entries are IPv4/IPv6 CIDRs or addresses, stored in canonical form; a "
-                    "malformed one is exit 2.")
+        "with an allow list gets in only from those networks; 'local' stands for "
+        "a login with no address (console, su). A deny entry always refuses. "
+        "Entries are IPv4/IPv6 CIDRs or addresses, stored in canonical form; a "
+        "malformed one is exit 2.",
+    )
     actions = parser.add_subparsers(dest="ip_action", metavar="ACTION", required=True)
-    for name, text in (("allow", "let USER in only from CIDR (or 'local': no address)"),
-                       ("deny", "never let USER in from CIDR (or 'local')"),
-                       ("remove", "drop CIDR from USER's lists (exit 1 if not there)")):
+    for name, text in (
+        ("allow", "let USER in only from CIDR (or 'local': no address)"),
+        ("deny", "never let USER in from CIDR (or 'local')"),
+        ("remove", "drop CIDR from USER's lists (exit 1 if not there)"),
+    ):
         p = actions.add_parser(name, help=text, description=text)
         p.add_argument("user")
         p.add_argument("cidr", metavar="CIDR")
@@ -40,8 +44,11 @@ def register(sub) -> None:
 def _entry(text: str) -> str:
     entry = normalise_entry(text)
     if entry is None:
-        raise CommandError(f"{text!r} is not a CIDR network (like 10.0.0.0/8 or 2001:db8::/32), "
-                           "an address, or 'local'", EXIT_CONFIG)
+        raise CommandError(
+            f"{text!r} is not a CIDR network (like 10.0.0.0/8 or 2001:db8::/32), "
+            "an address, or 'local'",
+            EXIT_CONFIG,
+        )
     return entry
 
 
@@ -64,8 +71,10 @@ def run_change(args) -> int:
     else:
         print(f"{user}: {args.ip_action} {entry}" + ("" if changed else " (already listed)"))
         if not settings.ip_lock.enabled:
-            print("note: [ip_lock] enabled = false in the config, so lists are not enforced",
-                  file=sys.stderr)
+            print(
+                "note: [ip_lock] enabled = false in the config, so lists are not enforced",
+                file=sys.stderr,
+            )
     return 0
 
 

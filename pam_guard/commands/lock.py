@@ -11,10 +11,12 @@ from policy.usernames import invalid_reason
 
 def register(sub) -> None:
     parser = sub.add_parser(
-        "lock", help="lock a user by hand (until unlocked)",
+        "lock",
+        help="lock a user by hand (until unlocked)",
         description="Locks USER until 'pam-guard unlock USER'. A user pam-guard has not seen "
-                    "yet is locked too (an account made in advance). The lock holds even "
-                    "with custom authentication, where pam-guard never locks by itself.")
+        "yet is locked too (an account made in advance). The lock holds even "
+        "with custom authentication, where pam-guard never locks by itself.",
+    )
     parser.add_argument("user")
     parser.add_argument("--reason", default="locked by admin", help="why (shown in status)")
     parser.set_defaults(func=run)

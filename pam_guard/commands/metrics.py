@@ -13,15 +13,19 @@ TEXTFILE = "/var/lib/prometheus/node-exporter/pam-guard.prom"  # Debian's node_e
 
 def register(sub) -> None:
     parser = sub.add_parser(
-        "metrics", help="Prometheus metrics: attempts, locked users, blocked addresses, notices",
+        "metrics",
+        help="Prometheus metrics: attempts, locked users, blocked addresses, notices",
         description="Prints, in Prometheus' text exposition format, the attempts recorded by "
-                    "channel, service, outcome and reason, the users locked now, the "
-                    "addresses blocked now and the notices queued and given up. No label "
-                    "holds a user name. pam-guard-metrics.timer writes them every minute to "
-                    f"{TEXTFILE} for node_exporter's textfile collector.")
-    parser.add_argument("--textfile", metavar="PATH",
-                        help="write to PATH atomically (mode 0644) instead of stdout, "
-                             f"e.g. {TEXTFILE}")
+        "channel, service, outcome and reason, the users locked now, the "
+        "addresses blocked now and the notices queued and given up. No label "
+        "holds a user name. pam-guard-metrics.timer writes them every minute to "
+        f"{TEXTFILE} for node_exporter's textfile collector.",
+    )
+    parser.add_argument(
+        "--textfile",
+        metavar="PATH",
+        help=f"write to PATH atomically (mode 0644) instead of stdout, e.g. {TEXTFILE}",
+    )
     parser.set_defaults(func=run)
 
 
@@ -31,9 +35,17 @@ def run(args) -> int:
     with store_transaction(args, write=False) as (_settings, conn):
         families = metrics.collect(conn, time.time())
     if args.json:
-        print_json([{"name": f.name, "type": f.kind, "help": f.help,
-                     "samples": [{"labels": labels, "value": value} for labels, value in f.samples]}
-                    for f in families])
+        print_json(
+            [
+                {
+                    "name": f.name,
+                    "type": f.kind,
+                    "help": f.help,
+                    "samples": [{"labels": labels, "value": value} for labels, value in f.samples],
+                }
+                for f in families
+            ]
+        )
         return 0
     text = metrics.render(families)
     if args.textfile is None:

@@ -21,9 +21,11 @@ MAX_TO = 1024  # the store's notify_to column
 
 def register(sub) -> None:
     parser = sub.add_parser(
-        "notify", help="email a user about their own failed and/or successful logins",
+        "notify",
+        help="email a user about their own failed and/or successful logins",
         description="With --on and --to, mails the user's failed and/or successful logins to "
-                    "those addresses; --off stops it; alone, shows the setting.")
+        "those addresses; --off stops it; alone, shows the setting.",
+    )
     parser.add_argument("user")
     parser.add_argument("--on", metavar="failure,success", help="which logins to mail")
     parser.add_argument("--to", metavar="ADDR[,ADDR]", help="where to mail them")
@@ -47,8 +49,9 @@ def parse_addresses(text: str) -> str:
         raise CommandError("--to needs at least one email address", EXIT_CONFIG)
     for item in items:
         if len(item) > 254 or not _ADDRESS.match(item):
-            raise CommandError(f"--to: {item!r} is not an email address (like alice@example.org)",
-                               EXIT_CONFIG)
+            raise CommandError(
+                f"--to: {item!r} is not an email address (like alice@example.org)", EXIT_CONFIG
+            )
     joined = ",".join(dict.fromkeys(items))
     if len(joined) > MAX_TO:
         raise CommandError(f"--to: at most {MAX_TO} characters of addresses", EXIT_CONFIG)
@@ -75,8 +78,9 @@ def _change(args, user: str, on: str, to: str) -> int:
 
     with store_transaction(args) as (_settings, conn):
         admin.set_notify(conn, user, time.time(), on, to)
-        admin_action(conn, args, "notify" if on else "notify-off", user,
-                     f"on={on} to={to}" if on else "")
+        admin_action(
+            conn, args, "notify" if on else "notify-off", user, f"on={on} to={to}" if on else ""
+        )
     _print(args, user, on, to)
     return 0
 
@@ -94,8 +98,9 @@ def _show(args, user: str) -> int:
 
 def _print(args, user: str, on: str, to: str) -> None:
     if args.json:
-        print_json({"user": user, "on": on.split(",") if on else [],
-                    "to": to.split(",") if to else []})
+        print_json(
+            {"user": user, "on": on.split(",") if on else [], "to": to.split(",") if to else []}
+        )
     elif on:
         print(f"{user}: {' and '.join(on.split(','))} logins are mailed to {to.replace(',', ', ')}")
     else:

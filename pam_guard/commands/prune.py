@@ -20,6 +20,8 @@ def run(args) -> int:
     if args.json:
         print_json({"retention_days": settings.store.retention_days, **counts})
     else:
-        print(f"pruned past {settings.store.retention_days} days: {counts['events']} events, "
-              f"{counts['sessions']} ended sessions, {counts['notices']} sent notices")
+        print(
+            f"pruned past {settings.store.retention_days} days: {counts['events']} events, "
+            f"{counts['sessions']} ended sessions, {counts['notices']} sent notices"
+        )
     return 0

@@ -20,14 +20,39 @@ def run(args) -> int:
     with store_transaction(args) as (settings, conn):
         rows = admin.open_sessions(conn, user, time.time(), settings.status.session_stale_minutes)
     if args.json:
-        print_json([{"user": r.username, "channel": r.channel, "service": r.service,
-                     "session": r.session_key, "nas": r.nas, "address": r.address,
-                     "client": r.client, "started": when(r.started),
-                     "last_update": when(r.last_update)} for r in rows])
+        print_json(
+            [
+                {
+                    "user": r.username,
+                    "channel": r.channel,
+                    "service": r.service,
+                    "session": r.session_key,
+                    "nas": r.nas,
+                    "address": r.address,
+                    "client": r.client,
+                    "started": when(r.started),
+                    "last_update": when(r.last_update),
+                }
+                for r in rows
+            ]
+        )
     elif rows:
-        print_table(("USER", "CHANNEL", "SERVICE", "ADDRESS", "NAS", "SESSION", "STARTED", "UPDATED"),
-                    [(r.username, r.channel, r.service, r.address or "local", r.nas or "-",
-                      r.session_key, when(r.started), when(r.last_update)) for r in rows])
+        print_table(
+            ("USER", "CHANNEL", "SERVICE", "ADDRESS", "NAS", "SESSION", "STARTED", "UPDATED"),
+            [
+                (
+                    r.username,
+                    r.channel,
+                    r.service,
+                    r.address or "local",
+                    r.nas or "-",
+                    r.session_key,
+                    when(r.started),
+                    when(r.last_update),
+                )
+                for r in rows
+            ],
+        )
     else:
         print("no open sessions" + (f" for {user}" if user else ""))
     return 0

@@ -17,12 +17,14 @@ from pam_guard.commands.common import (
 
 def register(sub) -> None:
     parser = sub.add_parser(
-        "status", help="user status: lock, failures, trackstat, sessions",
+        "status",
+        help="user status: lock, failures, trackstat, sessions",
         description="With USER: its status (recomputed now), lock, failures in the lockout "
-                    "window, trackstat figure and open sessions, and with custom "
-                    "authentication the directory's view. Exit 1 when pam-guard has never "
-                    "seen USER (and the directory does not know it either). Without USER: "
-                    "every user, high_risk first.")
+        "window, trackstat figure and open sessions, and with custom "
+        "authentication the directory's view. Exit 1 when pam-guard has never "
+        "seen USER (and the directory does not know it either). Without USER: "
+        "every user, high_risk first.",
+    )
     parser.add_argument("user", nargs="?")
     parser.set_defaults(func=run)
 
@@ -46,15 +48,24 @@ def user_report(settings, gate, user) -> dict:
     if found is None:
         view = _directory_view(settings, user) if custom else None
         if view and view.get("found"):
-            return {"user": user, "status": None, "why": "pam-guard has no record of it",
-                    "directory": view}
-        raise CommandError(f"unknown user {user!r}: pam-guard has no record of it"
-                           + (" and the directory has no such user" if custom else ""),
-                           EXIT_REFUSED)
+            return {
+                "user": user,
+                "status": None,
+                "why": "pam-guard has no record of it",
+                "directory": view,
+            }
+        raise CommandError(
+            f"unknown user {user!r}: pam-guard has no record of it"
+            + (" and the directory has no such user" if custom else ""),
+            EXIT_REFUSED,
+        )
     history, status, why = found
     now = gate.clock()
-    addresses = gate.read(lambda conn: conn.all(
-        sql.LAST_SUCCESS_ADDRESSES, {"user": user, "limit": settings.trackstat.logins}))
+    addresses = gate.read(
+        lambda conn: conn.all(
+            sql.LAST_SUCCESS_ADDRESSES, {"user": user, "limit": settings.trackstat.logins}
+        )
+    )
     figure = trackstat_figure(tuple(r[0] for r in addresses), settings)
     sessions = gate.read(lambda conn: logins.open_sessions(conn, user, now, settings))
     report = {
@@ -68,10 +79,16 @@ def user_report(settings, gate, user) -> dict:
         "failures_in_window": history.failures,
         "failure_limit": failure_threshold(user, settings),
         "exempt": history.exempt,
-        "trackstat": {"logins_used": figure.logins_used, "unique_addresses": figure.unique_addresses,
-                      "percent": round(figure.percent, 1), "determination": figure.determination},
-        "open_sessions": [{"service": s.service, "address": s.address, "started": when(s.started)}
-                          for s in sessions],
+        "trackstat": {
+            "logins_used": figure.logins_used,
+            "unique_addresses": figure.unique_addresses,
+            "percent": round(figure.percent, 1),
+            "determination": figure.determination,
+        },
+        "open_sessions": [
+            {"service": s.service, "address": s.address, "started": when(s.started)}
+            for s in sessions
+        ],
         "last_activity": when(_last_active(gate, user, history)),
     }
     if custom:
@@ -99,13 +116,19 @@ def _print_store_view(report) -> None:
     print(f"status:      {report['status']} ({report['why']})")
     if report["locked"]:
         until = report["lock_expires"] or "an admin unlocks"
-        print(f"lock:        LOCKED since {report['locked_at']} until {until}: {report['lock_reason']}")
+        print(
+            f"lock:        LOCKED since {report['locked_at']} until {until}: {report['lock_reason']}"
+        )
     else:
         print("lock:        not locked")
-    print(f"failures:    {report['failures_in_window']} in window (locks at {report['failure_limit']})")
+    print(
+        f"failures:    {report['failures_in_window']} in window (locks at {report['failure_limit']})"
+    )
     t = report["trackstat"]
-    print(f"trackstat:   {t['determination']}: {t['unique_addresses']} unique of {t['logins_used']} "
-          f"logins ({t['percent']}%)")
+    print(
+        f"trackstat:   {t['determination']}: {t['unique_addresses']} unique of {t['logins_used']} "
+        f"logins ({t['percent']}%)"
+    )
     print(f"exempt:      {'yes' if report['exempt'] else 'no'}")
     print(f"last active: {report['last_activity']}")
     sessions = report["open_sessions"]
@@ -131,9 +154,20 @@ def run(args) -> int:
     if args.json:
         print_json(rows)
     elif rows:
-        print_table(("USER", "STATUS", "LOCKED", "FAILURES", "LAST ACTIVE", "WHY"),
-                    [(r["user"], r["status"], "yes" if r["locked"] else "no", r["failures"],
-                      r["last_activity"], r["why"]) for r in rows])
+        print_table(
+            ("USER", "STATUS", "LOCKED", "FAILURES", "LAST ACTIVE", "WHY"),
+            [
+                (
+                    r["user"],
+                    r["status"],
+                    "yes" if r["locked"] else "no",
+                    r["failures"],
+                    r["last_activity"],
+                    r["why"],
+                )
+                for r in rows
+            ],
+        )
     else:
         print("no users recorded yet")
     return 0
@@ -152,9 +186,16 @@ def all_users(gate) -> list:
         if found is None:  # removed meanwhile
             continue
         history, status, why = found
-        rows.append({"user": name, "status": status, "why": why,
-                     "locked": lock_active(history, gate.clock()), "failures": history.failures,
-                     "last_activity": when(_last_active(gate, name, history))})
+        rows.append(
+            {
+                "user": name,
+                "status": status,
+                "why": why,
+                "locked": lock_active(history, gate.clock()),
+                "failures": history.failures,
+                "last_activity": when(_last_active(gate, name, history)),
+            }
+        )
     order = {s: i for i, s in enumerate(STATUSES)}
     rows.sort(key=lambda r: (order.get(r["status"], len(order)), r["user"]))
     return rows

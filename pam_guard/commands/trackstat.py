@@ -14,12 +14,14 @@ from policy.rules import trackstat_figure
 
 def register(sub) -> None:
     parser = sub.add_parser(
-        "trackstat", help="password-sharing figures per user",
+        "trackstat",
+        help="password-sharing figures per user",
         description="Per user: the last trackstat.logins successful logins, how many unique "
-                    "addresses they came from (the figure), that share in percent against "
-                    "trackstat.rating, the determination (ok, sharing, or not enough data), "
-                    "and whether a concurrent login was ever seen. Exit 1 for a USER "
-                    "pam-guard has never seen.")
+        "addresses they came from (the figure), that share in percent against "
+        "trackstat.rating, the determination (ok, sharing, or not enough data), "
+        "and whether a concurrent login was ever seen. Exit 1 for a USER "
+        "pam-guard has never seen.",
+    )
     parser.add_argument("user", nargs="?")
     parser.set_defaults(func=run)
 
@@ -48,8 +50,7 @@ def page(conn, settings, user: str | None = None) -> list:
     names = [user] if user is not None else admin.account_names(conn)
     addresses = admin.last_success_addresses(conn, settings.trackstat.logins, user)
     concurrent = admin.concurrent_seen(conn, user)
-    return [figures(settings, name, addresses.get(name, ()), name in concurrent)
-            for name in names]
+    return [figures(settings, name, addresses.get(name, ()), name in concurrent) for name in names]
 
 
 def run(args) -> int:
@@ -59,8 +60,9 @@ def run(args) -> int:
         if args.user:
             user = check_user(args.user)
             if not admin.user_known(conn, user):
-                raise CommandError(f"unknown user {user!r}: pam-guard has no record of it",
-                                   EXIT_REFUSED)
+                raise CommandError(
+                    f"unknown user {user!r}: pam-guard has no record of it", EXIT_REFUSED
+                )
             rows = page(conn, settings, user)
         else:
             rows = page(conn, settings)
@@ -68,17 +70,35 @@ def run(args) -> int:
         print_json(rows[0] if args.user else rows)
         return 0
     if not settings.trackstat.enabled:
-        print("note: [trackstat] enabled = false in the config: figures are shown, nothing is "
-              "flagged", file=sys.stderr)
+        print(
+            "note: [trackstat] enabled = false in the config: figures are shown, nothing is "
+            "flagged",
+            file=sys.stderr,
+        )
     if not rows:
         print("no users recorded yet")
         return 0
     print_table(
-        ("USER", "LOGINS USED", "FIGURE", "PERCENT", "DETERMINATION", "CONCURRENT",
-         "UNIQUE ADDRESSES"),
-        [(r["user"], f"{r['logins_used']}/{r['logins_needed']}", r["figure"],
-          f"{r['percent']}% (max {r['rating']}%)", r["determination"],
-          "yes" if r["concurrent_seen"] else "no", ", ".join(r["addresses"]) or "-")
-         for r in rows],
+        (
+            "USER",
+            "LOGINS USED",
+            "FIGURE",
+            "PERCENT",
+            "DETERMINATION",
+            "CONCURRENT",
+            "UNIQUE ADDRESSES",
+        ),
+        [
+            (
+                r["user"],
+                f"{r['logins_used']}/{r['logins_needed']}",
+                r["figure"],
+                f"{r['percent']}% (max {r['rating']}%)",
+                r["determination"],
+                "yes" if r["concurrent_seen"] else "no",
+                ", ".join(r["addresses"]) or "-",
+            )
+            for r in rows
+        ],
     )
     return 0

@@ -18,12 +18,14 @@ from pam_guard.commands.common import (
 
 def register(sub) -> None:
     parser = sub.add_parser(
-        "unlock", help="clear a user's lock and failure count",
+        "unlock",
+        help="clear a user's lock and failure count",
         description="Clears pam-guard's lock and failure count (failures before now no "
-                    "longer count). With custom authentication it first clears the "
-                    "directory's lock too. Exit 1 when neither pam-guard nor the directory "
-                    "knows the user, or the directory bind lacks the rights; exit 3 when the "
-                    "store or the directory cannot be reached (then nothing is changed).")
+        "longer count). With custom authentication it first clears the "
+        "directory's lock too. Exit 1 when neither pam-guard nor the directory "
+        "knows the user, or the directory bind lacks the rights; exit 3 when the "
+        "store or the directory cannot be reached (then nothing is changed).",
+    )
     parser.add_argument("user")
     parser.set_defaults(func=run)
 
@@ -50,17 +52,24 @@ def run(args) -> int:
     with store_transaction(args) as (_settings, conn):
         in_store = admin.unlock(conn, user, time.time())
         if not (in_store or in_directory):
-            raise CommandError(f"unknown user {user!r}: pam-guard has no record of it"
-                               + (" and the directory has no such user"
-                                  if settings.custom_authentication.enabled else ""),
-                               EXIT_REFUSED)
+            raise CommandError(
+                f"unknown user {user!r}: pam-guard has no record of it"
+                + (
+                    " and the directory has no such user"
+                    if settings.custom_authentication.enabled
+                    else ""
+                ),
+                EXIT_REFUSED,
+            )
         where = [name for name, done in (("store", in_store), ("directory", in_directory)) if done]
         admin_action(conn, args, "unlock", user, " and ".join(where))
     if args.json:
         print_json({"user": user, "unlocked": True, "store": in_store, "directory": in_directory})
     else:
-        done = {("store",): "unlocked; failure count reset",
-                ("directory",): "unlocked in the directory (pam-guard has no record of it)",
-                ("store", "directory"): "unlocked, also in the directory; failure count reset"}
+        done = {
+            ("store",): "unlocked; failure count reset",
+            ("directory",): "unlocked in the directory (pam-guard has no record of it)",
+            ("store", "directory"): "unlocked, also in the directory; failure count reset",
+        }
         print(f"{user}: {done[tuple(where)]}")
     return 0

@@ -51,8 +51,9 @@ def _toml(value) -> str:
 class Site:
     """One test's pam-guard: config (0600 in a 0700 dir), audit key, store, CLI and Gate."""
 
-    def __init__(self, sections: dict | None = None, url: str | None = None,
-                 template: str | None = None) -> None:
+    def __init__(
+        self, sections: dict | None = None, url: str | None = None, template: str | None = None
+    ) -> None:
         self.dir = tempfile.mkdtemp(prefix="pam-guard-cli-")
         try:
             self._setup(sections, url, template)
@@ -106,12 +107,19 @@ class Site:
 
     # --- the admin command -------------------------------------------------------------------
 
-    def cli(self, *args: str, env: dict | None = None, config: str | None = None,
-            stdout=subprocess.PIPE) -> subprocess.CompletedProcess:
+    def cli(
+        self, *args: str, env: dict | None = None, config: str | None = None, stdout=subprocess.PIPE
+    ) -> subprocess.CompletedProcess:
         """Run the installed `pam-guard --config CONFIG ARGS...`."""
-        return subprocess.run([PAM_GUARD, "--config", config or self.config, *args],
-                              env=env or self.env, stdout=stdout, stderr=subprocess.PIPE,
-                              text=True, timeout=120, check=False)
+        return subprocess.run(
+            [PAM_GUARD, "--config", config or self.config, *args],
+            env=env or self.env,
+            stdout=stdout,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=120,
+            check=False,
+        )
 
     def ok(self, *args: str) -> str:
         """stdout of a command that must succeed."""
@@ -126,8 +134,12 @@ class Site:
     def peak_rss_mb(self, *args: str, stdout_path: str = os.devnull) -> float:
         """Run a command, its output to `stdout_path`; its peak resident memory in MB."""
         with open(stdout_path, "w") as sink:
-            proc = subprocess.Popen([PAM_GUARD, "--config", self.config, *args], env=self.env,
-                                    stdout=sink, stderr=subprocess.PIPE)
+            proc = subprocess.Popen(
+                [PAM_GUARD, "--config", self.config, *args],
+                env=self.env,
+                stdout=sink,
+                stderr=subprocess.PIPE,
+            )
             _pid, status, usage = os.wait4(proc.pid, 0)
             proc.returncode = os.waitstatus_to_exitcode(status)
             proc.stderr.close()
@@ -208,7 +220,8 @@ def store_template():
 def make_site(store_template):
     """Factory of Sites (several per test allowed), removed at teardown."""
     yield from made_then_removed(
-        lambda sections=None, url=None: Site(sections, url, template=store_template), Site.close)
+        lambda sections=None, url=None: Site(sections, url, template=store_template), Site.close
+    )
 
 
 @pytest.fixture

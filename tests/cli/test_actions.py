@@ -19,8 +19,12 @@ def test_lock_by_hand_refuses_and_unlock_lets_in(site):
     status = site.json("status", "alice")
     assert status["locked"] is True and status["lock_reason"] == "left the company"
 
-    assert site.json("unlock", "alice") == {"user": "alice", "unlocked": True, "store": True,
-                                            "directory": False}
+    assert site.json("unlock", "alice") == {
+        "user": "alice",
+        "unlocked": True,
+        "store": True,
+        "directory": False,
+    }
     assert site.gate.preauth(site.attempt("alice", "192.0.2.10")).allowed
     assert site.json("status", "alice")["locked"] is False
 
@@ -68,13 +72,18 @@ def test_exempt_skips_concurrent_but_not_the_lock(make_site):
     site.ok("unlock", "carol")
     assert site.json("exempt", "carol", "--off") == {"user": "carol", "exempt": False}
     assert site.gate.login(site.attempt("carol", "192.0.2.4", at=t + 240)).reasons == (
-        "concurrent_login",)
+        "concurrent_login",
+    )
 
 
 def test_ip_lists_change_the_gate(make_site):
     site = make_site({"ip_lock": {"enabled": True}})
     assert site.json("ip", "allow", "dave", "10.1.2.3/16") == {
-        "user": "dave", "action": "allow", "entry": "10.1.0.0/16", "changed": True}
+        "user": "dave",
+        "action": "allow",
+        "entry": "10.1.0.0/16",
+        "changed": True,
+    }
     site.ok("ip", "allow", "dave", "2001:DB8::/32")
     site.ok("ip", "deny", "dave", "10.1.66.0/24")
     assert "(already listed)" in site.ok("ip", "allow", "dave", "10.1.0.0/16")
@@ -101,7 +110,8 @@ def test_ip_lists_change_the_gate(make_site):
     done = site.cli("ip", "remove", "dave", "10.1.66.0/24")
     assert done.returncode == 1 and "no address-list entry 10.1.66.0/24" in done.stderr
     assert "dave" in site.ok("ip", "list") and "no address lists for erin" in site.ok(
-        "ip", "list", "erin")
+        "ip", "list", "erin"
+    )
 
     actions = [r[0] for r in site.query("SELECT action FROM audit ORDER BY seq")]
     assert actions == ["ip-allow", "ip-allow", "ip-deny", "ip-allow", "ip-remove"]

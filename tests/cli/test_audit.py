@@ -57,8 +57,11 @@ def test_every_action_is_logged_with_its_actor(logged):
     assert site.cli("exempt", "bob", "--off", env=env).returncode == 0
     entries = site.json("audit")
     assert [(e["seq"], e["action"], e["target"], e["detail"]) for e in entries] == [
-        (1, "lock", "alice", "phish"), (2, "unlock", "alice", "store"), (3, "exempt", "bob", ""),
-        (4, "ip-allow", "bob", "10.0.0.0/8"), (5, "ip-deny", "bob", "10.66.0.0/16"),
+        (1, "lock", "alice", "phish"),
+        (2, "unlock", "alice", "store"),
+        (3, "exempt", "bob", ""),
+        (4, "ip-allow", "bob", "10.0.0.0/8"),
+        (5, "ip-deny", "bob", "10.66.0.0/16"),
         (6, "exempt-off", "bob", ""),
     ]
     assert entries[-1]["actor"] == "opsadmin" and entries[0]["actor"] != ""
@@ -96,11 +99,16 @@ def test_edited_detail_or_time_is_found(logged):
 def test_reordered_entries_are_found(logged):
     site = logged
     # Swap the contents (and MACs) of entries 2 and 4, keeping the numbers in order.
-    rows = {r[0]: r[1:] for r in site.query(
-        "SELECT seq, ts, actor, action, target, detail, mac FROM audit")}
+    rows = {
+        r[0]: r[1:]
+        for r in site.query("SELECT seq, ts, actor, action, target, detail, mac FROM audit")
+    }
     for seq, other in ((2, 4), (4, 2)):
-        site.execute("UPDATE audit SET ts = ?, actor = ?, action = ?, target = ?, detail = ?, "
-                     "mac = ? WHERE seq = ?", (*rows[other], seq))
+        site.execute(
+            "UPDATE audit SET ts = ?, actor = ?, action = ?, target = ?, detail = ?, "
+            "mac = ? WHERE seq = ?",
+            (*rows[other], seq),
+        )
     done = _verify(site)
     assert done.returncode == 1 and "entry 2 " in done.stdout
 
@@ -131,16 +139,25 @@ def test_deleted_last_entries_are_found_even_after_new_ones(logged):
 
 def test_a_forged_entry_without_the_key_is_found(logged):
     site = logged
-    site.execute("INSERT INTO audit (seq, ts, actor, action, target, detail, mac) "
-                 "VALUES (6, 1.0, 'root', 'unlock', 'mallory', '', ?)", ("0" * 64,))
+    site.execute(
+        "INSERT INTO audit (seq, ts, actor, action, target, detail, mac) "
+        "VALUES (6, 1.0, 'root', 'unlock', 'mallory', '', ?)",
+        ("0" * 64,),
+    )
     done = _verify(site)
     assert done.returncode == 1 and "entry 6 (unlock mallory)" in done.stdout
 
 
 def _parallel_locks(site, n: int) -> None:
-    procs = [subprocess.Popen([PAM_GUARD, "--config", site.config, "lock", f"user{i}"],
-                              env=site.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-             for i in range(n)]
+    procs = [
+        subprocess.Popen(
+            [PAM_GUARD, "--config", site.config, "lock", f"user{i}"],
+            env=site.env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        for i in range(n)
+    ]
     for proc in procs:
         _out, err = proc.communicate(timeout=120)
         assert proc.returncode == 0, err

@@ -35,8 +35,11 @@ def effective(site) -> dict[str, tuple[str, str]]:
 def test_dropins_apply_in_name_order_over_the_main_file(site):
     site.write({"lockout": {"max_attempts": 4, "period_minutes": 7}})
     late = dropin(site, "20-late.toml", "[lockout]\nmax_attempts = 9\n")
-    early = dropin(site, "10-early.toml",
-                   "[lockout]\nmax_attempts = 6\nadmin_multiplier = 3\n[concurrent]\nenabled = true\n")
+    early = dropin(
+        site,
+        "10-early.toml",
+        "[lockout]\nmax_attempts = 6\nadmin_multiplier = 3\n[concurrent]\nenabled = true\n",
+    )
     settings = effective(site)
     assert settings["lockout.max_attempts"] == ("9", late)
     assert settings["lockout.admin_multiplier"] == ("3", early)
@@ -50,8 +53,11 @@ def test_check_config_lists_the_files_it_read(site):
     first = dropin(site, "a.toml", "[trackstat]\nlogins = 20\n")
     second = dropin(site, "b.toml", "")
     out = site.ok("check-config")
-    assert out.index(f"# {site.config}: OK") < out.index(f"# {first}: OK") < out.index(
-        f"# {second}: OK")
+    assert (
+        out.index(f"# {site.config}: OK")
+        < out.index(f"# {first}: OK")
+        < out.index(f"# {second}: OK")
+    )
 
 
 def test_only_toml_files_that_are_not_hidden_count(site):
@@ -66,12 +72,15 @@ def test_a_table_value_is_replaced_whole(site):
     assert site.json("check-config")["status"]["session_limits"] == {"wifi": 3}
 
 
-@pytest.mark.parametrize("text, key", [
-    ("[lockout]\nmax_atempts = 3\n", "lockout.max_atempts"),
-    ("[lockout]\nmax_attempts = 0\n", "lockout.max_attempts"),
-    ("[lockout\n", "<syntax>"),
-    ("[nosuch]\n", "nosuch"),
-])
+@pytest.mark.parametrize(
+    "text, key",
+    [
+        ("[lockout]\nmax_atempts = 3\n", "lockout.max_atempts"),
+        ("[lockout]\nmax_attempts = 0\n", "lockout.max_attempts"),
+        ("[lockout\n", "<syntax>"),
+        ("[nosuch]\n", "nosuch"),
+    ],
+)
 def test_an_invalid_dropin_is_a_config_error_naming_it(site, text, key):
     dropin(site, "10-fine.toml", "[lockout]\nmax_attempts = 5\n")
     bad = dropin(site, "20-bad.toml", text)

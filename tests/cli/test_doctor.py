@@ -45,8 +45,9 @@ def make_tree(base, files: dict, programs: dict) -> str:
 
 
 def doctor(root, *extra):
-    done = subprocess.run([PAM_GUARD, "doctor", "--root", root, *extra],
-                          capture_output=True, text=True, timeout=60)
+    done = subprocess.run(
+        [PAM_GUARD, "doctor", "--root", root, *extra], capture_output=True, text=True, timeout=60
+    )
     assert "Traceback" not in done.stderr, done.stderr
     return done
 
@@ -60,27 +61,45 @@ SETUID_SU = {"su": (0o4755, ELF_WITH_PAM)}
 
 
 def test_pam_python_only_in_a_daemons_stack_is_safe(tmp_path):
-    root = make_tree(tmp_path, {
-        "sshd": f"@include common-auth\nauth requisite {HOOK} preauth\naccount required {HOOK}\n",
-        "common-auth": COMMON_AUTH, "common-account": ACCOUNT, "su": SU}, SETUID_SU)
+    root = make_tree(
+        tmp_path,
+        {
+            "sshd": f"@include common-auth\nauth requisite {HOOK} preauth\naccount required {HOOK}\n",
+            "common-auth": COMMON_AUTH,
+            "common-account": ACCOUNT,
+            "su": SU,
+        },
+        SETUID_SU,
+    )
     code, found = report(root)
     assert code == 0 and found["safe"] is True and found["unsafe"] == []
-    assert found["services"] == [{"service": "sshd", "entry": "pam_python",
-                                  "lines": ["/etc/pam.d/sshd:2", "/etc/pam.d/sshd:3"]}]
+    assert found["services"] == [
+        {
+            "service": "sshd",
+            "entry": "pam_python",
+            "lines": ["/etc/pam.d/sshd:2", "/etc/pam.d/sshd:3"],
+        }
+    ]
     assert found["setuid_programs"] == [{"path": "/usr/bin/su", "services": ["su"]}]
     text = doctor(root)
     assert text.returncode == 0 and "OK" in text.stdout and "sshd" in text.stdout
 
 
 def test_pam_python_in_common_auth_included_by_su_is_flagged(tmp_path):
-    common = COMMON_AUTH.replace("auth [success=1",
-                                 f"auth requisite {HOOK} preauth\nauth [success=1")
-    root = make_tree(tmp_path, {"common-auth": common, "common-account": ACCOUNT, "su": SU,
-                                "su-l": "@include su\n"}, SETUID_SU)
+    common = COMMON_AUTH.replace(
+        "auth [success=1", f"auth requisite {HOOK} preauth\nauth [success=1"
+    )
+    root = make_tree(
+        tmp_path,
+        {"common-auth": common, "common-account": ACCOUNT, "su": SU, "su-l": "@include su\n"},
+        SETUID_SU,
+    )
     code, found = report(root)
     assert code == 1 and found["safe"] is False
     assert [(u["service"], u["file"], u["line"]) for u in found["unsafe"]] == [
-        ("su", "/etc/pam.d/common-auth", 2), ("su-l", "/etc/pam.d/common-auth", 2)]
+        ("su", "/etc/pam.d/common-auth", 2),
+        ("su-l", "/etc/pam.d/common-auth", 2),
+    ]
     first = found["unsafe"][0]
     assert first["via"] == ["/etc/pam.d/su"] and first["program"] == "/usr/bin/su"
     assert first["use_instead"].split() == ["auth", "requisite", *EXEC.split(), "preauth"]
@@ -91,58 +110,95 @@ def test_pam_python_in_common_auth_included_by_su_is_flagged(tmp_path):
 
 
 def test_the_exec_entry_in_common_auth_is_safe_and_listed(tmp_path):
-    common = COMMON_AUTH.replace("auth [success=1", f"auth requisite {EXEC} preauth\n"
-                                                    "auth [success=1")
-    root = make_tree(tmp_path, {"common-auth": common, "common-account": ACCOUNT, "su": SU},
-                     SETUID_SU)
+    common = COMMON_AUTH.replace(
+        "auth [success=1", f"auth requisite {EXEC} preauth\nauth [success=1"
+    )
+    root = make_tree(
+        tmp_path, {"common-auth": common, "common-account": ACCOUNT, "su": SU}, SETUID_SU
+    )
     code, found = report(root)
     assert code == 0
-    assert {"service": "su", "entry": "exec", "lines": ["/etc/pam.d/common-auth:2"]} \
-        in found["services"]
+    assert {"service": "su", "entry": "exec", "lines": ["/etc/pam.d/common-auth:2"]} in found[
+        "services"
+    ]
     # common-auth is a file of pam.d too: listed as a service of its own
     assert {row["service"] for row in found["services"]} == {"su", "common-auth"}
 
 
 def test_substack_and_bracket_control_and_continuation(tmp_path):
-    guard = (f"-auth [success=ok new_authtok_reqd=ok default=die] \\\n"
-             f"    {HOOK} preauth config=/etc/pam-guard/pam-guard.toml\n")
-    root = make_tree(tmp_path, {"su": "auth substack su-guard\n" + SU, "su-guard": guard,
-                                "common-auth": COMMON_AUTH, "common-account": ACCOUNT},
-                     SETUID_SU)
+    guard = (
+        f"-auth [success=ok new_authtok_reqd=ok default=die] \\\n"
+        f"    {HOOK} preauth config=/etc/pam-guard/pam-guard.toml\n"
+    )
+    root = make_tree(
+        tmp_path,
+        {
+            "su": "auth substack su-guard\n" + SU,
+            "su-guard": guard,
+            "common-auth": COMMON_AUTH,
+            "common-account": ACCOUNT,
+        },
+        SETUID_SU,
+    )
     code, found = report(root)
     assert code == 1
     (item,) = found["unsafe"]
-    assert (item["file"], item["line"], item["via"]) == ("/etc/pam.d/su-guard", 1,
-                                                        ["/etc/pam.d/su"])
+    assert (item["file"], item["line"], item["via"]) == (
+        "/etc/pam.d/su-guard",
+        1,
+        ["/etc/pam.d/su"],
+    )
     assert item["use_instead"].split() == [
-        "auth", "[success=ok", "new_authtok_reqd=ok", "default=die]", *EXEC.split(),
-        "preauth", "config=/etc/pam-guard/pam-guard.toml"]
+        "auth",
+        "[success=ok",
+        "new_authtok_reqd=ok",
+        "default=die]",
+        *EXEC.split(),
+        "preauth",
+        "config=/etc/pam-guard/pam-guard.toml",
+    ]
 
 
 def test_comments_and_other_types_of_an_include_are_not_run(tmp_path):
-    included = (f"# auth requisite {HOOK} preauth\n"
-                f"auth required pam_permit.so  # {HOOK} preauth\n"
-                f"session optional {HOOK}\n")
-    root = make_tree(tmp_path, {"su": "auth include su-parts\naccount required pam_unix.so\n",
-                                "su-parts": included}, SETUID_SU)
+    included = (
+        f"# auth requisite {HOOK} preauth\n"
+        f"auth required pam_permit.so  # {HOOK} preauth\n"
+        f"session optional {HOOK}\n"
+    )
+    root = make_tree(
+        tmp_path,
+        {"su": "auth include su-parts\naccount required pam_unix.so\n", "su-parts": included},
+        SETUID_SU,
+    )
     code, found = report(root)
     assert code == 0, found  # only su-parts' auth lines are included; none runs pam_python
-    root2 = make_tree(tmp_path / "b", {"su": "session include su-parts\n",
-                                       "su-parts": included}, SETUID_SU)
+    root2 = make_tree(
+        tmp_path / "b", {"su": "session include su-parts\n", "su-parts": included}, SETUID_SU
+    )
     code, found = report(root2)
     assert code == 1 and [u["line"] for u in found["unsafe"]] == [3]
     assert found["unsafe"][0]["use_instead"].split() == [
-        "session", "optional", "pam_exec.so", "seteuid", "quiet", "stdout",
-        "/opt/pam-guard/bin/pam-guard-exec"]
+        "session",
+        "optional",
+        "pam_exec.so",
+        "seteuid",
+        "quiet",
+        "stdout",
+        "/opt/pam-guard/bin/pam-guard-exec",
+    ]
 
 
 def test_programs_that_are_not_setuid_root_or_do_not_run_pam_are_not_counted(tmp_path):
     stack = f"auth requisite {HOOK} preauth\n"
-    root = make_tree(tmp_path, {"su": stack, "chsh": stack, "mount": stack}, {
-        "su": (0o0755, ELF_WITH_PAM),  # not setuid
-        "chsh": (0o4755, b"#!/bin/sh\nlibpam.so.0\n"),  # not an ELF program
-        "mount": (0o4755, ELF_WITHOUT_PAM),  # setuid, no PAM
-    })
+    root = make_tree(
+        tmp_path,
+        {"su": stack, "chsh": stack, "mount": stack},
+        {
+            "su": (0o0755, ELF_WITH_PAM),  # not setuid
+            "chsh": (0o4755, b"#!/bin/sh\nlibpam.so.0\n"),  # not an ELF program
+            "mount": (0o4755, ELF_WITHOUT_PAM),  # setuid, no PAM
+        },
+    )
     code, found = report(root)
     assert code == 0 and found["setuid_programs"] == []
     os.chmod(os.path.join(root, "usr", "bin", "su"), 0o4755)
@@ -151,8 +207,9 @@ def test_programs_that_are_not_setuid_root_or_do_not_run_pam_are_not_counted(tmp
 
 
 def test_a_service_without_a_file_runs_other(tmp_path):
-    root = make_tree(tmp_path, {"other": f"auth required {HOOK} preauth\n"},
-                     {"pkexec": (0o4755, ELF_WITH_PAM)})
+    root = make_tree(
+        tmp_path, {"other": f"auth required {HOOK} preauth\n"}, {"pkexec": (0o4755, ELF_WITH_PAM)}
+    )
     code, found = report(root)
     assert code == 1
     assert found["setuid_programs"] == [{"path": "/usr/bin/pkexec", "services": ["other"]}]
@@ -160,20 +217,26 @@ def test_a_service_without_a_file_runs_other(tmp_path):
 
 
 def test_another_modules_pam_python_line_is_flagged_too(tmp_path):
-    root = make_tree(tmp_path, {"su": "auth required pam_python.so /usr/lib/sec/otp.py\n"},
-                     SETUID_SU)
+    root = make_tree(
+        tmp_path, {"su": "auth required pam_python.so /usr/lib/sec/otp.py\n"}, SETUID_SU
+    )
     code, found = report(root)
     assert code == 1 and "another module" in found["unsafe"][0]["use_instead"]
     assert found["services"] == []  # not pam-guard's
 
 
 def test_include_loops_end(tmp_path):
-    root = make_tree(tmp_path, {"su": "@include a\n", "a": "@include b\nauth include su\n",
-                                "b": f"@include a\nauth requisite {HOOK} preauth\n"},
-                     SETUID_SU)
+    root = make_tree(
+        tmp_path,
+        {
+            "su": "@include a\n",
+            "a": "@include b\nauth include su\n",
+            "b": f"@include a\nauth requisite {HOOK} preauth\n",
+        },
+        SETUID_SU,
+    )
     code, found = report(root)
-    assert code == 1 and {(u["file"], u["line"]) for u in found["unsafe"]} == {
-        ("/etc/pam.d/b", 2)}
+    assert code == 1 and {(u["file"], u["line"]) for u in found["unsafe"]} == {("/etc/pam.d/b", 2)}
 
 
 def test_no_pam_d_is_a_clear_error(tmp_path):
@@ -184,8 +247,9 @@ def test_no_pam_d_is_a_clear_error(tmp_path):
 @pytest.mark.skipif(not os.path.exists("/usr/bin/su"), reason="n/a: no su on this host")
 def test_this_host(tmp_path):
     """The host's own stacks: whatever the verdict, su is found with its services."""
-    done = subprocess.run([PAM_GUARD, "doctor", "--json"], capture_output=True,
-                          text=True, timeout=120)
+    done = subprocess.run(
+        [PAM_GUARD, "doctor", "--json"], capture_output=True, text=True, timeout=120
+    )
     assert done.returncode in (0, 1), done.stderr
     found = json.loads(done.stdout)
     su = [p for p in found["setuid_programs"] if p["path"] == "/usr/bin/su"]

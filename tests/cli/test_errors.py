@@ -49,10 +49,23 @@ def test_missing_and_unreadable_config_is_exit_2(site):
 
 def test_config_unreadable_for_the_caller_is_exit_2(site):
     # An unprivileged admin cannot read root's 0600 config in a 0700 directory.
-    done = subprocess.run(["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups",
-                           PAM_GUARD, "--config", site.config, "status"],
-                          capture_output=True, text=True, timeout=60, check=False,
-                          env=dict(site.env, PAM_GUARD_CACHE_DIR="/nonexistent/cache"))
+    done = subprocess.run(
+        [
+            "setpriv",
+            "--reuid=nobody",
+            "--regid=nogroup",
+            "--clear-groups",
+            PAM_GUARD,
+            "--config",
+            site.config,
+            "status",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env=dict(site.env, PAM_GUARD_CACHE_DIR="/nonexistent/cache"),
+    )
     assert done.returncode == 2, done.stderr
     assert site.config in done.stderr and "Permission denied" in done.stderr
 
@@ -72,8 +85,13 @@ def _remove_store(site) -> None:
 
 def test_missing_store_is_made_by_any_command(site):
     """SPEC §10: made at first use, at the newest schema, in its existing directory."""
-    for args in (("history",), ("status", "alice"), ("lock", "alice"),
-                 ("explain", "alice", "--ip", "192.0.2.1"), ("trackstat",)):
+    for args in (
+        ("history",),
+        ("status", "alice"),
+        ("lock", "alice"),
+        ("explain", "alice", "--ip", "192.0.2.1"),
+        ("trackstat",),
+    ):
         _remove_store(site)
         done = site.cli(*args)
         assert done.returncode in (0, 1), (args, done.stderr)  # 1: alice is unknown
@@ -85,8 +103,12 @@ def test_missing_store_is_made_by_any_command(site):
 def test_missing_store_directory_is_exit_3_and_nothing_is_made(site):
     _remove_store(site)
     os.rmdir(os.path.dirname(site.store_path))
-    for args in (("status", "alice"), ("history",), ("lock", "alice"),
-                 ("explain", "alice", "--ip", "192.0.2.1")):
+    for args in (
+        ("status", "alice"),
+        ("history",),
+        ("lock", "alice"),
+        ("explain", "alice", "--ip", "192.0.2.1"),
+    ):
         done = site.cli(*args)
         assert done.returncode == 3, (args, done.stderr)
         assert "store unreachable" in done.stderr and "no directory" in done.stderr
@@ -106,8 +128,9 @@ def test_unreachable_postgresql_is_exit_3(site):
     with socket.socket() as sock:  # a port nobody listens on
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    site.write({"store": {"url": f"postgresql://postgres@127.0.0.1:{port}/none",
-                          "timeout_seconds": 1}})
+    site.write(
+        {"store": {"url": f"postgresql://postgres@127.0.0.1:{port}/none", "timeout_seconds": 1}}
+    )
     for args in (("history",), ("status",), ("lock", "alice")):
         done = site.cli(*args)
         assert done.returncode == 3, (args, done.stderr)

@@ -24,9 +24,19 @@ BULK = 50_000
 # relative boundaries used below (7d, 1d) fall at least 10 minutes from any of them.
 GATE_LOGINS = 120
 SPACING = 6000.0
-ADDRESSES = ["192.0.2.5", "192.0.2.77", "198.51.100.9", "2001:db8:1::5", "2001:db8:2::7",
-             "::ffff:192.0.2.200", None, "fe80::1%eth0", "10.20.30.40", "2001:db8:ffff::1",
-             "not-an-address"]
+ADDRESSES = [
+    "192.0.2.5",
+    "192.0.2.77",
+    "198.51.100.9",
+    "2001:db8:1::5",
+    "2001:db8:2::7",
+    "::ffff:192.0.2.200",
+    None,
+    "fe80::1%eth0",
+    "10.20.30.40",
+    "2001:db8:ffff::1",
+    "not-an-address",
+]
 USERS = ["alice", "bob", "carol", '=HYPERLINK("http://x.example")']
 SERVICES = ["sshd", "vpn", "su"]
 
@@ -60,18 +70,27 @@ def _bulk_row(i: int, old: float) -> dict:
     else:
         address = f"2001:db8:{i % 50:x}::{i % 999 + 1:x}"
     outcome = ("success", "failure", "denied")[i % 3] if i % 7 else "success"
-    return {"ts": old + i * 30.0, "username": f"user{i % 1000}", "channel": "pam",
-            "service": SERVICES[i % 3], "address": address, "address_raw": address,
-            "client": None, "secure": None, "outcome": outcome,
-            "reasons": "ip_restricted" if outcome == "denied" else ""}
+    return {
+        "ts": old + i * 30.0,
+        "username": f"user{i % 1000}",
+        "channel": "pam",
+        "service": SERVICES[i % 3],
+        "address": address,
+        "address_raw": address,
+        "client": None,
+        "secure": None,
+        "outcome": outcome,
+        "reasons": "ip_restricted" if outcome == "denied" else "",
+    }
 
 
 def _stored(site: Site) -> list[dict]:
     """Every event as the test reads it, newest first (ts, then id, descending)."""
     rows = site.query("SELECT id, ts, username, outcome, service, address FROM events")
     rows.sort(key=lambda r: (r[1], r[0]), reverse=True)
-    return [{"ts": r[1], "user": r[2], "outcome": r[3], "service": r[4], "address": r[5]}
-            for r in rows]
+    return [
+        {"ts": r[1], "user": r[2], "outcome": r[3], "service": r[4], "address": r[5]} for r in rows
+    ]
 
 
 @pytest.fixture(scope="module")
@@ -101,29 +120,44 @@ def _cases():
     return [
         (["alice"], lambda r: r["user"] == "alice"),
         (["--failed"], lambda r: r["outcome"] == "failure"),
-        (["carol", "--denied", "--success"],
-         lambda r: r["user"] == "carol" and r["outcome"] in ("denied", "success")),
-        (["--service", "vpn", "--since", "7d"],
-         lambda r: r["service"] == "vpn" and r["ts"] >= now - 7 * DAY),
+        (
+            ["carol", "--denied", "--success"],
+            lambda r: r["user"] == "carol" and r["outcome"] in ("denied", "success"),
+        ),
+        (
+            ["--service", "vpn", "--since", "7d"],
+            lambda r: r["service"] == "vpn" and r["ts"] >= now - 7 * DAY,
+        ),
         (["--until", "1d", "--since", "8d"], lambda r: now - 8 * DAY <= r["ts"] <= now - DAY),
-        (["--since", day30, "--until", at25, "--failed"],
-         lambda r: since30 <= r["ts"] <= until25 and r["outcome"] == "failure"),
+        (
+            ["--since", day30, "--until", at25, "--failed"],
+            lambda r: since30 <= r["ts"] <= until25 and r["outcome"] == "failure",
+        ),
         (["--ip", "10.7.0.0/16"], _in("10.7.0.0/16")),
-        (["--ip", "10.7.128.0/17", "--success"],
-         lambda r: _in("10.7.128.0/17")(r) and r["outcome"] == "success"),
+        (
+            ["--ip", "10.7.128.0/17", "--success"],
+            lambda r: _in("10.7.128.0/17")(r) and r["outcome"] == "success",
+        ),
         (["--ip", "::ffff:192.0.2.0/120"], _in("192.0.2.0/24")),  # IPv4-mapped form
         (["--ip", "192.0.2.77"], _in("192.0.2.77/32")),
         (["--ip", "2001:db8:1::/48"], _in("2001:db8:1::/48")),
-        (["--ip", "2001:db8::/32", "--service", "su"],
-         lambda r: _in("2001:db8::/32")(r) and r["service"] == "su"),
-        (["--ip", "::/0", "--since", "10d"], lambda r: _in("::/0")(r) and r["ts"] >= now - 10 * DAY),
+        (
+            ["--ip", "2001:db8::/32", "--service", "su"],
+            lambda r: _in("2001:db8::/32")(r) and r["service"] == "su",
+        ),
+        (
+            ["--ip", "::/0", "--since", "10d"],
+            lambda r: _in("::/0")(r) and r["ts"] >= now - 10 * DAY,
+        ),
         (["--ip", "local", "bob"], lambda r: r["address"] is None and r["user"] == "bob"),
     ]
 
 
 def _listed(output: str) -> list[dict]:
-    return [{k: r[k] for k in ("ts", "user", "outcome", "service", "address")}
-            for r in json.loads(output)]
+    return [
+        {k: r[k] for k in ("ts", "user", "outcome", "service", "address")}
+        for r in json.loads(output)
+    ]
 
 
 def test_filters_match_the_store(big):

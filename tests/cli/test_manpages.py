@@ -24,8 +24,10 @@ from policy.settings_help import KEYS, SECTIONS
 from tests.support.pam import ROOT, VENV_PYTHON
 
 MAN_DIR = "/usr/local/share/man"  # where packaging/install.sh puts them
-INSTALLED = {"pam-guard.8": f"{MAN_DIR}/man8/pam-guard.8",
-             "pam-guard.toml.5": f"{MAN_DIR}/man5/pam-guard.toml.5"}
+INSTALLED = {
+    "pam-guard.8": f"{MAN_DIR}/man8/pam-guard.8",
+    "pam-guard.toml.5": f"{MAN_DIR}/man5/pam-guard.toml.5",
+}
 
 
 def _tool(name: str) -> str:
@@ -40,8 +42,12 @@ def render(roff: str) -> str:
     with tempfile.NamedTemporaryFile("w", suffix=".man") as handle:
         handle.write(roff)
         handle.flush()
-        out = subprocess.run([_tool("groff"), "-man", "-Tutf8", "-rLL=3000n", "-P-cbou",
-                              handle.name], capture_output=True, text=True, check=True)
+        out = subprocess.run(
+            [_tool("groff"), "-man", "-Tutf8", "-rLL=3000n", "-P-cbou", handle.name],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
     return out.stdout
 
 
@@ -120,9 +126,13 @@ def test_exit_codes_and_files_are_in_the_command_page(command_text):
     top = sections(command_text, "")
     for code in (0, 1, 2, 3):
         assert re.search(rf"^{code} ", flat(top["EXIT STATUS"]), re.M), code
-    for path in ("/etc/pam-guard/pam-guard.toml", "/etc/pam-guard/audit.key",
-                 "/var/lib/pam-guard/pam-guard.db", "/opt/pam-guard/hook.py",
-                 "/opt/pam-guard/bin/pam-guard-exec"):
+    for path in (
+        "/etc/pam-guard/pam-guard.toml",
+        "/etc/pam-guard/audit.key",
+        "/var/lib/pam-guard/pam-guard.db",
+        "/opt/pam-guard/hook.py",
+        "/opt/pam-guard/bin/pam-guard-exec",
+    ):
         assert has_word(top["FILES"], path), path
 
 
@@ -164,12 +174,19 @@ def test_every_setting_says_what_values_it_takes():
 
 
 def test_settings_help_stays_off_the_login_path():
-    out = subprocess.run(["/usr/bin/python3", "-X", "importtime", "-c",
-                          "import policy.settings, policy.decide"], cwd=ROOT,
-                         env=dict(os.environ, PYTHONPATH=ROOT),
-                         capture_output=True, text=True, check=True).stderr
-    names = {line.rsplit("|", 1)[1].strip() for line in out.splitlines()
-             if line.startswith("import time:") and "|" in line}
+    out = subprocess.run(
+        ["/usr/bin/python3", "-X", "importtime", "-c", "import policy.settings, policy.decide"],
+        cwd=ROOT,
+        env=dict(os.environ, PYTHONPATH=ROOT),
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stderr
+    names = {
+        line.rsplit("|", 1)[1].strip()
+        for line in out.splitlines()
+        if line.startswith("import time:") and "|" in line
+    }
     assert "policy.settings" in names and "policy.decide" in names
     assert "policy.settings_help" not in names
 
@@ -177,12 +194,16 @@ def test_settings_help_stays_off_the_login_path():
 @pytest.mark.parametrize("page", manpages.PAGES)
 def test_pages_render_without_warnings(page, tmp_path):
     path = manpages.write_pages(str(tmp_path))[manpages.PAGES.index(page)]
-    groff = subprocess.run([_tool("groff"), "-ww", "-man", "-z", path],
-                           capture_output=True, text=True)
+    groff = subprocess.run(
+        [_tool("groff"), "-ww", "-man", "-z", path], capture_output=True, text=True
+    )
     assert groff.returncode == 0 and groff.stderr == ""
-    man = subprocess.run([_tool("man"), "-l", "--warnings", path], capture_output=True,
-                         text=True, env=dict(os.environ, MANWIDTH="80", MANPAGER="cat",
-                                             PAGER="cat"))
+    man = subprocess.run(
+        [_tool("man"), "-l", "--warnings", path],
+        capture_output=True,
+        text=True,
+        env=dict(os.environ, MANWIDTH="80", MANPAGER="cat", PAGER="cat"),
+    )
     assert man.returncode == 0 and man.stderr == "", man.stderr
     assert page.split(".")[0].upper() in man.stdout
 
@@ -209,16 +230,20 @@ def test_roff_special_characters_are_escaped():
 
 def test_installed_pages_are_the_ones_the_code_makes_now(tmp_path):
     # What install.sh installed, against the pages made from this checkout's code.
-    subprocess.run([VENV_PYTHON, "-m", "pam_guard.manpages", str(tmp_path)], cwd=ROOT,
-                   check=True, capture_output=True)
+    subprocess.run(
+        [VENV_PYTHON, "-m", "pam_guard.manpages", str(tmp_path)],
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+    )
     for name, installed in INSTALLED.items():
         assert os.path.exists(installed), f"{installed} missing: run packaging/install.sh"
         with open(installed) as got, open(tmp_path / name) as expected:
             assert got.read() == expected.read(), f"{installed} is not what the code makes now"
     # `man pam-guard` and `man pam-guard.toml` find them
     for name, section in (("pam-guard", "8"), ("pam-guard.toml", "5")):
-        where = subprocess.run([_tool("man"), "-w", section, name], capture_output=True,
-                               text=True)
+        where = subprocess.run([_tool("man"), "-w", section, name], capture_output=True, text=True)
         assert where.returncode == 0, where.stderr
         assert os.path.realpath(where.stdout.strip()) == os.path.realpath(
-            INSTALLED[f"{name}.{section}"])
+            INSTALLED[f"{name}.{section}"]
+        )

@@ -13,15 +13,19 @@ from prometheus_client.parser import text_string_to_metric_families
 from pam_guard.notices import KINDS
 
 USERS = ("mallory", "alice", "bob", "carol")
-LABELS = {"attempts": {"channel", "service", "outcome", "reason"},
-          "notices_queued": {"kind"}, "notices_failed": {"kind"}}
+LABELS = {
+    "attempts": {"channel", "service", "outcome", "reason"},
+    "notices_queued": {"kind"},
+    "notices_failed": {"kind"},
+}
 
 
 def parsed(text: str) -> dict:
     """family name (prefix and a counter's _total dropped, as the parser does) -> family."""
     families = {f.name.removeprefix("pam_guard_"): f for f in text_string_to_metric_families(text)}
-    assert all(not f.samples or f.samples[0].name.startswith("pam_guard_")
-               for f in families.values())
+    assert all(
+        not f.samples or f.samples[0].name.startswith("pam_guard_") for f in families.values()
+    )
     return families
 
 
@@ -56,24 +60,34 @@ def test_metrics_parse_and_equal_the_store(busy_site):
     site = busy_site
     families = parsed(site.ok("metrics"))
     assert families["attempts"].type == "counter"
-    stored = site.query("SELECT channel, service, outcome, reasons, count(*) FROM events "
-                        "GROUP BY channel, service, outcome, reasons")
-    exported = {(s.labels["channel"], s.labels["service"], s.labels["outcome"],
-                 s.labels["reason"]): s.value for s in families["attempts"].samples}
+    stored = site.query(
+        "SELECT channel, service, outcome, reasons, count(*) FROM events "
+        "GROUP BY channel, service, outcome, reasons"
+    )
+    exported = {
+        (s.labels["channel"], s.labels["service"], s.labels["outcome"], s.labels["reason"]): s.value
+        for s in families["attempts"].samples
+    }
     assert exported == {row[:4]: row[4] for row in stored}
     assert {"pam", "radius"} <= {s.labels["channel"] for s in families["attempts"].samples}
-    assert {"success", "failure", "denied"} <= {s.labels["outcome"]
-                                                for s in families["attempts"].samples}
-    assert ('pam', 'we"ird\\svc', "failure", "") in exported  # escaped, and read back as given
+    assert {"success", "failure", "denied"} <= {
+        s.labels["outcome"] for s in families["attempts"].samples
+    }
+    assert ("pam", 'we"ird\\svc', "failure", "") in exported  # escaped, and read back as given
 
-    [(locked,)] = site.query("SELECT count(*) FROM accounts WHERE locked_at IS NOT NULL AND "
-                             "(lock_expires IS NULL OR lock_expires > ?)", (time.time(),))
+    [(locked,)] = site.query(
+        "SELECT count(*) FROM accounts WHERE locked_at IS NOT NULL AND "
+        "(lock_expires IS NULL OR lock_expires > ?)",
+        (time.time(),),
+    )
     assert locked == 2  # mallory (failures) and carol (by hand); bob's lock is over
     assert value(families, "locked_users") == locked
     assert value(families, "blocked_addresses") == 0
 
-    unsent = site.query("SELECT kind, attempts >= 30, count(*) FROM outbox "
-                        "WHERE sent_at IS NULL GROUP BY kind, attempts >= 30")
+    unsent = site.query(
+        "SELECT kind, attempts >= 30, count(*) FROM outbox "
+        "WHERE sent_at IS NULL GROUP BY kind, attempts >= 30"
+    )
     assert {gave_up for _kind, gave_up, _n in unsent} == {0, 1}, unsent
     for kind in KINDS:
         for name, gave_up in (("notices_queued", 0), ("notices_failed", 1)):
@@ -92,8 +106,13 @@ def test_no_label_holds_a_user_name(busy_site):
 
 def test_an_empty_store_has_every_metric(site):
     families = parsed(site.ok("metrics"))
-    assert set(families) == {"attempts", "locked_users", "blocked_addresses",
-                             "notices_queued", "notices_failed"}
+    assert set(families) == {
+        "attempts",
+        "locked_users",
+        "blocked_addresses",
+        "notices_queued",
+        "notices_failed",
+    }
     assert families["attempts"].samples == []
     assert value(families, "locked_users") == 0
 
@@ -126,6 +145,6 @@ def test_json_holds_the_same_figures(busy_site):
     data = {f["name"]: f for f in busy_site.json("metrics")}
     families = parsed(busy_site.ok("metrics"))
     assert data["pam_guard_locked_users"]["samples"] == [
-        {"labels": {}, "value": value(families, "locked_users")}]
+        {"labels": {}, "value": value(families, "locked_users")}
+    ]
     assert len(data["pam_guard_attempts_total"]["samples"]) == len(families["attempts"].samples)
-

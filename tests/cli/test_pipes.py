@@ -13,11 +13,23 @@ import pytest
 from tests.cli.conftest import PAM_GUARD
 
 COMMANDS = [
-    ("history",), ("history", "--format", "csv"), ("history", "--format", "json"),
-    ("history", "--limit", "5"), ("--json", "history"), ("status",), ("status", "u1"),
-    ("trackstat",), ("sessions",), ("ip", "list"), ("audit",), ("audit", "verify"),
-    ("deliver", "--list"), ("check-config",), ("explain", "u1", "--ip", "192.0.2.1"),
-    ("init-store",), ("--help",),
+    ("history",),
+    ("history", "--format", "csv"),
+    ("history", "--format", "json"),
+    ("history", "--limit", "5"),
+    ("--json", "history"),
+    ("status",),
+    ("status", "u1"),
+    ("trackstat",),
+    ("sessions",),
+    ("ip", "list"),
+    ("audit",),
+    ("audit", "verify"),
+    ("deliver", "--list"),
+    ("check-config",),
+    ("explain", "u1", "--ip", "192.0.2.1"),
+    ("init-store",),
+    ("--help",),
 ]
 
 
@@ -33,9 +45,12 @@ def busy(store_template):
         conn.executemany(
             "INSERT INTO events (ts, username, channel, service, address, outcome, reasons) "
             "VALUES (?, ?, 'pam', 'sshd', '192.0.2.1', ?, '')",
-            [(now - i, f"u{i % 40}", "failure" if i % 3 else "success") for i in range(3000)])
-        conn.executemany("INSERT INTO accounts (username, first_seen, last_activity) "
-                         "VALUES (?, ?, ?)", [(f"u{i}", now, now) for i in range(40)])
+            [(now - i, f"u{i % 40}", "failure" if i % 3 else "success") for i in range(3000)],
+        )
+        conn.executemany(
+            "INSERT INTO accounts (username, first_seen, last_activity) VALUES (?, ?, ?)",
+            [(f"u{i}", now, now) for i in range(40)],
+        )
     conn.close()
     yield site
     site.close()
@@ -46,9 +61,15 @@ def _with_reader_gone(site, args):
     read_end, write_end = os.pipe()
     os.close(read_end)
     try:
-        return subprocess.run([PAM_GUARD, "--config", site.config, *args], env=site.env,
-                              stdout=write_end, stderr=subprocess.PIPE, text=True, timeout=120,
-                              check=False)
+        return subprocess.run(
+            [PAM_GUARD, "--config", site.config, *args],
+            env=site.env,
+            stdout=write_end,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=120,
+            check=False,
+        )
     finally:
         os.close(write_end)
 
@@ -64,8 +85,12 @@ def test_reader_gone_ends_the_command_quietly(busy, args):
 def test_head_of_a_long_history(busy):
     """The reader takes one line and leaves while rows still stream from the store."""
     for fmt in ("table", "csv", "json"):
-        proc = subprocess.Popen([PAM_GUARD, "--config", busy.config, "history", "--format", fmt],
-                                env=busy.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        proc = subprocess.Popen(
+            [PAM_GUARD, "--config", busy.config, "history", "--format", fmt],
+            env=busy.env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
         assert proc.stdout is not None and proc.stderr is not None
         assert proc.stdout.readline()
         proc.stdout.close()

@@ -19,7 +19,8 @@ def test_status_lists_high_risk_first(make_site):
     site.success("mallory", "10.9.9.9", at=now - 90)
     for i in range(6):  # six denials in the 30-minute period: more than denied_limit 5
         assert site.success("mallory", f"203.0.113.{i + 1}", at=now - 60 + i).reasons == (
-            "ip_restricted",)
+            "ip_restricted",
+        )
     for i in range(5):  # five are tolerated
         site.success("zoe", f"203.0.113.{i + 1}", at=now - 50 + i)
     site.ok("lock", "bob")
@@ -32,7 +33,9 @@ def test_status_lists_high_risk_first(make_site):
     assert [r["locked"] for r in rows if r["user"] == "bob"] == [True]
     table = site.ok("status").splitlines()
     assert table[0].split()[:2] == ["USER", "STATUS"] and table[1].split()[:2] == [
-        "mallory", "high_risk"]
+        "mallory",
+        "high_risk",
+    ]
 
     report = site.json("status", "mallory")
     assert report["status"] == "high_risk" and report["locked"] is False
@@ -50,10 +53,16 @@ def test_status_of_a_user_shows_failures_trackstat_and_sessions(site):
 
     report = site.json("status", "alice")
     assert report["failures_in_window"] == 1 and report["failure_limit"] == 3
-    assert report["trackstat"] == {"logins_used": 1, "unique_addresses": 1, "percent": 100.0,
-                                   "determination": "not enough data"}
+    assert report["trackstat"] == {
+        "logins_used": 1,
+        "unique_addresses": 1,
+        "percent": 100.0,
+        "determination": "not enough data",
+    }
     assert sorted((s["service"], s["address"]) for s in report["open_sessions"]) == [
-        ("sshd", "192.0.2.1"), ("vpn", "2001:db8::7")]
+        ("sshd", "192.0.2.1"),
+        ("vpn", "2001:db8::7"),
+    ]
     assert "sessions:    2 open" in site.ok("status", "alice")
 
     sessions = site.json("sessions", "alice")
@@ -79,14 +88,14 @@ def test_last_active_shows_a_success_the_account_row_was_left_behind(site):
             attempt = site.attempt("carol", "192.0.2.5", service="vpn", at=at, channel="radius")
             site.gate.record_outcomes([(SUCCESS, [attempt])], copies)
         assert site.query("SELECT last_activity FROM accounts WHERE username = 'carol'") == [
-            (start,)]
+            (start,)
+        ]
         assert site.json("status", "carol")["last_activity"] == when(start + 60)
         assert "last active: " + when(start + 60) in site.ok("status", "carol")
         (row,) = [r for r in site.json("status") if r["user"] == "carol"]
         assert row["last_activity"] == when(start + 60)
 
-        attempt = site.attempt("carol", "192.0.2.5", service="vpn", at=start + 90,
-                               channel="radius")
+        attempt = site.attempt("carol", "192.0.2.5", service="vpn", at=start + 90, channel="radius")
         site.gate.record_outcomes([(FAILURE, [attempt])], copies)
         assert site.json("status", "carol")["last_activity"] == when(start + 90)
     finally:
@@ -103,8 +112,9 @@ def test_status_takes_the_write_lock_only_to_save_a_changed_status(site):
         site.success(user, "192.0.2.1", at=now - 200)
     assert site.json("status", "bob")["status"] == "protected"
     # bob has been away for years as far as the account row goes: "inactive" now, to save
-    site.execute("UPDATE accounts SET last_activity = ? WHERE username = 'bob'",
-                 (now - 1000 * DAY,))
+    site.execute(
+        "UPDATE accounts SET last_activity = ? WHERE username = 'bob'", (now - 1000 * DAY,)
+    )
 
     holder = sqlite3.connect(site.store_path, timeout=0, isolation_level=None)
     holder.execute("BEGIN IMMEDIATE")  # another writer holds the write lock
@@ -129,8 +139,13 @@ def test_status_takes_the_write_lock_only_to_save_a_changed_status(site):
 @pytest.mark.parametrize("engine", ["sqlite", "postgresql"])
 def test_trackstat_page(make_site, request, engine):
     url = request.getfixturevalue("postgres_url") if engine == "postgresql" else None
-    site = make_site({"trackstat": {"enabled": True, "logins": 15, "rating": 20},
-                      "concurrent": {"enabled": True, "action": "allow"}}, url=url)
+    site = make_site(
+        {
+            "trackstat": {"enabled": True, "logins": 15, "rating": 20},
+            "concurrent": {"enabled": True, "action": "allow"},
+        },
+        url=url,
+    )
     start = time.time() - 2 * DAY
     for i in range(3):  # older than the last 15 logins: not counted
         site.success("sharer", f"10.9.9.{i + 1}", at=start - DAY + i * 1200)
@@ -145,8 +160,11 @@ def test_trackstat_page(make_site, request, engine):
 
     rows = {r["user"]: r for r in site.json("trackstat")}
     assert set(rows) == {"newbie", "roamer", "sharer", "steady"}
-    assert (rows["sharer"]["figure"], rows["sharer"]["percent"],
-            rows["sharer"]["determination"]) == ("4/15", 26.7, "sharing")
+    assert (
+        rows["sharer"]["figure"],
+        rows["sharer"]["percent"],
+        rows["sharer"]["determination"],
+    ) == ("4/15", 26.7, "sharing")
     assert (rows["steady"]["figure"], rows["steady"]["determination"]) == ("3/15", "ok")
     assert rows["newbie"]["determination"] == "not enough data"
     assert rows["newbie"]["logins_used"] == 5
@@ -214,12 +232,15 @@ def test_prune_drops_only_what_is_past_retention(make_site):
     assert notices >= 1
     site.execute("UPDATE outbox SET sent_at = created")  # as `pam-guard deliver` marks them
 
-    assert site.json("prune") == {"retention_days": 30, "events": 3, "sessions": 2,
-                                  "notices": notices}
+    assert site.json("prune") == {
+        "retention_days": 30,
+        "events": 3,
+        "sessions": 2,
+        "notices": notices,
+    }
     assert site.query("SELECT outcome, reasons FROM events") == [("denied", "locked")]
     assert site.query("SELECT session_key FROM sessions") == [("alive",)]
-    assert site.json("prune") == {"retention_days": 30, "events": 0, "sessions": 0,
-                                  "notices": 0}
+    assert site.json("prune") == {"retention_days": 30, "events": 0, "sessions": 0, "notices": 0}
 
 
 def test_init_store_upgrades_in_place_and_keeps_data(site):

@@ -47,9 +47,16 @@ def ldap_raw(slapd, tmp_path):  # noqa: F811 - the imported fixture, by name
     def make(admin: bool = False, **overrides) -> dict:
         dn, password = (ADMIN_DN, ADMIN_PASSWORD) if admin else (READER_DN, READER_PASSWORD)
         secret = write_secret(tmp_path / ("admin.pw" if admin else "reader.pw"), password)
-        raw = {"enabled": True, "url": slapd.url, "kind": "openldap", "bind_dn": dn,
-               "bind_password_file": secret, "user_base": PEOPLE, "user_filter": "(uid={user})",
-               "timeout_seconds": 2}
+        raw = {
+            "enabled": True,
+            "url": slapd.url,
+            "kind": "openldap",
+            "bind_dn": dn,
+            "bind_password_file": secret,
+            "user_base": PEOPLE,
+            "user_filter": "(uid={user})",
+            "timeout_seconds": 2,
+        }
         raw.update(overrides)
         return raw
 
@@ -79,8 +86,11 @@ class Site:
     def __init__(self, root, custom: dict, overrides: dict) -> None:
         self.root = root
         self.url = f"sqlite:///{root}/store/pam-guard.db"
-        raw = {"store": {"url": self.url}, "custom_authentication": custom,
-               "notify": {"admin": "admin@example.org"}}
+        raw = {
+            "store": {"url": self.url},
+            "custom_authentication": custom,
+            "notify": {"admin": "admin@example.org"},
+        }
         self.config, self.settings = write_site(root, raw, overrides)
         self.gate = Gate(self.settings)
         self.env = dict(os.environ, PAM_GUARD_CACHE_DIR=str(root / "cache"))
@@ -94,8 +104,14 @@ class Site:
             return conn.execute(statement, params).fetchall()
 
     def cli(self, *args) -> subprocess.CompletedProcess:
-        return subprocess.run([PAM_GUARD, "--config", self.config, *args], capture_output=True,
-                              text=True, timeout=60, env=self.env, check=False)
+        return subprocess.run(
+            [PAM_GUARD, "--config", self.config, *args],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env=self.env,
+            check=False,
+        )
 
 
 @pytest.fixture

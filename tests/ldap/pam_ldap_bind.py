@@ -40,9 +40,23 @@ def pam_sm_authenticate(pamh, flags, argv):
         os.write(fd, password.encode())
         os.close(fd)
         done = subprocess.run(
-            ["ldapwhoami", "-x", "-o", "nettimeout=5", "-H", args["url"],
-             "-D", f"uid={user},{args['base']}", "-y", path],
-            stdin=subprocess.DEVNULL, capture_output=True, timeout=10, check=False)
+            [
+                "ldapwhoami",
+                "-x",
+                "-o",
+                "nettimeout=5",
+                "-H",
+                args["url"],
+                "-D",
+                f"uid={user},{args['base']}",
+                "-y",
+                path,
+            ],
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            timeout=10,
+            check=False,
+        )
     finally:
         os.unlink(path)
     return pamh.PAM_SUCCESS if done.returncode == 0 else pamh.PAM_AUTH_ERR

@@ -24,7 +24,11 @@ def domain_duration(slapd):
     """Set (or remove, with None) the domain head's lockoutDuration for one test."""
 
     def set_to(value) -> None:
-        op = (ldap3.MODIFY_REPLACE, [str(value)]) if value is not None else (ldap3.MODIFY_REPLACE, [])
+        op = (
+            (ldap3.MODIFY_REPLACE, [str(value)])
+            if value is not None
+            else (ldap3.MODIFY_REPLACE, [])
+        )
         slapd.modify(SUFFIX, {"lockoutDuration": [op]})
 
     yield set_to
@@ -32,6 +36,7 @@ def domain_duration(slapd):
 
 
 # --- Active Directory ------------------------------------------------------------------------
+
 
 def test_ad_disabled_bit(slapd, directory):
     disabled, _, _ = slapd.add_user(userAccountControl="514")  # 0x202: NORMAL_ACCOUNT|DISABLE
@@ -44,8 +49,7 @@ def test_ad_disabled_bit(slapd, directory):
 def test_ad_lockout_time_within_and_past_the_domain_duration(slapd, directory, domain_duration):
     domain_duration(MINUTES_30)
     recent, _, _ = slapd.add_user(userAccountControl="512", lockoutTime=filetime(time.time() - 60))
-    old, _, _ = slapd.add_user(userAccountControl="512",
-                               lockoutTime=filetime(time.time() - 3600))
+    old, _, _ = slapd.add_user(userAccountControl="512", lockoutTime=filetime(time.time() - 3600))
     never, _, _ = slapd.add_user(userAccountControl="512", lockoutTime="0")
     ad = directory(kind="ad")
     assert ad.state(recent) == "locked"
@@ -58,18 +62,28 @@ def test_ad_lockout_time_within_and_past_the_domain_duration(slapd, directory, d
 @pytest.mark.parametrize("duration", [None, NEVER, 0])
 def test_ad_lockout_until_an_admin_unlocks(slapd, directory, domain_duration, duration):
     domain_duration(duration)
-    user, _, _ = slapd.add_user(userAccountControl="512",
-                                lockoutTime=filetime(time.time() - 86400 * 30))
+    user, _, _ = slapd.add_user(
+        userAccountControl="512", lockoutTime=filetime(time.time() - 86400 * 30)
+    )
     assert directory(kind="ad").state(user) == "locked"
 
 
 def test_ad_computed_flags_win(slapd, directory, domain_duration):
     domain_duration(MINUTES_30)
-    flagged, _, _ = slapd.add_user(**{"userAccountControl": "512", "lockoutTime": "0",
-                                      "msDS-User-Account-Control-Computed": "16"})
-    cleared, _, _ = slapd.add_user(**{"userAccountControl": "512",
-                                      "lockoutTime": filetime(time.time() - 60),
-                                      "msDS-User-Account-Control-Computed": "0"})
+    flagged, _, _ = slapd.add_user(
+        **{
+            "userAccountControl": "512",
+            "lockoutTime": "0",
+            "msDS-User-Account-Control-Computed": "16",
+        }
+    )
+    cleared, _, _ = slapd.add_user(
+        **{
+            "userAccountControl": "512",
+            "lockoutTime": filetime(time.time() - 60),
+            "msDS-User-Account-Control-Computed": "0",
+        }
+    )
     ad = directory(kind="ad")
     assert ad.state(flagged) == "locked"
     assert ad.state(cleared) is None
@@ -94,6 +108,7 @@ def test_ad_unlock_sets_lockout_time_to_zero(slapd, directory, domain_duration):
 
 
 # --- 389-ds ------------------------------------------------------------------------------------
+
 
 def _stamp(epoch: float) -> str:
     return time.strftime("%Y%m%d%H%M%SZ", time.gmtime(epoch))
@@ -120,8 +135,9 @@ def test_389ds_account_unlock_time(slapd, directory):
 
 
 def test_389ds_unlock_removes_the_lock_attributes(slapd, directory):
-    user, _, dn = slapd.add_user(nsAccountLock="true", accountUnlockTime="19700101000000Z",
-                                 passwordRetryCount="3")
+    user, _, dn = slapd.add_user(
+        nsAccountLock="true", accountUnlockTime="19700101000000Z", passwordRetryCount="3"
+    )
     admin = directory(kind="389ds", admin=True)
     assert admin.unlock(user) is True
     left = slapd.read(dn, "nsAccountLock", "accountUnlockTime", "passwordRetryCount")

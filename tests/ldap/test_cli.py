@@ -41,8 +41,9 @@ def test_unlock_unknown_everywhere_is_refused(make_site):
 def test_unlock_with_the_directory_down_exits_3(make_site):
     from tests.support.slapd import free_port
 
-    site = make_site(admin=True, custom={"url": f"ldap://127.0.0.1:{free_port()}",
-                                         "timeout_seconds": 1})
+    site = make_site(
+        admin=True, custom={"url": f"ldap://127.0.0.1:{free_port()}", "timeout_seconds": 1}
+    )
     done = site.cli("unlock", "someone")
     assert done.returncode == 3 and "directory unreachable" in done.stderr
 

@@ -25,8 +25,10 @@ def test_directory_lock_refuses_and_pam_guard_sets_no_lock(slapd, make_site, dir
     account = site.rows("SELECT locked_at, status FROM accounts WHERE username = ?", (uid,))[0]
     assert account["locked_at"] is None, "pam-guard must not lock when the directory does"
     assert account["status"] == "risk"
-    outcomes = [r["outcome"] for r in site.rows(
-        "SELECT outcome FROM events WHERE username = ? ORDER BY id", (uid,))]
+    outcomes = [
+        r["outcome"]
+        for r in site.rows("SELECT outcome FROM events WHERE username = ? ORDER BY id", (uid,))
+    ]
     assert outcomes == ["failure"] * 5 + ["denied", "denied"]
     # The directory's admin unlocks: the same gate lets the user in again.
     assert directory(admin=True).unlock(uid)
@@ -89,8 +91,10 @@ def test_other_rules_still_apply(slapd, make_site):
 def _down_site(make_site, policy):
     from tests.support.slapd import free_port
 
-    return make_site(custom={"url": f"ldap://127.0.0.1:{free_port()}", "timeout_seconds": 1},
-                     failure={"on_store_error": policy})
+    return make_site(
+        custom={"url": f"ldap://127.0.0.1:{free_port()}", "timeout_seconds": 1},
+        failure={"on_store_error": policy},
+    )
 
 
 def test_directory_down_denies_per_on_store_error(make_site):

@@ -67,12 +67,15 @@ def test_ds389_readings():
 def test_unlock_changes_touch_only_what_is_there():
     assert k.openldap_unlock({}) == {}
     assert k.openldap_unlock({"pwdAccountLockedTime": ["x"]}) == {
-        "pwdAccountLockedTime": [("MODIFY_DELETE", [])]}
+        "pwdAccountLockedTime": [("MODIFY_DELETE", [])]
+    }
     assert k.ad_unlock({"lockoutTime": ["0"]}) == {}
     assert k.ad_unlock({"lockoutTime": ["5"]}) == {"lockoutTime": [("MODIFY_REPLACE", ["0"])]}
     assert k.ds389_unlock({"nsAccountLock": ["true"]}) == {"nsAccountLock": [("MODIFY_DELETE", [])]}
 
 
 def test_ad_domain_dn():
-    assert k.ad_domain_dn("CN=Bob,OU=Staff,DC=corp,DC=example,DC=com") == "DC=corp,DC=example,DC=com"
+    assert (
+        k.ad_domain_dn("CN=Bob,OU=Staff,DC=corp,DC=example,DC=com") == "DC=corp,DC=example,DC=com"
+    )
     assert k.ad_domain_dn("uid=bob,ou=people,o=example") is None

@@ -112,8 +112,14 @@ def test_describe_shows_the_directory_view(slapd, directory):
     uid, _, dn = slapd.add_user()
     found = directory()
     view = found.describe(uid)
-    assert view == {**view, "kind": "openldap", "dn": dn, "found": True, "locked": False,
-                    "disabled": False}
+    assert view == {
+        **view,
+        "kind": "openldap",
+        "dn": dn,
+        "found": True,
+        "locked": False,
+        "disabled": False,
+    }
     lock_by_binds(slapd, dn)
     view = found.describe(uid)
     assert view["locked"] and view["locked_at"] and "pwdAccountLockedTime" in view["attributes"]

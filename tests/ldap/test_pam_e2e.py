@@ -32,9 +32,19 @@ def ldap_guard(slapd):
         pytest.skip(why)
     guard = support.GuardConfig()
     secret = write_secret(os.path.join(guard.dir, "bind.pw"), ADMIN_PASSWORD)
-    guard.write({"custom_authentication": {
-        "enabled": True, "url": slapd.url, "kind": "openldap", "bind_dn": ADMIN_DN,
-        "bind_password_file": secret, "user_base": PEOPLE, "timeout_seconds": 2}})
+    guard.write(
+        {
+            "custom_authentication": {
+                "enabled": True,
+                "url": slapd.url,
+                "kind": "openldap",
+                "bind_dn": ADMIN_DN,
+                "bind_password_file": secret,
+                "user_base": PEOPLE,
+                "timeout_seconds": 2,
+            }
+        }
+    )
     service = support.write_service(_stack(guard.path, slapd.url))
     yield guard, service
     support.remove_service(service)
@@ -70,8 +80,7 @@ def syslog_capture():
     capture.close()
 
 
-def test_pam_with_the_directory_down_answers_per_on_store_error(slapd, ldap_guard,
-                                                                syslog_capture):
+def test_pam_with_the_directory_down_answers_per_on_store_error(slapd, ldap_guard, syslog_capture):
     """slapd paused (a hung directory): the login is refused within the timeout, and logged."""
     import time
 
@@ -90,5 +99,6 @@ def test_pam_with_the_directory_down_answers_per_on_store_error(slapd, ldap_guar
     # the proof of the answer is PAM's refusal and the log line naming the directory.
     if syslog_capture.available:
         lines = syslog_capture.lines()
-        assert any(uid in line and "store_error" in line and "directory" in line
-                   for line in lines), lines
+        assert any(
+            uid in line and "store_error" in line and "directory" in line for line in lines
+        ), lines

@@ -23,9 +23,19 @@ def radius_on_ldap(slapd):
         pytest.skip(why or "freeradius tests run as root")
     guard = pam_support.GuardConfig()
     secret = write_secret(os.path.join(guard.dir, "bind.pw"), READER_PASSWORD)
-    guard.write({"custom_authentication": {
-        "enabled": True, "url": slapd.url, "kind": "openldap", "bind_dn": READER_DN,
-        "bind_password_file": secret, "user_base": PEOPLE, "timeout_seconds": 2}})
+    guard.write(
+        {
+            "custom_authentication": {
+                "enabled": True,
+                "url": slapd.url,
+                "kind": "openldap",
+                "bind_dn": READER_DN,
+                "bind_password_file": secret,
+                "user_base": PEOPLE,
+                "timeout_seconds": 2,
+            }
+        }
+    )
     server = radius.start_radius(guard.path, env=guard.env)
     yield guard, server
     server.stop()

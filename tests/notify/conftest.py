@@ -41,8 +41,12 @@ class Site:
         self.url = url or f"sqlite:///{root}/store/pam-guard.db"
         raw = {
             "store": {"url": self.url},
-            "notify": {"smtp_host": "127.0.0.1", "smtp_port": smtp_port, "from": SENDER,
-                       "admin": ADMIN},
+            "notify": {
+                "smtp_host": "127.0.0.1",
+                "smtp_port": smtp_port,
+                "from": SENDER,
+                "admin": ADMIN,
+            },
         }
         self.config, self.settings = write_site(root, raw, overrides)
         self.clock = Clock()
@@ -51,9 +55,14 @@ class Site:
 
     def cli(self, *args, timeout: float = 120, env=None) -> subprocess.CompletedProcess:
         """Run the installed admin command on this site's config."""
-        return subprocess.run([PAM_GUARD, "--config", self.config, *args], capture_output=True,
-                              text=True, timeout=timeout, env=dict(self.env, **(env or {})),
-                              check=False)
+        return subprocess.run(
+            [PAM_GUARD, "--config", self.config, *args],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            env=dict(self.env, **(env or {})),
+            check=False,
+        )
 
     def deliver(self, *args, **kw) -> subprocess.CompletedProcess:
         return self.cli("deliver", *args, **kw)

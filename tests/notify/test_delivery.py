@@ -75,12 +75,15 @@ def test_gives_up_after_bounded_attempts(make_site, smtp):
 
     done = site.deliver("--retry-now")
     assert done.returncode == 3
-    assert f"gave up on notice 1 (lock: 'pam-guard: account alice locked' to {ADMIN}) after " \
-           f"{deliver.MAX_ATTEMPTS} tries" in done.stderr
+    assert (
+        f"gave up on notice 1 (lock: 'pam-guard: account alice locked' to {ADMIN}) after "
+        f"{deliver.MAX_ATTEMPTS} tries" in done.stderr
+    )
     assert "waiting 0" in done.stdout
     listed = json.loads(site.cli("--json", "deliver", "--list").stdout)
     assert [(n["id"], n["kind"], n["state"], n["attempts"]) for n in listed] == [
-        (1, "lock", "given up", deliver.MAX_ATTEMPTS)]
+        (1, "lock", "given up", deliver.MAX_ATTEMPTS)
+    ]
     assert "Connection refused" in listed[0]["last_error"]
     smtp.start()
     done = site.deliver("--retry-now")
@@ -101,9 +104,15 @@ def test_backoff_grows_and_is_bounded():
 def test_recipient_refused_for_good(make_site, tmp_path):
     with SmtpServer(refuse={"gone@example.org"}) as server:
         site = make_site(port=server.port, lockout=QUIET)
-        assert site.cli("notify", "kim", "--on", "failure", "--to", "gone@example.org").returncode == 0
-        assert site.cli("notify", "lou", "--on", "failure",
-                        "--to", "gone@example.org,lou@example.org").returncode == 0
+        assert (
+            site.cli("notify", "kim", "--on", "failure", "--to", "gone@example.org").returncode == 0
+        )
+        assert (
+            site.cli(
+                "notify", "lou", "--on", "failure", "--to", "gone@example.org,lou@example.org"
+            ).returncode
+            == 0
+        )
         site.fail("kim", "203.0.113.60")
         site.fail("lou", "203.0.113.61")
         done = site.deliver()
@@ -123,9 +132,15 @@ def test_starttls_and_login(make_site, tmp_path):
     password_file.write_text("s3cret pass\n")
     password_file.chmod(0o600)
     with SmtpServer(tls=(cert, key), auth=("relay", "s3cret pass")) as server:
-        site = make_site(port=server.port, lockout=QUIET,
-                         notify={"starttls": True, "smtp_user": "relay",
-                                 "smtp_password_file": str(password_file)})
+        site = make_site(
+            port=server.port,
+            lockout=QUIET,
+            notify={
+                "starttls": True,
+                "smtp_user": "relay",
+                "smtp_password_file": str(password_file),
+            },
+        )
         _lock(site)
 
         # The certificate is checked: one the client does not trust is refused.
@@ -146,9 +161,15 @@ def test_wrong_password_keeps_the_notice(make_site, tmp_path):
     password_file.write_text("wrong")
     password_file.chmod(0o600)
     with SmtpServer(tls=(cert, key), auth=("relay", "right")) as server:
-        site = make_site(port=server.port, lockout=QUIET,
-                         notify={"starttls": True, "smtp_user": "relay",
-                                 "smtp_password_file": str(password_file)})
+        site = make_site(
+            port=server.port,
+            lockout=QUIET,
+            notify={
+                "starttls": True,
+                "smtp_user": "relay",
+                "smtp_password_file": str(password_file),
+            },
+        )
         _lock(site)
         done = site.deliver(env={"SSL_CERT_FILE": cert})
         assert done.returncode == 3 and "535" in done.stderr
@@ -159,8 +180,10 @@ def test_password_file_must_be_private(make_site, tmp_path):
     password_file = tmp_path / "smtp.pass"
     password_file.write_text("pw")
     password_file.chmod(0o644)
-    site = make_site(lockout=QUIET, notify={"starttls": True, "smtp_user": "relay",
-                                            "smtp_password_file": str(password_file)})
+    site = make_site(
+        lockout=QUIET,
+        notify={"starttls": True, "smtp_user": "relay", "smtp_password_file": str(password_file)},
+    )
     _lock(site)
     done = site.deliver()
     assert done.returncode == 2 and "mode 0600" in done.stderr
@@ -171,8 +194,9 @@ def test_login_without_starttls_is_refused(make_site, tmp_path):
     password_file = tmp_path / "smtp.pass"
     password_file.write_text("pw")
     password_file.chmod(0o600)
-    site = make_site(lockout=QUIET, notify={"smtp_user": "relay",
-                                            "smtp_password_file": str(password_file)})
+    site = make_site(
+        lockout=QUIET, notify={"smtp_user": "relay", "smtp_password_file": str(password_file)}
+    )
     _lock(site)
     done = site.deliver()
     assert done.returncode == 2 and "starttls" in done.stderr

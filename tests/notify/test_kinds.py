@@ -81,9 +81,16 @@ def test_ip_alert(make_site, smtp):
 
 
 def test_trackstat(make_site, smtp):
-    site = make_site(lockout=QUIET,
-                     trackstat={"enabled": True, "logins": 4, "rating": 50, "action": "email",
-                                "email": "security@example.org"})
+    site = make_site(
+        lockout=QUIET,
+        trackstat={
+            "enabled": True,
+            "logins": 4,
+            "rating": 50,
+            "action": "email",
+            "email": "security@example.org",
+        },
+    )
     for _ in range(6):  # one address every time: never sharing
         assert site.login("steady", "10.9.9.9").allowed
     for i in range(3):  # three logins (with this one's address): not enough data yet
@@ -106,8 +113,10 @@ def test_trackstat(make_site, smtp):
 
 
 def test_concurrent(make_site, smtp):
-    site = make_site(lockout=QUIET, concurrent={"enabled": True, "window_minutes": 15,
-                                                "action": "deny", "notify": True})
+    site = make_site(
+        lockout=QUIET,
+        concurrent={"enabled": True, "window_minutes": 15, "action": "deny", "notify": True},
+    )
     assert site.login("frank", "10.1.1.1").allowed
     assert site.login("frank", "10.1.1.1").allowed  # same address again: not concurrent
     _deliver_ok(site, 0)
@@ -156,8 +165,14 @@ def test_kind_switched_off_is_not_sent(make_site, smtp):
 
 def test_user_notices(make_site, smtp):
     site = make_site(lockout=QUIET)
-    done = site.cli("notify", "henry", "--on", "failure,success",
-                    "--to", "henry@example.org,h.backup@example.net")
+    done = site.cli(
+        "notify",
+        "henry",
+        "--on",
+        "failure,success",
+        "--to",
+        "henry@example.org,h.backup@example.net",
+    )
     assert done.returncode == 0, done.stderr
     done = site.cli("notify", "ivy", "--on", "success", "--to", "ivy@example.org")
     assert done.returncode == 0, done.stderr

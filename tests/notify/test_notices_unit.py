@@ -18,8 +18,11 @@ def _settings(**notify):
 
 def test_address_alert_lists_at_most_twenty_accounts():
     users = ", ".join(f"user{i:02}" for i in range(35))
-    notice = Notice("ip_alert", "192.0.2.1", (("address", "192.0.2.1"), ("failures", 35),
-                                               ("minutes", 5), ("users", users)))
+    notice = Notice(
+        "ip_alert",
+        "192.0.2.1",
+        (("address", "192.0.2.1"), ("failures", 35), ("minutes", 5), ("users", users)),
+    )
     title, body = notices.render(notice, _settings())
     assert title == "pam-guard: 35 failed logins from 192.0.2.1"
     assert "on 35 account(s)" in body
@@ -41,19 +44,31 @@ def test_recipients():
 
 def test_notices_import_stays_light():
     """It runs inside every login process: no email, no logging, no SQLAlchemy."""
-    code = ("import sys, pam_guard.notices, pam_guard.gate; "
-            "print(sorted(m for m in ('email', 'logging', 'sqlalchemy', 'smtplib') "
-            "if m in sys.modules))")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         check=True, timeout=60).stdout
+    code = (
+        "import sys, pam_guard.notices, pam_guard.gate; "
+        "print(sorted(m for m in ('email', 'logging', 'sqlalchemy', 'smtplib') "
+        "if m in sys.modules))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    ).stdout
     assert out.strip() == "[]"
 
 
 class _Row:
     def __init__(self, **kw):
-        self.__dict__.update(dict(id=7, created=1_800_000_000.0, kind="lock",
-                                  recipients="a@example.org, b@example.org", title="t",
-                                  body="b\n", attempts=0), **kw)
+        self.__dict__.update(
+            dict(
+                id=7,
+                created=1_800_000_000.0,
+                kind="lock",
+                recipients="a@example.org, b@example.org",
+                title="t",
+                body="b\n",
+                attempts=0,
+            ),
+            **kw,
+        )
 
 
 def test_message_headers():
@@ -66,13 +81,24 @@ def test_message_headers():
 
 def test_a_line_break_in_a_title_is_never_sendable(make_site, smtp):
     site = make_site()
-    site.sql("INSERT INTO outbox (created, kind, subject, recipients, title, body, attempts, "
-             "next_try) VALUES (0, 'lock', 'x', ?, ?, 'b', 0, 0)",
-             (ADMIN, "bad\r\nBcc: someone@example.org"))
-    site.sql("INSERT INTO outbox (created, kind, subject, recipients, title, body, attempts, "
-             "next_try) VALUES (0, 'lock', 'y', ?, 'good', 'b', 0, 0)", (ADMIN,))
-    done = subprocess.run([PAM_GUARD, "--config", site.config, "deliver"], capture_output=True,
-                          text=True, env=site.env, timeout=60, check=False)
+    site.sql(
+        "INSERT INTO outbox (created, kind, subject, recipients, title, body, attempts, "
+        "next_try) VALUES (0, 'lock', 'x', ?, ?, 'b', 0, 0)",
+        (ADMIN, "bad\r\nBcc: someone@example.org"),
+    )
+    site.sql(
+        "INSERT INTO outbox (created, kind, subject, recipients, title, body, attempts, "
+        "next_try) VALUES (0, 'lock', 'y', ?, 'good', 'b', 0, 0)",
+        (ADMIN,),
+    )
+    done = subprocess.run(
+        [PAM_GUARD, "--config", site.config, "deliver"],
+        capture_output=True,
+        text=True,
+        env=site.env,
+        timeout=60,
+        check=False,
+    )
     assert done.returncode == 1 and "gave up on notice 1" in done.stderr
     [mail] = smtp.wait_for(1)
     assert mail.message["Subject"] == "good" and mail.rcpt_tos == [ADMIN]

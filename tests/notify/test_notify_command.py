@@ -25,14 +25,19 @@ def _audit(site):
 
 def test_on_show_off(make_site):
     site = make_site()
-    done = site.cli("notify", "nina", "--on", "success,failure", "--to", "nina@example.org, n@x.example")
+    done = site.cli(
+        "notify", "nina", "--on", "success,failure", "--to", "nina@example.org, n@x.example"
+    )
     assert done.returncode == 0, done.stderr
     assert "failure and success logins are mailed to nina@example.org, n@x.example" in done.stdout
     assert _account(site, "nina") == ("failure,success", "nina@example.org,n@x.example")
 
     done = site.cli("--json", "notify", "nina")
-    assert json.loads(done.stdout) == {"user": "nina", "on": ["failure", "success"],
-                                       "to": ["nina@example.org", "n@x.example"]}
+    assert json.loads(done.stdout) == {
+        "user": "nina",
+        "on": ["failure", "success"],
+        "to": ["nina@example.org", "n@x.example"],
+    }
 
     done = site.cli("notify", "nina", "--on", "failure", "--to", "nina@example.org")
     assert done.returncode == 0 and _account(site, "nina") == ("failure", "nina@example.org")
@@ -43,22 +48,28 @@ def test_on_show_off(make_site):
 
     audit = _audit(site)
     assert [(action, target) for action, target, _ in audit] == [
-        ("notify", "nina"), ("notify", "nina"), ("notify-off", "nina")]
+        ("notify", "nina"),
+        ("notify", "nina"),
+        ("notify-off", "nina"),
+    ]
     assert audit[0][2] == "on=failure,success to=nina@example.org,n@x.example"
     done = site.cli("audit", "verify")
     assert done.returncode == 0, done.stderr
 
 
-@pytest.mark.parametrize("bad", [
-    "nina",                                   # no domain
-    "nina@",                                  # empty domain
-    "@example.org",                           # empty local part
-    "nina@exa mple.org",                      # space
-    "Nina <nina@example.org>",                # display names are not taken
-    "nina@example.org\r\nBcc: x@evil.example",  # header injection
-    "nina@-bad-.example",                     # label starting with a hyphen
-    "nina@example.org,",                      # (a trailing comma is only a separator)
-])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        "nina",  # no domain
+        "nina@",  # empty domain
+        "@example.org",  # empty local part
+        "nina@exa mple.org",  # space
+        "Nina <nina@example.org>",  # display names are not taken
+        "nina@example.org\r\nBcc: x@evil.example",  # header injection
+        "nina@-bad-.example",  # label starting with a hyphen
+        "nina@example.org,",  # (a trailing comma is only a separator)
+    ],
+)
 def test_bad_addresses_are_refused(make_site, bad):
     site = make_site()
     assert site.cli("notify", "nina", "--on", "failure", "--to", "old@example.org").returncode == 0
@@ -71,14 +82,17 @@ def test_bad_addresses_are_refused(make_site, bad):
     assert _account(site, "nina") == ("failure", "old@example.org")  # nothing changed
 
 
-@pytest.mark.parametrize("args, message", [
-    (["--on", "failures", "--to", "a@example.org"], "use failure, success"),
-    (["--on", "", "--to", "a@example.org"], "use failure, success"),
-    (["--on", "failure"], "--on needs --to"),
-    (["--to", "a@example.org"], "--to needs --on"),
-    (["--off", "--on", "failure"], "cannot be combined"),
-    (["--on", "failure", "--to", ","], "at least one email address"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--on", "failures", "--to", "a@example.org"], "use failure, success"),
+        (["--on", "", "--to", "a@example.org"], "use failure, success"),
+        (["--on", "failure"], "--on needs --to"),
+        (["--to", "a@example.org"], "--to needs --on"),
+        (["--off", "--on", "failure"], "cannot be combined"),
+        (["--on", "failure", "--to", ","], "at least one email address"),
+    ],
+)
 def test_bad_options_are_refused(make_site, args, message):
     site = make_site()
     done = site.cli("notify", "nina", *args)

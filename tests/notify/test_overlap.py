@@ -25,8 +25,16 @@ def _queue_many(site, count: int) -> None:
     try:
         conn.begin(write=True)
         for i in range(count):
-            logins.queue_notice(conn, site.clock(), "lock", f"user{i}", ADMIN,
-                                f"pam-guard: account user{i} locked", f"notice {i}\n", 60)
+            logins.queue_notice(
+                conn,
+                site.clock(),
+                "lock",
+                f"user{i}",
+                ADMIN,
+                f"pam-guard: account user{i} locked",
+                f"notice {i}\n",
+                60,
+            )
         conn.commit()
     finally:
         conn.close()
@@ -51,9 +59,16 @@ def test_two_overlapping_runs_send_each_notice_once(make_site, smtp, store_url):
     site = make_site(url=store_url)
     _queue_many(site, NOTICES)
 
-    runs = [subprocess.Popen([PAM_GUARD, "--config", site.config, "--json", "deliver",
-                              "--batch", "5"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                             text=True, env=site.env) for _ in range(2)]
+    runs = [
+        subprocess.Popen(
+            [PAM_GUARD, "--config", site.config, "--json", "deliver", "--batch", "5"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=site.env,
+        )
+        for _ in range(2)
+    ]
     results = [run.communicate(timeout=120) for run in runs]
     assert [run.returncode for run in runs] == [0, 0], results
 

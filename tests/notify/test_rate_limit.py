@@ -9,9 +9,10 @@ FAILURES = 1000
 
 
 def test_thousand_failures_one_notice_each(make_site, smtp):
-    site = make_site(lockout={"max_attempts": 3, "ip_alert_attempts": 3,
-                              "ip_alert_period_minutes": 5},
-                     notify={"repeat_minutes": 60})
+    site = make_site(
+        lockout={"max_attempts": 3, "ip_alert_attempts": 3, "ip_alert_period_minutes": 5},
+        notify={"repeat_minutes": 60},
+    )
     for _ in range(FAILURES):
         site.clock.now += 2  # 1,000 failures within 34 minutes
         site.gate.record_failure(site.gate.attempt("victim", "pam", "sshd", "198.51.100.66", None))
@@ -38,8 +39,9 @@ def test_thousand_failures_one_notice_each(make_site, smtp):
 
 def test_repeat_zero_sends_each_alert(make_site, smtp):
     """With notify.repeat_minutes = 0 nothing is held back: the limit is what keeps it quiet."""
-    site = make_site(lockout={"max_attempts": 1000, "ip_alert_attempts": 3},
-                     notify={"repeat_minutes": 0})
+    site = make_site(
+        lockout={"max_attempts": 1000, "ip_alert_attempts": 3}, notify={"repeat_minutes": 0}
+    )
     for _ in range(5):
         site.fail("victim", "198.51.100.67")
     assert [r["kind"] for r in site.outbox()] == ["ip_alert"] * 3

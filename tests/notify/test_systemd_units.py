@@ -16,8 +16,9 @@ TIMERS = ("pam-guard-deliver.timer", "pam-guard-metrics.timer")
 NAMES = tuple(name for timer in TIMERS for name in (timer.replace(".timer", ".service"), timer))
 PREFIX = "/opt/pam-guard"
 
-needs_systemd = pytest.mark.skipif(shutil.which("systemd-analyze") is None,
-                                   reason="systemd-analyze is not installed")
+needs_systemd = pytest.mark.skipif(
+    shutil.which("systemd-analyze") is None, reason="systemd-analyze is not installed"
+)
 
 
 def _rendered(name: str) -> str:
@@ -29,9 +30,13 @@ def _rendered(name: str) -> str:
 def test_units_verify(tmp_path):
     for name in NAMES:
         (tmp_path / name).write_text(_rendered(name))
-    done = subprocess.run(["systemd-analyze", "verify", "--man=no",
-                           *(str(tmp_path / n) for n in NAMES)],
-                          capture_output=True, text=True, timeout=60, check=False)
+    done = subprocess.run(
+        ["systemd-analyze", "verify", "--man=no", *(str(tmp_path / n) for n in NAMES)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     ours = [line for line in done.stderr.splitlines() if "pam-guard" in line]
     assert done.returncode == 0 and ours == [], done.stderr
 
@@ -59,9 +64,13 @@ def test_metrics_service_writes_node_exporters_textfile():
 def test_timer_fires_every_minute(timer):
     text = _rendered(timer)
     [line] = [ln for ln in text.splitlines() if ln.startswith("OnCalendar=")]
-    done = subprocess.run(["systemd-analyze", "calendar", "--iterations=3",
-                           line.split("=", 1)[1]], capture_output=True, text=True, timeout=30,
-                          check=False)
+    done = subprocess.run(
+        ["systemd-analyze", "calendar", "--iterations=3", line.split("=", 1)[1]],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
     assert done.returncode == 0, done.stderr
     assert "Normalized form: *-*-* *:*:00" in done.stdout
     assert "WantedBy=timers.target" in text
@@ -72,7 +81,8 @@ def test_timer_fires_every_minute(timer):
 # container), so the directory alone says nothing.
 installer_writes_units = pytest.mark.skipif(
     shutil.which("systemctl") is None or not os.path.isdir("/etc/systemd/system"),
-    reason="n/a: no systemctl or no /etc/systemd/system: packaging/install.sh writes no units here")
+    reason="n/a: no systemctl or no /etc/systemd/system: packaging/install.sh writes no units here",
+)
 
 
 @installer_writes_units

@@ -38,7 +38,9 @@ def unavailable(reason: str):
 def debian_mirror() -> str:
     """The first Debian mirror apt uses for the bookworm suite on this machine."""
     found = []
-    for path in sorted(glob.glob("/etc/apt/sources.list") + glob.glob("/etc/apt/sources.list.d/*.list")):
+    for path in sorted(
+        glob.glob("/etc/apt/sources.list") + glob.glob("/etc/apt/sources.list.d/*.list")
+    ):
         with open(path) as handle:
             for line in handle:
                 words = re.sub(r"\[[^]]*\]", "", line.split("#", 1)[0]).split()
@@ -48,9 +50,11 @@ def debian_mirror() -> str:
         with open(path) as handle:
             for stanza in re.split(r"\n\s*\n", handle.read()):
                 fields = dict(re.findall(r"^([\w-]+):\s*(.*)$", stanza, re.M))
-                if ("deb" in fields.get("Types", "").split()
-                        and SUITE in fields.get("Suites", "").split()
-                        and fields.get("Enabled", "yes") != "no"):
+                if (
+                    "deb" in fields.get("Types", "").split()
+                    and SUITE in fields.get("Suites", "").split()
+                    and fields.get("Enabled", "yes") != "no"
+                ):
                     found += fields.get("URIs", "").split()
     if not found:
         unavailable("no Debian bookworm mirror in /etc/apt/sources.list*")
@@ -84,8 +88,9 @@ def unmount_all(root: str) -> list[str]:
         if not points:
             return []
         for point in points:
-            subprocess.run(["umount", "-l", point] if lazy else ["umount", point],
-                           capture_output=True)
+            subprocess.run(
+                ["umount", "-l", point] if lazy else ["umount", point], capture_output=True
+            )
     return mount_points_under(root)
 
 
@@ -108,8 +113,10 @@ def mounted(root: str, archives: str | None = None):
             subprocess.run(["mount", "--bind", source, os.path.join(root, target)], check=True)
         if archives:
             os.makedirs(archives, exist_ok=True)
-            subprocess.run(["mount", "--bind", archives,
-                            os.path.join(root, "var/cache/apt/archives")], check=True)
+            subprocess.run(
+                ["mount", "--bind", archives, os.path.join(root, "var/cache/apt/archives")],
+                check=True,
+            )
         yield root
     finally:
         left = unmount_all(root)
@@ -117,17 +124,21 @@ def mounted(root: str, archives: str | None = None):
             raise RuntimeError(f"could not unmount {left}")
 
 
-def run(root: str, script: str, timeout: float = 600, check: bool = True,
-        env: dict | None = None) -> subprocess.CompletedProcess:
+def run(
+    root: str, script: str, timeout: float = 600, check: bool = True, env: dict | None = None
+) -> subprocess.CompletedProcess:
     """Run a shell script as root inside the chroot, with a clean environment."""
     clean = {"PATH": PATH, "HOME": "/root", "LANG": "C.UTF-8", "DEBIAN_FRONTEND": "noninteractive"}
     clean.update(env or {})
     command = ["chroot", root, "/usr/bin/env", "-i"] + [f"{k}={v}" for k, v in clean.items()]
-    result = subprocess.run(command + ["/bin/sh", "-ec", script], capture_output=True,
-                            text=True, timeout=timeout)
+    result = subprocess.run(
+        command + ["/bin/sh", "-ec", script], capture_output=True, text=True, timeout=timeout
+    )
     if check and result.returncode != 0:
-        raise AssertionError(f"in the chroot, exit {result.returncode}: {script}\n"
-                             f"--- stdout\n{result.stdout[-6000:]}\n--- stderr\n{result.stderr[-6000:]}")
+        raise AssertionError(
+            f"in the chroot, exit {result.returncode}: {script}\n"
+            f"--- stdout\n{result.stdout[-6000:]}\n--- stderr\n{result.stderr[-6000:]}"
+        )
     return result
 
 
@@ -156,13 +167,22 @@ def base_tarball() -> str:
         work = tempfile.mkdtemp(prefix="base-", dir=CACHE)
         root = os.path.join(work, "root")
         try:
-            made = subprocess.run(["debootstrap", "--variant=minbase", SUITE, root, mirror],
-                                  capture_output=True, text=True, timeout=1200)
+            made = subprocess.run(
+                ["debootstrap", "--variant=minbase", SUITE, root, mirror],
+                capture_output=True,
+                text=True,
+                timeout=1200,
+            )
             if made.returncode != 0:
                 log = made.stdout[-3000:] + made.stderr[-3000:]
-                if re.search(r"Failed getting release file|Couldn't download|Temporary failure"
-                             r"|Could not resolve|Connection (refused|timed out)", log):
-                    unavailable(f"debootstrap cannot reach the Debian mirror {mirror}: {log[-500:]}")
+                if re.search(
+                    r"Failed getting release file|Couldn't download|Temporary failure"
+                    r"|Could not resolve|Connection (refused|timed out)",
+                    log,
+                ):
+                    unavailable(
+                        f"debootstrap cannot reach the Debian mirror {mirror}: {log[-500:]}"
+                    )
                 raise AssertionError(f"debootstrap failed:\n{log}")
             _prepare(root)
             with mounted(root):

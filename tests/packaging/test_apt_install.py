@@ -22,20 +22,23 @@ def stand_ins(tmp_path, installed: set[str]) -> dict:
     seen = tmp_path / "seen"
     (bin_dir / "dpkg-query").write_text(
         "#!/bin/sh\nfor p in " + " ".join(sorted(installed)) + "; do\n"
-        '  [ "$p" = "$3" ] && { echo "install ok installed"; exit 0; }\ndone\nexit 1\n')
+        '  [ "$p" = "$3" ] && { echo "install ok installed"; exit 0; }\ndone\nexit 1\n'
+    )
     # what a package's postinst does: invoke-rc.d asks policy-rc.d before starting
     (bin_dir / "apt-get").write_text(
-        f"#!/bin/sh\necho \"$@\" >> {seen}\n"
-        f"if [ -x {POLICY} ]; then {POLICY} freeradius start; echo \"policy $?\" >> {seen}; "
-        f"else echo 'policy none' >> {seen}; fi\n")
+        f'#!/bin/sh\necho "$@" >> {seen}\n'
+        f'if [ -x {POLICY} ]; then {POLICY} freeradius start; echo "policy $?" >> {seen}; '
+        f"else echo 'policy none' >> {seen}; fi\n"
+    )
     for tool in bin_dir.iterdir():
         tool.chmod(0o755)
     return dict(os.environ, PATH=f"{bin_dir}:{os.environ['PATH']}")
 
 
 def run(env):
-    return subprocess.run([SCRIPT, "freeradius", "slapd"], env=env, capture_output=True,
-                          text=True, timeout=60)
+    return subprocess.run(
+        [SCRIPT, "freeradius", "slapd"], env=env, capture_output=True, text=True, timeout=60
+    )
 
 
 @pytest.mark.skipif(os.path.lexists(POLICY), reason="n/a: this host has a policy-rc.d of its own")

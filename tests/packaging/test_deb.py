@@ -63,8 +63,14 @@ def test_control_names_what_it_runs_with(deb, unpacked):
     assert control["Package"] == "pam-guard"
     assert os.path.basename(deb) == f"pam-guard_{control['Version']}_{control['Architecture']}.deb"
     depends = control["Depends"]
-    for package in ("libpam-python", "libpam-modules", "libpam-runtime", "python3.11",
-                    "python3 (>= 3.11~)", "python3 (<< 3.12~)"):
+    for package in (
+        "libpam-python",
+        "libpam-modules",
+        "libpam-runtime",
+        "python3.11",
+        "python3 (>= 3.11~)",
+        "python3 (<< 3.12~)",
+    ):
         assert package in depends
     assert "freeradius" not in depends and "freeradius-python3" in control["Suggests"]
     with open(os.path.join(unpacked, "DEBIAN", "conffiles")) as handle:
@@ -74,13 +80,17 @@ def test_control_names_what_it_runs_with(deb, unpacked):
 
 
 def test_every_file_is_root_owned_and_none_names_the_staging_tree(deb, unpacked):
-    listing = subprocess.run(["dpkg-deb", "-c", deb], capture_output=True, text=True,
-                             check=True).stdout.splitlines()
+    listing = subprocess.run(
+        ["dpkg-deb", "-c", deb], capture_output=True, text=True, check=True
+    ).stdout.splitlines()
     assert listing and all(line.split()[1] == "root/root" for line in listing)
     # nothing its group or others may write (symbolic links aside: their mode means nothing)
     assert not [line for line in listing if re.match(r"^[^l](.{4}w|.{7}w)", line)]
-    left = subprocess.run(["grep", "-rl", "--binary-files=text", "/tmp/pgdeb.", unpacked],
-                          capture_output=True, text=True)
+    left = subprocess.run(
+        ["grep", "-rl", "--binary-files=text", "/tmp/pgdeb.", unpacked],
+        capture_output=True,
+        text=True,
+    )
     assert left.stdout == ""
     with open(os.path.join(unpacked, "opt/pam-guard/bin/pam-guard")) as handle:
         assert handle.readline() == f"#!{PREFIX}/bin/python3\n"
@@ -108,32 +118,48 @@ def test_holds_what_install_sh_puts_beside_the_venv(unpacked):
 
     assert shipped(f"{PREFIX}/hook.py") == source("hook.py", SITE_PACKAGES=site)
     assert shipped(f"{PREFIX}/bin/pam-guard-exec") == source("pam-guard-exec", PREFIX=PREFIX)
-    assert os.stat(os.path.join(unpacked, "opt/pam-guard/bin/pam-guard-exec")).st_mode & 0o777 == 0o755
+    assert (
+        os.stat(os.path.join(unpacked, "opt/pam-guard/bin/pam-guard-exec")).st_mode & 0o777 == 0o755
+    )
     for name in os.listdir(os.path.join(packaging, "pam.d")):
         assert shipped(f"{PREFIX}/share/pam.d/{name}") == source(f"pam.d/{name}")
     for name in ("pam-guard", "pam-guard-authfail"):
         text = shipped(f"/usr/share/pam-configs/{name}")
         assert text == source(f"pam-configs/{name}", PREFIX=PREFIX)
         assert re.search(r"^Default: no$", text, re.M)
-    for unit in ("pam-guard-deliver.service", "pam-guard-deliver.timer",
-                 "pam-guard-metrics.service", "pam-guard-metrics.timer"):
+    for unit in (
+        "pam-guard-deliver.service",
+        "pam-guard-deliver.timer",
+        "pam-guard-metrics.service",
+        "pam-guard-metrics.timer",
+    ):
         assert shipped(f"/lib/systemd/system/{unit}") == source(f"systemd/{unit}", PREFIX=PREFIX)
     assert shipped("/etc/pam-guard/pam-guard.toml") == source("pam-guard.toml")
     assert shipped(f"{PREFIX}/radius/pam_guard_radius.py") == source(
-        "freeradius/pam_guard_radius.py", SITE_PACKAGES=site, PREFIX=PREFIX)
-    installed_by_install_sh = [os.path.join(dirpath, name)
-                               for top in ("share", "radius", "hook.py", "bin/pam-guard-exec")
-                               for dirpath, _dirs, names in os.walk(os.path.join(PREFIX, top))
-                               for name in names if "__pycache__" not in dirpath]
+        "freeradius/pam_guard_radius.py", SITE_PACKAGES=site, PREFIX=PREFIX
+    )
+    installed_by_install_sh = [
+        os.path.join(dirpath, name)
+        for top in ("share", "radius", "hook.py", "bin/pam-guard-exec")
+        for dirpath, _dirs, names in os.walk(os.path.join(PREFIX, top))
+        for name in names
+        if "__pycache__" not in dirpath
+    ]
     for path in installed_by_install_sh:
         assert os.path.exists(os.path.join(unpacked, path.lstrip("/"))), path
 
 
 def test_man_pages_are_the_ones_the_code_makes(unpacked, tmp_path):
-    subprocess.run([os.path.join(PREFIX, "bin", "python"), "-m", "pam_guard.manpages",
-                    str(tmp_path)], cwd=ROOT, check=True, capture_output=True)
+    subprocess.run(
+        [os.path.join(PREFIX, "bin", "python"), "-m", "pam_guard.manpages", str(tmp_path)],
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+    )
     for section, name in (("8", "pam-guard.8"), ("5", "pam-guard.toml.5")):
-        with gzip.open(os.path.join(unpacked, f"usr/share/man/man{section}/{name}.gz"), "rt") as got:
+        with gzip.open(
+            os.path.join(unpacked, f"usr/share/man/man{section}/{name}.gz"), "rt"
+        ) as got:
             assert got.read() == (tmp_path / name).read_text()
 
 
@@ -180,12 +206,19 @@ def test_apt_install_demo_remove_purge_on_a_fresh_debian(deb):
         chroot.run(root, "apt-get remove -y -q pam-guard")
         status = chroot.run(root, "dpkg-query -W -f='${db:Status-Abbrev}' pam-guard")
         assert status.stdout.startswith("rc")
-        for kept in ("/etc/pam-guard/pam-guard.toml", "/etc/pam-guard/audit.key",
-                     "/var/lib/pam-guard/pam-guard.db"):
+        for kept in (
+            "/etc/pam-guard/pam-guard.toml",
+            "/etc/pam-guard/audit.key",
+            "/var/lib/pam-guard/pam-guard.db",
+        ):
             assert _exists(root, kept), kept
-        for gone in (PREFIX, "/usr/sbin/pam-guard", "/usr/share/pam-configs/pam-guard",
-                     "/lib/systemd/system/pam-guard-deliver.timer",
-                     "/lib/systemd/system/pam-guard-metrics.timer"):
+        for gone in (
+            PREFIX,
+            "/usr/sbin/pam-guard",
+            "/usr/share/pam-configs/pam-guard",
+            "/lib/systemd/system/pam-guard-deliver.timer",
+            "/lib/systemd/system/pam-guard-metrics.timer",
+        ):
             assert not _exists(root, gone), gone
 
         # installed again, it finds what it had: the demo's history, an intact audit chain

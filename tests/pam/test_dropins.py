@@ -34,7 +34,8 @@ def test_an_invalid_dropin_refuses_with_a_log_line(guarded, user, syslog):
     bad = write_dropin(guard.path, "50-typo.toml", "[lockout]\nmax_atempts = 3\n")
     result = pamtester(service, user.name, user.password, rhost=RHOST, env=guard.env)
     assert result.returncode == 1 and UNAVAILABLE in result.output
-    assert any(f"{bad}: lockout.max_atempts" in line and "preauth" in line
-               for line in syslog.lines())
+    assert any(
+        f"{bad}: lockout.max_atempts" in line and "preauth" in line for line in syslog.lines()
+    )
     os.unlink(bad)
     assert pamtester(service, user.name, user.password, rhost=RHOST, env=guard.env).ok

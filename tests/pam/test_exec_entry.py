@@ -20,14 +20,22 @@ def run_entry(guard, pam_type: str, user, *args: str, extra_env=None):
     if user is not None:
         env[b"PAM_USER"] = user if isinstance(user, bytes) else user.encode()
     env.update(extra_env or {})
-    proc = subprocess.run([EXEC, *args, f"config={guard.path}"], env=env, capture_output=True,
-                          timeout=30, cwd="/")
+    proc = subprocess.run(
+        [EXEC, *args, f"config={guard.path}"], env=env, capture_output=True, timeout=30, cwd="/"
+    )
     return proc.returncode, proc.stdout.decode("utf-8", "replace")
 
 
 def test_pam_codes_are_linux_pams():
-    for name in ("PAM_SUCCESS", "PAM_PERM_DENIED", "PAM_AUTH_ERR", "PAM_USER_UNKNOWN",
-                 "PAM_ACCT_EXPIRED", "PAM_IGNORE", "PAM_ERROR_MSG"):
+    for name in (
+        "PAM_SUCCESS",
+        "PAM_PERM_DENIED",
+        "PAM_AUTH_ERR",
+        "PAM_USER_UNKNOWN",
+        "PAM_ACCT_EXPIRED",
+        "PAM_IGNORE",
+        "PAM_ERROR_MSG",
+    ):
         assert getattr(exec_entry, name) == getattr(libpam, name), name
 
 
@@ -39,7 +47,9 @@ def test_each_phase_records_as_the_hook_does(make_guard):
     assert run_entry(guard, "account", user)[0] == 0
     assert [e[1] for e in guard.events(user)] == ["failure", "success"]
     assert guard.query("SELECT service, ruser FROM events WHERE username = ?", (user,)) == [
-        ("su", "someone"), ("su", "someone")]
+        ("su", "someone"),
+        ("su", "someone"),
+    ]
 
 
 def test_a_refusal_prints_one_line_and_fails(make_guard):
@@ -49,7 +59,9 @@ def test_a_refusal_prints_one_line_and_fails(make_guard):
         run_entry(guard, "auth", user, "authfail")
     code, out = run_entry(guard, "auth", user, "preauth")
     assert code != 0
-    assert out.splitlines() == ["Account locked: too many failed logins. Contact your administrator."]
+    assert out.splitlines() == [
+        "Account locked: too many failed logins. Contact your administrator."
+    ]
 
 
 def test_python_variables_choose_no_code(make_guard, tmp_path):
@@ -64,9 +76,18 @@ def test_python_variables_choose_no_code(make_guard, tmp_path):
     (tmp_path / "startup.py").write_text(trap)
     (tmp_path / "sitecustomize.py").write_text(trap)
     user = unique_name()
-    code, _out = run_entry(guard, "auth", user, "authfail", extra_env={
-        b"PYTHONPATH": str(tmp_path).encode(), b"PYTHONSTARTUP": str(tmp_path / "startup.py").encode(),
-        b"PYTHONINSPECT": b"1", b"PYTHONHOME": str(tmp_path).encode()})
+    code, _out = run_entry(
+        guard,
+        "auth",
+        user,
+        "authfail",
+        extra_env={
+            b"PYTHONPATH": str(tmp_path).encode(),
+            b"PYTHONSTARTUP": str(tmp_path / "startup.py").encode(),
+            b"PYTHONINSPECT": b"1",
+            b"PYTHONHOME": str(tmp_path).encode(),
+        },
+    )
     assert not marker.exists()
     assert code != 0 and [e[1] for e in guard.events(user)] == ["failure"]
 
@@ -75,9 +96,16 @@ def test_config_comes_from_the_stack_line_only(make_guard):
     guard = make_guard()
     other = make_guard({"failure": {"on_store_error": "allow"}})
     user = unique_name()
-    run_entry(guard, "auth", user, "authfail",
-              extra_env={b"PAM_GUARD_CONFIG": other.path.encode(),
-                         b"PAM_GUARD_CACHE_DIR": other.cache_dir.encode()})
+    run_entry(
+        guard,
+        "auth",
+        user,
+        "authfail",
+        extra_env={
+            b"PAM_GUARD_CONFIG": other.path.encode(),
+            b"PAM_GUARD_CACHE_DIR": other.cache_dir.encode(),
+        },
+    )
     assert [e[1] for e in guard.events(user)] == ["failure"]
     assert other.events(user) == []
 

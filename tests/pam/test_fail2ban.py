@@ -18,8 +18,10 @@ from tests.support.pam import ROOT, packaged_stack, pamtester
 FILTER = os.path.join(ROOT, "packaging", "fail2ban", "filter.d", "pam-guard.conf")
 COMMON = "/etc/fail2ban/filter.d/common.conf"
 
-pytestmark = pytest.mark.skipif(shutil.which("fail2ban-regex") is None or not os.path.exists(COMMON),
-                                reason="fail2ban-regex missing (scripts/test.sh installs fail2ban)")
+pytestmark = pytest.mark.skipif(
+    shutil.which("fail2ban-regex") is None or not os.path.exists(COMMON),
+    reason="fail2ban-regex missing (scripts/test.sh installs fail2ban)",
+)
 
 
 class Scene:
@@ -55,19 +57,22 @@ def refusals(make_guard, make_service, user, make_user) -> dict[str, str]:
     assert not scene.login(third.name, third.password, "2001:db8:1::3").ok
     expected["concurrent_login"] = "2001:db8:1::3"
     # password_sharing
-    scene = Scene(make_guard, make_service, {"trackstat": {
-        "enabled": True, "logins": 2, "rating": 50, "action": "deny"}})
+    scene = Scene(
+        make_guard,
+        make_service,
+        {"trackstat": {"enabled": True, "logins": 2, "rating": 50, "action": "deny"}},
+    )
     fourth = make_user()
     assert scene.login(fourth.name, fourth.password, "192.0.2.11").ok
     assert not scene.login(fourth.name, fourth.password, "192.0.2.12").ok
     expected["password_sharing"] = "192.0.2.12"
     # session_limit
     scene = Scene(make_guard, make_service, {"status": {"session_limits": {"x": 1}}})
-    scene.guard.write({"status": {"session_limits": {scene.service: 1},
-                                  "deny_over_limits": True}})
+    scene.guard.write({"status": {"session_limits": {scene.service: 1}, "deny_over_limits": True}})
     fifth = make_user()
-    assert scene.login(fifth.name, fifth.password, "192.0.2.21",
-                       ("authenticate", "acct_mgmt", "open_session")).ok
+    assert scene.login(
+        fifth.name, fifth.password, "192.0.2.21", ("authenticate", "acct_mgmt", "open_session")
+    ).ok
     assert not scene.login(fifth.name, fifth.password, "192.0.2.22").ok
     expected["session_limit"] = "192.0.2.22"
     # invalid_user
@@ -103,8 +108,9 @@ def as_syslog_file(lines: list[str], path: str) -> None:
                 handle.write(f"{time.strftime('%b %e %H:%M:%S')} testhost pam-guard[1]: {line}\n")
 
 
-def test_the_filter_matches_each_refusal_kind_and_nothing_else(make_guard, make_service, user,
-                                                              make_user, syslog, tmp_path):
+def test_the_filter_matches_each_refusal_kind_and_nothing_else(
+    make_guard, make_service, user, make_user, syslog, tmp_path
+):
     before = len(syslog.lines(wait=0))
     expected = refusals(make_guard, make_service, user, make_user)
     not_banned(make_guard, make_service, user)
@@ -116,22 +122,38 @@ def test_the_filter_matches_each_refusal_kind_and_nothing_else(make_guard, make_
     shutil.copy(COMMON, tmp_path / "filter.d")
     shutil.copy(FILTER, tmp_path / "filter.d")
 
-    proc = subprocess.run(["fail2ban-regex", "--print-all-matched", "--print-all-missed",
-                           log, str(tmp_path / "filter.d" / "pam-guard.conf")],
-                          capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [
+            "fail2ban-regex",
+            "--print-all-matched",
+            "--print-all-missed",
+            log,
+            str(tmp_path / "filter.d" / "pam-guard.conf"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     matched_block = proc.stdout.split("Matched line(s):")[1].split("Missed line(s):")[0]
     matched = [line for line in matched_block.splitlines() if "event=" in line]
-    found = {re.search(r"reason=(\S+)", line).group(1): re.search(r"rhost=(\S+)", line).group(1)
-             for line in matched}
+    found = {
+        re.search(r"reason=(\S+)", line).group(1): re.search(r"rhost=(\S+)", line).group(1)
+        for line in matched
+    }
     assert found == expected, proc.stdout
     assert len(matched) == len(expected), matched
-    summary = re.search(r"Lines: (\d+) lines, \d+ ignored, (\d+) matched, (\d+) missed",
-                        proc.stdout)
+    summary = re.search(
+        r"Lines: (\d+) lines, \d+ ignored, (\d+) matched, (\d+) missed", proc.stdout
+    )
     total, hits, missed = map(int, summary.groups())
     assert hits == len(expected) and missed == total - hits
     missed_text = proc.stdout.split("Missed line(s):")[1]
-    for kind in ("reason=store_error", "event=lock", "rhost=- reason=locked",
-                 f"event=unlock rhost=- reason=admin user={user.name} channel=admin by=",
-                 f"event=admin_lock rhost=- reason=admin user={user.name} channel=admin by="):
+    for kind in (
+        "reason=store_error",
+        "event=lock",
+        "rhost=- reason=locked",
+        f"event=unlock rhost=- reason=admin user={user.name} channel=admin by=",
+        f"event=admin_lock rhost=- reason=admin user={user.name} channel=admin by=",
+    ):
         assert kind in missed_text, (kind, proc.stdout)

@@ -30,13 +30,24 @@ def test_three_failures_lock_even_the_right_password_until_unlock(guarded, user,
     # Refused at preauth: pam_unix never asked for the password, and PAM says "expired".
     assert "Password:" not in refused.output
     assert "User account has expired" in refused.output
-    assert outcomes(guard, user) == [("success", ""), ("failure", ""), ("failure", ""),
-                                     ("failure", ""), ("denied", "locked")]
+    assert outcomes(guard, user) == [
+        ("success", ""),
+        ("failure", ""),
+        ("failure", ""),
+        ("failure", ""),
+        ("denied", "locked"),
+    ]
     lines = syslog.lines()
-    assert any(f"event=lock rhost={RHOST} reason=locked user={user.name} service={service} "
-               "channel=pam detail=" in line for line in lines), lines
-    assert any(f"event=refused rhost={RHOST} reason=locked user={user.name} "
-               f"service={service} channel=pam phase=preauth" in line for line in lines), lines
+    assert any(
+        f"event=lock rhost={RHOST} reason=locked user={user.name} service={service} "
+        "channel=pam detail=" in line
+        for line in lines
+    ), lines
+    assert any(
+        f"event=refused rhost={RHOST} reason=locked user={user.name} "
+        f"service={service} channel=pam phase=preauth" in line
+        for line in lines
+    ), lines
 
     unlocked = guard.cli("unlock", user.name)
     assert "unlocked" in unlocked.stdout
@@ -51,8 +62,9 @@ def test_two_failures_then_the_right_password_get_in_and_reset_the_count(guarded
             assert not login(service, guard, user, f"wrong-{i}").ok
         assert login(service, guard, user, user.password).ok
     # 4 failures in all, never 3 in a row: no lock.
-    assert guard.query("SELECT locked_at FROM accounts WHERE username = ?",
-                       (user.name,)) == [(None,)]
+    assert guard.query("SELECT locked_at FROM accounts WHERE username = ?", (user.name,)) == [
+        (None,)
+    ]
 
 
 def test_a_local_login_without_rhost_is_locked_too(guarded, user):

@@ -8,8 +8,10 @@ import pytest
 from tests.support.pam import pamtester
 
 
-@pytest.mark.parametrize("rhost", ["host.example.com", "300.1.2.3", "10.0.0.1; rm -rf /",
-                                   "fe80::1%eth0", "[2001:db8::1]"])
+@pytest.mark.parametrize(
+    "rhost",
+    ["host.example.com", "300.1.2.3", "10.0.0.1; rm -rf /", "fe80::1%eth0", "[2001:db8::1]"],
+)
 def test_rhost_that_is_not_an_address_is_kept_as_given_and_never_matches(guarded, user, rhost):
     guard, service = guarded({"ip_lock": {"enabled": True}})
     assert pamtester(service, user.name, user.password, rhost=rhost, env=guard.env).ok
@@ -29,14 +31,17 @@ def test_empty_rhost_is_a_local_login(guarded, user):
     assert guard.events(user.name)[-1][3:] == (None, None)
 
 
-@pytest.mark.parametrize("name, escaped, why", [
-    ("x" * 10000, None, "longer than 256 bytes"),
-    ("bob\x01admin", "bob\\x01admin", "holds control characters"),
-    ("bob\x1b[31m", "bob\\x1b[31m", "holds control characters"),
-    ("\u202enimda", "\\u202enimda", "holds bidirectional control characters"),
-    (b"bob\xff", "bob\\xff", "not valid UTF-8"),
-    ("", "", "empty"),
-])
+@pytest.mark.parametrize(
+    "name, escaped, why",
+    [
+        ("x" * 10000, None, "longer than 256 bytes"),
+        ("bob\x01admin", "bob\\x01admin", "holds control characters"),
+        ("bob\x1b[31m", "bob\\x1b[31m", "holds control characters"),
+        ("\u202enimda", "\\u202enimda", "holds bidirectional control characters"),
+        (b"bob\xff", "bob\\xff", "not valid UTF-8"),
+        ("", "", "empty"),
+    ],
+)
 def test_invalid_user_name_is_refused_and_recorded_escaped(guarded, syslog, name, escaped, why):
     guard, service = guarded()
     result = pamtester(service, name, "whatever", rhost="192.0.2.30", env=guard.env)

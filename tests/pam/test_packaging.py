@@ -10,9 +10,12 @@ from tests.support.pam import HOOK, PACKAGED_STACK, ROOT, VENV_PYTHON
 
 
 def test_installed_hook_file_is_the_packaged_one_with_the_venv_path():
-    site = subprocess.run([VENV_PYTHON, "-c",
-                           "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-                          capture_output=True, text=True, check=True).stdout.strip()
+    site = subprocess.run(
+        [VENV_PYTHON, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
     with open(os.path.join(ROOT, "packaging", "hook.py")) as handle:
         expected = handle.read().replace("@SITE_PACKAGES@", site)
     with open(HOOK) as handle:
@@ -22,8 +25,11 @@ def test_installed_hook_file_is_the_packaged_one_with_the_venv_path():
 
 
 def _pam_lines(text: str) -> list[str]:
-    return [" ".join(line.split()) for line in text.splitlines()
-            if re.match(r"^(auth|account|session)\s", line) and "pam_python.so" in line]
+    return [
+        " ".join(line.split())
+        for line in text.splitlines()
+        if re.match(r"^(auth|account|session)\s", line) and "pam_python.so" in line
+    ]
 
 
 def test_installer_prints_the_packaged_stack_lines():
@@ -35,8 +41,11 @@ def test_installer_prints_the_packaged_stack_lines():
 
 
 def _exec_lines(text: str) -> list[str]:
-    return [" ".join(line.split()) for line in text.splitlines()
-            if re.match(r"^(auth|account|session)\s", line) and "pam-guard-exec" in line]
+    return [
+        " ".join(line.split())
+        for line in text.splitlines()
+        if re.match(r"^(auth|account|session)\s", line) and "pam-guard-exec" in line
+    ]
 
 
 def test_installer_prints_the_su_examples_exec_lines():
@@ -52,8 +61,11 @@ def test_setuid_examples_never_run_pam_python():
         with open(os.path.join(ROOT, "packaging", "pam.d", name)) as handle:
             text = handle.read()
         assert "pam-guard-exec" in text
-        assert not [line for line in text.splitlines()
-                    if "pam_python" in line and not line.lstrip().startswith("#")]
+        assert not [
+            line
+            for line in text.splitlines()
+            if "pam_python" in line and not line.lstrip().startswith("#")
+        ]
 
 
 def test_installer_made_the_dropin_directory():

@@ -23,9 +23,11 @@ PROFILES = ("/usr/share/pam-configs/pam-guard", "/usr/share/pam-configs/pam-guar
 PRIVATE = {"/etc/pam.d": "pamd", "/var/lib/pam": "varlib", "/var/cache/debconf": "debconf"}
 
 pytestmark = pytest.mark.skipif(
-    not all(os.path.exists(p) for p in PROFILES) or shutil.which("pam-auth-update") is None
+    not all(os.path.exists(p) for p in PROFILES)
+    or shutil.which("pam-auth-update") is None
     or shutil.which("unshare") is None,
-    reason="needs pam-auth-update, unshare and the installed profiles (packaging/install.sh)")
+    reason="needs pam-auth-update, unshare and the installed profiles (packaging/install.sh)",
+)
 
 
 class Namespace:
@@ -44,16 +46,27 @@ class Namespace:
     def run(self, *command: str, input_text: str | None = None) -> subprocess.CompletedProcess:
         mounts = " && ".join(f"mount --bind {self.path(real)} {real}" for real in PRIVATE)
         script = f'{mounts} && exec "$@"'
-        return subprocess.run(["unshare", "-m", "--propagation", "private", "sh", "-c", script,
-                               "sh", *command], input=input_text, capture_output=True,
-                              text=True, timeout=120, cwd="/",
-                              env={"PATH": "/usr/sbin:/usr/bin:/sbin:/bin",
-                                   "DEBIAN_FRONTEND": "noninteractive", "LANG": "C.UTF-8"})
+        return subprocess.run(
+            ["unshare", "-m", "--propagation", "private", "sh", "-c", script, "sh", *command],
+            input=input_text,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            cwd="/",
+            env={
+                "PATH": "/usr/sbin:/usr/bin:/sbin:/bin",
+                "DEBIAN_FRONTEND": "noninteractive",
+                "LANG": "C.UTF-8",
+            },
+        )
 
     def stack(self, name: str) -> list[str]:
         with open(os.path.join(self.path("/etc/pam.d"), name)) as handle:
-            return [" ".join(line.split()) for line in handle
-                    if line.strip() and not line.lstrip().startswith("#")]
+            return [
+                " ".join(line.split())
+                for line in handle
+                if line.strip() and not line.lstrip().startswith("#")
+            ]
 
     def point_at(self, config: str) -> None:
         """config=PATH on every exec-entry line of the common-* files (a test store)."""
@@ -95,11 +108,14 @@ def test_profiles_put_the_exec_entry_in_pam_faillocks_positions(namespace):
     account = namespace.stack("common-account")
     assert _index(account, r"pam_exec\.so .*pam-guard-exec$") > _index(account, r"pam_unix\.so")
     assert any("pam-guard-exec" in line for line in namespace.stack("common-session"))
-    assert not any("pam-guard-exec" in line
-                   for line in namespace.stack("common-session-noninteractive"))
-    assert not any("pam_python" in line for name in ("common-auth", "common-account",
-                                                     "common-session")
-                   for line in namespace.stack(name))
+    assert not any(
+        "pam-guard-exec" in line for line in namespace.stack("common-session-noninteractive")
+    )
+    assert not any(
+        "pam_python" in line
+        for name in ("common-auth", "common-account", "common-session")
+        for line in namespace.stack(name)
+    )
     # and the host's own files were left alone
     with open("/etc/pam.d/common-auth") as handle:
         assert "pam-guard-exec" not in handle.read()
@@ -111,8 +127,17 @@ def test_su_through_common_auth_locks_and_unlock_restores(namespace, make_guard,
     namespace.point_at(guard.path)
 
     def su(password: str):
-        return namespace.run("runuser", "-u", caller.name, "--", "su", "-c", "true",
-                             target.name, input_text=password + "\n")
+        return namespace.run(
+            "runuser",
+            "-u",
+            caller.name,
+            "--",
+            "su",
+            "-c",
+            "true",
+            target.name,
+            input_text=password + "\n",
+        )
 
     assert su(target.password).returncode == 0
     for _ in range(3):
@@ -124,7 +149,13 @@ def test_su_through_common_auth_locks_and_unlock_restores(namespace, make_guard,
 
     records = json.loads(guard.cli("history", target.name, "--json").stdout)
     assert [r["outcome"] for r in reversed(records)] == [
-        "success", "failure", "failure", "failure", "denied", "success"]
+        "success",
+        "failure",
+        "failure",
+        "failure",
+        "denied",
+        "success",
+    ]
     assert {(r["service"], r["ruser"]) for r in records} == {("su", caller.name)}
 
 

@@ -18,12 +18,17 @@ def last_event(guard, user):
 
 # --- address lists (ip_lock) ---------------------------------------------------------------------
 
-@pytest.mark.parametrize("allowed_net, inside, outside", [
-    ("10.1.0.0/16", "10.1.2.3", "10.2.0.1"),
-    ("2001:db8:1::/48", "2001:db8:1::5", "2001:db8:2::5"),
-])
-def test_address_list_refuses_outside_and_accepts_inside(guarded, user, allowed_net, inside,
-                                                         outside):
+
+@pytest.mark.parametrize(
+    "allowed_net, inside, outside",
+    [
+        ("10.1.0.0/16", "10.1.2.3", "10.2.0.1"),
+        ("2001:db8:1::/48", "2001:db8:1::5", "2001:db8:2::5"),
+    ],
+)
+def test_address_list_refuses_outside_and_accepts_inside(
+    guarded, user, allowed_net, inside, outside
+):
     guard, service = guarded({"ip_lock": {"enabled": True}})
     guard.cli("ip", "allow", user.name, allowed_net)
 
@@ -114,12 +119,14 @@ def test_a_closed_session_is_no_concurrent_login(guarded, user):
 def test_an_open_session_stays_open_until_closed(guarded, user):
     guard, service = guarded()
     assert login(service, guard, user, "203.0.113.1", ops=("open_session",)).ok
-    rows = guard.query("SELECT service, address, ended FROM sessions WHERE username = ?",
-                       (user.name,))
+    rows = guard.query(
+        "SELECT service, address, ended FROM sessions WHERE username = ?", (user.name,)
+    )
     assert rows == [(service, "203.0.113.1", None)]
 
 
 # --- flag exemption ----------------------------------------------------------------------------
+
 
 def test_exempt_user_passes_trackstat_and_concurrent(guarded, make_user):
     guard, service = guarded({**TRACKSTAT, **CONCURRENT})
@@ -137,7 +144,6 @@ def test_exempt_user_is_still_locked(guarded, user):
     guard, service = guarded()
     guard.cli("exempt", user.name)
     for i in range(3):
-        assert not pamtester(service, user.name, f"wrong-{i}", rhost="192.0.2.1",
-                             env=guard.env).ok
+        assert not pamtester(service, user.name, f"wrong-{i}", rhost="192.0.2.1", env=guard.env).ok
     refused = login(service, guard, user, "192.0.2.1")
     assert not refused.ok and "Account locked" in refused.output

@@ -38,12 +38,14 @@ def _tool(name: str) -> str | None:
     return shutil.which(name, path="/usr/bin:/usr/sbin:/bin:/sbin")
 
 
-pytestmark = pytest.mark.skipif(_tool("sudo") is None or _tool("su") is None
-                                or _tool("runuser") is None,
-                                reason="su, sudo and runuser are needed (scripts/test.sh installs sudo)")
+pytestmark = pytest.mark.skipif(
+    _tool("sudo") is None or _tool("su") is None or _tool("runuser") is None,
+    reason="su, sudo and runuser are needed (scripts/test.sh installs sudo)",
+)
 
 
 # --- fixtures ---------------------------------------------------------------------------------
+
 
 @pytest.fixture
 def real_service():
@@ -110,9 +112,22 @@ class Hijack:
             handle.write("#!/bin/sh\nexit 0\n")
         os.chmod(python, 0o755)
         lib = os.path.join(self.dir, "lib", "python3.11")
-        shutil.copytree("/usr/lib/python3.11", lib, symlinks=True, ignore=shutil.ignore_patterns(
-            "site-packages", "dist-packages", "test", "idlelib", "tkinter", "ensurepip",
-            "lib2to3", "turtledemo", "__pycache__"))
+        shutil.copytree(
+            "/usr/lib/python3.11",
+            lib,
+            symlinks=True,
+            ignore=shutil.ignore_patterns(
+                "site-packages",
+                "dist-packages",
+                "test",
+                "idlelib",
+                "tkinter",
+                "ensurepip",
+                "lib2to3",
+                "turtledemo",
+                "__pycache__",
+            ),
+        )
         self.marker = os.path.join(self.dir, "marker")
         with open(self.marker, "w"):
             pass
@@ -123,7 +138,8 @@ class Hijack:
                 f"_pg_fd = _pg_posix.open({self.marker!r}, _pg_posix.O_WRONLY | "
                 "_pg_posix.O_APPEND)\n"
                 "_pg_posix.write(_pg_fd, b'%d\\n' % _pg_posix.geteuid())\n"
-                "_pg_posix.close(_pg_fd)\n")
+                "_pg_posix.close(_pg_fd)\n"
+            )
         uid = pwd.getpwnam(owner).pw_uid
         for root, dirs, files in os.walk(self.dir):
             for name in dirs + files:
@@ -159,10 +175,14 @@ def as_user(user: str, command: list[str], password: str, path: str | None = Non
     """`command` run by `user` (an unprivileged process, as a local user would run it), with
     `password` on its standard input and PATH as given."""
     env = {"PATH": path or "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8"}
-    proc = subprocess.run(["runuser", "-u", user, "--", "env", "-i",
-                           *[f"{k}={v}" for k, v in env.items()], *command],
-                          input=password + "\n", capture_output=True, text=True,
-                          timeout=support.LOGIN_TIMEOUT, cwd="/")
+    proc = subprocess.run(
+        ["runuser", "-u", user, "--", "env", "-i", *[f"{k}={v}" for k, v in env.items()], *command],
+        input=password + "\n",
+        capture_output=True,
+        text=True,
+        timeout=support.LOGIN_TIMEOUT,
+        cwd="/",
+    )
     return proc.returncode, proc.stdout + proc.stderr
 
 
@@ -180,8 +200,8 @@ def history(guard, user: str) -> list[dict]:
 
 # --- real su and real sudo through the shipped exec-entry stacks -------------------------------
 
-def test_su_locks_after_three_wrong_passwords_and_unlock_restores(make_guard, real_service,
-                                                                  people):
+
+def test_su_locks_after_three_wrong_passwords_and_unlock_restores(make_guard, real_service, people):
     caller, target = people
     guard = make_guard()
     real_service("su", packaged_stack(guard.path, stack=PACKAGED_SU))
@@ -199,14 +219,21 @@ def test_su_locks_after_three_wrong_passwords_and_unlock_restores(make_guard, re
 
     records = history(guard, target.name)
     assert [r["outcome"] for r in reversed(records)] == [
-        "success", "failure", "failure", "failure", "denied", "success"]
+        "success",
+        "failure",
+        "failure",
+        "failure",
+        "denied",
+        "success",
+    ]
     assert {r["service"] for r in records} == {"su"}
     assert {r["ruser"] for r in records} == {caller.name}
     assert records[1]["reasons"] == "locked"
 
 
-def test_sudo_locks_its_caller_after_three_wrong_passwords(make_guard, real_service, people,
-                                                          sudoers):
+def test_sudo_locks_its_caller_after_three_wrong_passwords(
+    make_guard, real_service, people, sudoers
+):
     caller, _target = people
     guard = make_guard()
     real_service("sudo", packaged_stack(guard.path, stack=PACKAGED_SUDO))
@@ -222,7 +249,13 @@ def test_sudo_locks_its_caller_after_three_wrong_passwords(make_guard, real_serv
     assert sudo(caller, caller.password)[0] == 0
     records = history(guard, caller.name)
     assert [r["outcome"] for r in reversed(records)] == [
-        "success", "failure", "failure", "failure", "denied", "success"]
+        "success",
+        "failure",
+        "failure",
+        "failure",
+        "denied",
+        "success",
+    ]
     assert {r["service"] for r in records} == {"sudo"}
     assert {r["ruser"] for r in records} == {caller.name}
 
@@ -231,15 +264,22 @@ def test_root_su_to_a_user_goes_through_the_su_example(make_guard, real_service,
     _caller, target = people
     guard = make_guard()
     real_service("su", packaged_stack(guard.path, stack=PACKAGED_SU))
-    proc = subprocess.run(["su", "-c", "id -un", target.name], capture_output=True, text=True,
-                          stdin=subprocess.DEVNULL, timeout=support.LOGIN_TIMEOUT)
+    proc = subprocess.run(
+        ["su", "-c", "id -un", target.name],
+        capture_output=True,
+        text=True,
+        stdin=subprocess.DEVNULL,
+        timeout=support.LOGIN_TIMEOUT,
+    )
     assert proc.returncode == 0 and proc.stdout.strip() == target.name
 
 
 # --- the PATH hijack ---------------------------------------------------------------------------
 
-def test_su_through_the_exec_entry_runs_no_code_of_the_caller_as_root(make_guard, real_service,
-                                                                     people, hijack):
+
+def test_su_through_the_exec_entry_runs_no_code_of_the_caller_as_root(
+    make_guard, real_service, people, hijack
+):
     caller, target = people
     guard = make_guard()
     real_service("su", packaged_stack(guard.path, stack=PACKAGED_SU))
@@ -253,9 +293,9 @@ def test_su_through_the_exec_entry_runs_no_code_of_the_caller_as_root(make_guard
     assert [r["outcome"] for r in history(guard, target.name)] == ["success", "failure"]
 
 
-def test_sudo_through_the_exec_entry_runs_no_code_of_the_caller_as_root(make_guard,
-                                                                       real_service, people,
-                                                                       sudoers, hijack):
+def test_sudo_through_the_exec_entry_runs_no_code_of_the_caller_as_root(
+    make_guard, real_service, people, sudoers, hijack
+):
     caller, _target = people
     guard = make_guard()
     real_service("sudo", packaged_stack(guard.path, stack=PACKAGED_SUDO))
@@ -295,7 +335,8 @@ def setuid_pamtester():
 
 
 def test_pam_python_in_a_setuid_program_runs_the_callers_code_as_root(
-        make_guard, make_service, people, hijack, setuid_pamtester, syslog):
+    make_guard, make_service, people, hijack, setuid_pamtester, syslog
+):
     """Why the exec entry exists: the same hijack through a pam_python line does run the
     caller's code as root, before any hook code (which then refuses, and says why)."""
     caller, _target = people
@@ -304,8 +345,9 @@ def test_pam_python_in_a_setuid_program_runs_the_callers_code_as_root(
     program, root = setuid_pamtester(caller.name, service)
     trap = hijack(caller.name)
 
-    code, output = as_user(caller.name, [program, service, caller.name, "authenticate"],
-                           caller.password, trap.path)
+    code, output = as_user(
+        caller.name, [program, service, caller.name, "authenticate"], caller.password, trap.path
+    )
 
     assert 0 in trap.euids()  # the caller's code ran as root
     assert code != 0  # on_store_error = deny
@@ -318,23 +360,25 @@ def test_pam_python_in_a_setuid_program_runs_the_callers_code_as_root(
     # doctor flags that service: its stack runs pam_python and a setuid program uses it
     os.makedirs(os.path.join(root, "etc", "pam.d"))
     shutil.copy(os.path.join(PAM_D, service), os.path.join(root, "etc", "pam.d", service))
-    doctor = subprocess.run([support.PAM_GUARD, "doctor", "--root", root],
-                            capture_output=True, text=True, timeout=60)
+    doctor = subprocess.run(
+        [support.PAM_GUARD, "doctor", "--root", root], capture_output=True, text=True, timeout=60
+    )
     assert doctor.returncode == 1, doctor.stdout + doctor.stderr
     assert service in doctor.stdout and "pam_exec.so" in doctor.stdout
 
 
 @pytest.mark.parametrize("answer", ["allow", "deny"])
-def test_hook_in_a_setuid_process_answers_per_on_store_error(make_guard, make_service, people,
-                                                            setuid_pamtester, syslog, answer):
+def test_hook_in_a_setuid_process_answers_per_on_store_error(
+    make_guard, make_service, people, setuid_pamtester, syslog, answer
+):
     caller, _target = people
     guard = make_guard({"failure": {"on_store_error": answer}})
     service = make_service(packaged_stack(guard.path))
     program, _root = setuid_pamtester(caller.name, service)
 
-    code, output = as_user(caller.name,
-                           [program, service, caller.name, "authenticate", "acct_mgmt"],
-                           caller.password)
+    code, output = as_user(
+        caller.name, [program, service, caller.name, "authenticate", "acct_mgmt"], caller.password
+    )
 
     assert (code == 0) is (answer == "allow"), output
     assert any("setuid program" in line and service in line for line in syslog.lines())
@@ -343,17 +387,22 @@ def test_hook_in_a_setuid_process_answers_per_on_store_error(make_guard, make_se
 
 # --- every shipped stack, as libpam replays it --------------------------------------------------
 
-@pytest.mark.parametrize("stack", [PACKAGED_STACK, PACKAGED_SU, PACKAGED_SUDO],
-                         ids=["sshd", "su", "sudo"])
+
+@pytest.mark.parametrize(
+    "stack", [PACKAGED_STACK, PACKAGED_SU, PACKAGED_SUDO], ids=["sshd", "su", "sudo"]
+)
 def test_every_shipped_stack_passes_setcred_and_sessions(make_guard, make_service, user, stack):
     guard = make_guard()
     service = make_service(packaged_stack(guard.path, stack=stack))
-    result = support.pamtester(service, user.name, user.password, ops=(
-        "authenticate", "setcred", "acct_mgmt", "open_session", "close_session"))
+    result = support.pamtester(
+        service,
+        user.name,
+        user.password,
+        ops=("authenticate", "setcred", "acct_mgmt", "open_session", "close_session"),
+    )
     assert result.ok, result.output
     assert "credential info has successfully been set" in result.output
-    sessions = guard.query("SELECT service, ended FROM sessions WHERE username = ?",
-                           (user.name,))
+    sessions = guard.query("SELECT service, ended FROM sessions WHERE username = ?", (user.name,))
     assert len(sessions) == 1 and sessions[0][0] == service and sessions[0][1] is not None
 
 

@@ -45,7 +45,13 @@ def test_ssh_locks_after_three_wrong_passwords_and_shows_the_line(sshd, shell_us
 
     records = json.loads(guard.cli("history", shell_user.name, "--json").stdout)
     assert [r["outcome"] for r in reversed(records)] == [
-        "success", "failure", "failure", "failure", "denied", "success"]
+        "success",
+        "failure",
+        "failure",
+        "failure",
+        "denied",
+        "success",
+    ]
     assert {(r["service"], r["address"]) for r in records} == {(server.service, "127.0.0.1")}
 
 
@@ -54,14 +60,17 @@ def test_an_ssh_session_is_tracked_and_ended(sshd, shell_user):
     assert server.login(shell_user.name, shell_user.password, "true")[0] == 0
 
     def ended():  # sshd closes the PAM session after the client has gone
-        return guard.query("SELECT service, address, ended FROM sessions WHERE username = ? "
-                           "AND ended IS NOT NULL", (shell_user.name,))
+        return guard.query(
+            "SELECT service, address, ended FROM sessions WHERE username = ? AND ended IS NOT NULL",
+            (shell_user.name,),
+        )
 
     deadline = time.monotonic() + 15
     while not ended() and time.monotonic() < deadline:
         time.sleep(0.05)
-    sessions = guard.query("SELECT service, address, ended FROM sessions WHERE username = ?",
-                           (shell_user.name,))
+    sessions = guard.query(
+        "SELECT service, address, ended FROM sessions WHERE username = ?", (shell_user.name,)
+    )
     assert len(sessions) == 1, sessions
     service, address, ended = sessions[0]
     assert (service, address) == (server.service, "127.0.0.1") and ended is not None

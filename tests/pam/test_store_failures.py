@@ -65,7 +65,12 @@ def locked(guard):
         other.close()
 
 
-TROUBLE = {"directory_gone": directory_gone, "corrupt": corrupt, "not_a_file": not_a_file, "locked": locked}
+TROUBLE = {
+    "directory_gone": directory_gone,
+    "corrupt": corrupt,
+    "not_a_file": not_a_file,
+    "locked": locked,
+}
 
 
 @pytest.mark.parametrize("trouble", sorted(TROUBLE))
@@ -85,8 +90,10 @@ def test_store_trouble_with_deny_refuses(guarded, user, syslog, trouble):
     else:
         assert "Password:" not in result.output  # refused at preauth
     assert elapsed < 10, f"a store in trouble held the login {elapsed:.1f} s"
-    assert any(f"event=refused rhost={RHOST} reason=store_error user={user.name} " in line
-               for line in syslog.lines())
+    assert any(
+        f"event=refused rhost={RHOST} reason=store_error user={user.name} " in line
+        for line in syslog.lines()
+    )
 
 
 @pytest.mark.parametrize("trouble", sorted(TROUBLE))
@@ -113,8 +120,7 @@ def test_store_back_after_trouble_works_again(guarded, user):
 
 
 @pytest.mark.parametrize("problem", ["missing", "world_writable", "bad_toml", "unknown_key"])
-def test_unusable_config_refuses_with_a_log_line(make_guard, make_service, user, syslog,
-                                                 problem):
+def test_unusable_config_refuses_with_a_log_line(make_guard, make_service, user, syslog, problem):
     guard = make_guard({"failure": {"on_store_error": "allow"}})  # not readable: deny anyway
     config = guard.path
     if problem == "missing":
@@ -143,6 +149,7 @@ def test_a_deleted_store_is_made_at_the_next_login(guarded, user, syslog):
     result = pamtester(service, user.name, user.password, rhost=RHOST, env=guard.env)
     assert result.ok, result
     assert guard.query("SELECT outcome FROM events") == [("success",)]  # a fresh history
-    made = [line for line in syslog.lines()[seen:]
-            if f"created the store {guard.store_path} " in line]
+    made = [
+        line for line in syslog.lines()[seen:] if f"created the store {guard.store_path} " in line
+    ]
     assert len(made) == 1, made

@@ -42,7 +42,8 @@ def start_server():
     """start_server(guard, **kw) -> RadiusServer using pam-guard with guard's config; stopped after."""
     yield from made_then_removed(
         lambda guard, **kw: support.start_radius(guard.path, env=guard.env, **kw),
-        lambda server: server.stop())
+        lambda server: server.stop(),
+    )
 
 
 @pytest.fixture

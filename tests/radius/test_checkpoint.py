@@ -50,8 +50,9 @@ def test_recorder_checkpoints_after_enough_records(guard, monkeypatch):
     monkeypatch.setattr(recorder, "CHECKPOINT_RECORDS", 50)
     calls = []
     real = recorder.Checkpointer.request
-    monkeypatch.setattr(recorder.Checkpointer, "request",
-                        lambda self: (calls.append(1), real(self)))
+    monkeypatch.setattr(
+        recorder.Checkpointer, "request", lambda self: (calls.append(1), real(self))
+    )
     to_rec, from_main = os.pipe()
     from_rec, to_main = os.pipe()
     worker = threading.Thread(target=recorder.run, args=(guard.path, to_rec, to_main))

@@ -15,11 +15,13 @@ def test_three_wrong_passwords_lock_until_unlock(guard, server):
     assert reply.attrs.get("Reply-Message", "").startswith(LOCK_MESSAGE)
     # the lock and the refusal in the one key=value shape of pam_guard.logline (the lock is
     # the recorder's: radiusd writes its line when it next reads the recorder's answers)
-    assert wait_for(lambda: server.auth("alice", server.password, **ADDR) and
-                    "event=lock rhost=192.0.2.10 reason=locked user=alice service="
-                    in server.log_text())
-    assert ("event=refused rhost=192.0.2.10 reason=locked user=alice service=" in
-            server.log_text())
+    assert wait_for(
+        lambda: (
+            server.auth("alice", server.password, **ADDR)
+            and "event=lock rhost=192.0.2.10 reason=locked user=alice service=" in server.log_text()
+        )
+    )
+    assert "event=refused rhost=192.0.2.10 reason=locked user=alice service=" in server.log_text()
     assert " channel=radius phase=authorize" in server.log_text()
     guard.cli("unlock", "alice")
     reply = server.auth("alice", server.password, **ADDR)
@@ -31,8 +33,9 @@ def test_failures_are_counted_once_per_request(guard, server):
     for _ in range(3):
         server.auth("bob", "wrong", **ADDR)
     server.auth("bob", server.password, **ADDR)  # refused in authorize: a denial, no failure
-    assert wait_for(lambda: outcomes(guard, "bob") == [("failure", "")] * 3
-                    + [("denied", "locked")])
+    assert wait_for(
+        lambda: outcomes(guard, "bob") == [("failure", "")] * 3 + [("denied", "locked")]
+    )
     (events,) = guard.query("SELECT count(*) FROM events WHERE username = 'bob'")
     assert events == (4,)
 
@@ -51,10 +54,16 @@ def test_two_failures_then_success_does_not_lock(guard, server):
 
 
 def test_failed_login_records_source_and_session_type(guard, server):
-    server.auth("dave", "wrong", Calling_Station_Id="::ffff:198.51.100.7",
-                NAS_Port_Type="Wireless-802.11", NAS_Identifier="ap-1")
-    (row,) = wait_for(lambda: guard.query(
-        "SELECT address, service, client FROM events WHERE username = 'dave'"))
+    server.auth(
+        "dave",
+        "wrong",
+        Calling_Station_Id="::ffff:198.51.100.7",
+        NAS_Port_Type="Wireless-802.11",
+        NAS_Identifier="ap-1",
+    )
+    (row,) = wait_for(
+        lambda: guard.query("SELECT address, service, client FROM events WHERE username = 'dave'")
+    )
     assert row[0] == "198.51.100.7" and row[1] == "wifi"
     assert "nas=ap-1" in row[2]
 
@@ -107,9 +116,22 @@ def test_kept_copy_counts_failures_and_locks(guard, server):
         assert server.auth("emil", "wrong", **ADDR).code == "Access-Reject"
     reply = server.auth("emil", server.password, **ADDR)
     assert reply.code == "Access-Reject" and reply.attrs["Reply-Message"].startswith(LOCK_MESSAGE)
-    assert wait_for(lambda: [o for o, _r in outcomes(guard, "emil")] == [
-        "success", "success", "failure", "failure", "success", "failure", "failure", "failure",
-        "denied"])
+    assert wait_for(
+        lambda: (
+            [o for o, _r in outcomes(guard, "emil")]
+            == [
+                "success",
+                "success",
+                "failure",
+                "failure",
+                "success",
+                "failure",
+                "failure",
+                "failure",
+                "denied",
+            ]
+        )
+    )
 
 
 def test_removed_change_counters_are_noticed(guard, server):

@@ -30,11 +30,13 @@ def loaded(guard, monkeypatch):
 def _raising(exc):
     def raise_it(*_args, **_kwargs):
         raise exc
+
     return raise_it
 
 
 def test_a_bug_reading_the_account_is_counted_logged_once_and_decided_by_the_gate(
-        loaded, monkeypatch):
+    loaded, monkeypatch
+):
     monkeypatch.setattr(loaded.gate, "account_state", _raising(TypeError("bad")))
     assert module.authorize(REQUEST) == module.NOOP
     assert module.authorize(REQUEST) == module.NOOP

@@ -10,8 +10,7 @@ from tests.radius.helpers import LOCK_MESSAGE, outcomes, wait_for
 from tests.support import radclient
 
 
-def test_each_identifier_counts_once_and_the_error_reaches_the_client(guard,
-                                                                       start_stock_server):
+def test_each_identifier_counts_once_and_the_error_reaches_the_client(guard, start_stock_server):
     server = start_stock_server(guard)
     for ident in range(256):
         reply = radclient.send(server, radclient.mschapv2_wrong(f"ms{ident:02x}", ident))
@@ -19,8 +18,12 @@ def test_each_identifier_counts_once_and_the_error_reaches_the_client(guard,
         error = reply.attrs.get("MS-CHAP-Error", b"")
         assert error[:1] == bytes([ident]) and error[1:].startswith(b"E=691 R=1 C="), error
     expected = sorted((f"ms{ident:02x}", "failure") for ident in range(256))
-    rows = wait_for(lambda: sorted(guard.query("SELECT username, outcome FROM events"))
-                    == expected and expected, timeout=10)
+    rows = wait_for(
+        lambda: (
+            sorted(guard.query("SELECT username, outcome FROM events")) == expected and expected
+        ),
+        timeout=10,
+    )
     assert rows, sorted(guard.query("SELECT username, outcome FROM events"))
     assert "UnicodeDecodeError" not in server.log_text()
 
@@ -28,8 +31,9 @@ def test_each_identifier_counts_once_and_the_error_reaches_the_client(guard,
 def test_three_wrong_high_identifiers_lock(guard, start_stock_server):
     server = start_stock_server(guard)
     for ident in (0x80, 0xF6, 0xFF):
-        assert radclient.send(server, radclient.mschapv2_wrong("mia", ident)).code \
-            == "Access-Reject"
+        assert (
+            radclient.send(server, radclient.mschapv2_wrong("mia", ident)).code == "Access-Reject"
+        )
     reply = radclient.send(server, f'User-Name = "mia"\nUser-Password = "{server.password}"\n')
     assert reply.code == "Access-Reject"
     assert reply.attrs.get("Reply-Message", b"").decode().startswith(LOCK_MESSAGE), reply
@@ -45,5 +49,6 @@ def test_pap_chap_and_mschapv1_record_one_success_and_one_failure(guard, start_s
             reply = radclient.send(server, f'User-Name = "{user}"\n{attribute} = "{password}"\n')
             assert reply.code == code, (user, password, reply)
     for user in methods:
-        assert wait_for(lambda user=user: outcomes(guard, user)
-                        == [("success", ""), ("failure", "")]), (user, outcomes(guard, user))
+        assert wait_for(
+            lambda user=user: outcomes(guard, user) == [("success", ""), ("failure", "")]
+        ), (user, outcomes(guard, user))

@@ -19,7 +19,9 @@ def test_missing_user_name_is_rejected_and_server_goes_on(guard, server):
 
 def test_mac_calling_station_falls_back_to_nas_address(guard, server):
     server.auth("sam", "wrong", Calling_Station_Id="aa:bb:cc:dd:ee:ff", NAS_IP_Address="192.0.2.77")
-    (row,) = wait_for(lambda: guard.query("SELECT address, address_raw FROM events WHERE username = 'sam'"))
+    (row,) = wait_for(
+        lambda: guard.query("SELECT address, address_raw FROM events WHERE username = 'sam'")
+    )
     assert row == ("192.0.2.77", "192.0.2.77")
 
 
@@ -28,9 +30,16 @@ def test_configured_address_order_and_port_type_map(make_guard, start_server):
     with open(guard.path, "a") as handle:
         handle.write('port_type_map = { Async = "dialup" }\n')
     server = start_server(guard)
-    server.auth("tom", "wrong", Calling_Station_Id="10.0.0.1", Framed_IP_Address="10.9.9.9",
-                NAS_Port_Type="Async")
-    (row,) = wait_for(lambda: guard.query("SELECT address, service FROM events WHERE username = 'tom'"))
+    server.auth(
+        "tom",
+        "wrong",
+        Calling_Station_Id="10.0.0.1",
+        Framed_IP_Address="10.9.9.9",
+        NAS_Port_Type="Async",
+    )
+    (row,) = wait_for(
+        lambda: guard.query("SELECT address, service FROM events WHERE username = 'tom'")
+    )
     assert row == ("10.9.9.9", "dialup")
 
 
@@ -38,8 +47,15 @@ def test_huge_values_are_bounded(guard, server):
     long_name = "u" * 253  # the longest User-Name RADIUS can carry: a valid name
     assert server.auth(long_name, server.password).code == "Access-Accept"
     junk = "x" * 253
-    assert server.auth("uma", "wrong", Calling_Station_Id=junk, NAS_Identifier=junk).code == "Access-Reject"
-    (row,) = wait_for(lambda: guard.query("SELECT address, address_raw, length(client) FROM events WHERE username = 'uma'"))
+    assert (
+        server.auth("uma", "wrong", Calling_Station_Id=junk, NAS_Identifier=junk).code
+        == "Access-Reject"
+    )
+    (row,) = wait_for(
+        lambda: guard.query(
+            "SELECT address, address_raw, length(client) FROM events WHERE username = 'uma'"
+        )
+    )
     assert row[0] is None and row[1] == junk and row[2] <= 256
     assert wait_for(lambda: outcomes(guard, long_name) == [("success", "")])
 

@@ -37,8 +37,11 @@ def layout(guard):
 
 
 def share_store(guard) -> None:
-    subprocess.run([SHARE_STORE, os.path.dirname(guard.store_path), RADIUSD_USER],
-                   check=True, capture_output=True)
+    subprocess.run(
+        [SHARE_STORE, os.path.dirname(guard.store_path), RADIUSD_USER],
+        check=True,
+        capture_output=True,
+    )
 
 
 def start_as_radiusd_user(start_server, guard):
@@ -65,8 +68,12 @@ def test_shared_store_records_locks_and_sees_the_admins_unlock(layout, start_ser
     assert reply.code == "Access-Reject" and reply.attrs["Reply-Message"].startswith(LOCK_MESSAGE)
     layout.cli("unlock", "bob")  # root writes the store radiusd (freerad) has open
     assert server.auth("bob", server.password, **ADDR).code == "Access-Accept"
-    assert wait_for(lambda: [o for o, _r in outcomes(layout, "bob")] == [
-        "success", "failure", "failure", "failure", "denied", "success"])
+    assert wait_for(
+        lambda: (
+            [o for o, _r in outcomes(layout, "bob")]
+            == ["success", "failure", "failure", "failure", "denied", "success"]
+        )
+    )
     # Whoever made them, the store's files stay the group's to write, and nobody else's.
     group = grp.getgrnam("pam-guard").gr_gid
     store_dir = os.path.dirname(layout.store_path)

@@ -21,8 +21,14 @@ from radius_hook.recorder import Recording
 
 KEY = ("10.0.0.1", None, None, "192.0.2.1", None, None, "Virtual")
 # What rlm_python3 gives post_auth (pass_all_vps_dict) for a request with KEY's facts.
-REQUEST = {"request": (("User-Name", "x"), ("Calling-Station-Id", "10.0.0.1"),
-                       ("NAS-IP-Address", "192.0.2.1"), ("NAS-Port-Type", "Virtual"))}
+REQUEST = {
+    "request": (
+        ("User-Name", "x"),
+        ("Calling-Station-Id", "10.0.0.1"),
+        ("NAS-IP-Address", "192.0.2.1"),
+        ("NAS-Port-Type", "Virtual"),
+    )
+}
 
 
 @pytest.fixture
@@ -57,10 +63,15 @@ def test_a_batch_is_one_commit_up_to_a_refusal_and_each_users_order_is_kept(guar
 
     monkeypatch.setattr(recording.gate, "_in_transaction", counting)
     t = 1_800_000_000.0
-    records = [(1, SUCCESS, "amy", t, KEY, ()), (2, FAILURE, "ben", t + 1, KEY, ()),
-               (3, SUCCESS, "cat", t + 2, KEY, ()), (4, DENIED, "ben", t + 3, KEY, ("locked",)),
-               (5, FAILURE, "ben", t + 4, KEY, ()), (6, SUCCESS, "ben", t + 5, KEY, ()),
-               (7, FAILURE, "cat", t + 6, KEY, ())]
+    records = [
+        (1, SUCCESS, "amy", t, KEY, ()),
+        (2, FAILURE, "ben", t + 1, KEY, ()),
+        (3, SUCCESS, "cat", t + 2, KEY, ()),
+        (4, DENIED, "ben", t + 3, KEY, ("locked",)),
+        (5, FAILURE, "ben", t + 4, KEY, ()),
+        (6, SUCCESS, "ben", t + 5, KEY, ()),
+        (7, FAILURE, "cat", t + 6, KEY, ()),
+    ]
     sent: list = []
     try:
         recording.record(records, sent.append)
@@ -82,14 +93,19 @@ def test_a_batch_is_one_commit_up_to_a_refusal_and_each_users_order_is_kept(guar
     # and cat's (her failure goes with them: nothing of hers is left behind a refusal).
     assert commits == [["ben"], ("ben",), ["ben", "cat"]]
     assert guard.query("SELECT outcome FROM events WHERE username = 'ben' ORDER BY id") == [
-        ("failure",), ("denied",), ("failure",), ("success",)]
-    assert guard.query("SELECT username, outcome FROM events WHERE username != 'ben' "
-                       "ORDER BY id") == [("amy", "success"), ("cat", "success"),
-                                          ("cat", "failure")]
+        ("failure",),
+        ("denied",),
+        ("failure",),
+        ("success",),
+    ]
+    assert guard.query(
+        "SELECT username, outcome FROM events WHERE username != 'ben' ORDER BY id"
+    ) == [("amy", "success"), ("cat", "success"), ("cat", "failure")]
 
 
-def test_a_recorder_behind_does_not_make_every_hand_over_look_for_answers(guard, handoff,
-                                                                        monkeypatch):
+def test_a_recorder_behind_does_not_make_every_hand_over_look_for_answers(
+    guard, handoff, monkeypatch
+):
     """radiusd looks at the recorder's answers every DRAIN_EVERY records handed over (and
     every half second), however far behind the recorder is: a stopped recorder must not
     turn every request into a system call more."""
@@ -101,8 +117,9 @@ def test_a_recorder_behind_does_not_make_every_hand_over_look_for_answers(guard,
     handoff.flush()
     looks: list = []
     real = handoff._drain
-    monkeypatch.setattr(handoff, "_drain", lambda timeout: (looks.append(timeout),
-                                                           real(timeout))[1])
+    monkeypatch.setattr(
+        handoff, "_drain", lambda timeout: (looks.append(timeout), real(timeout))[1]
+    )
     pid = handoff._proc.pid
     os.kill(pid, signal.SIGSTOP)
     try:
@@ -115,8 +132,7 @@ def test_a_recorder_behind_does_not_make_every_hand_over_look_for_answers(guard,
     assert guard.query("SELECT count(*) FROM events") == [(301,)]
 
 
-def test_unstored_gives_a_users_records_in_order_until_they_are_stored(guard, handoff,
-                                                                       monkeypatch):
+def test_unstored_gives_a_users_records_in_order_until_they_are_stored(guard, handoff, monkeypatch):
     """What radiusd projects a decision on (Gate.projected_state): the user's records not
     yet confirmed, in order, and nobody else's; none once stored. The memory of who has
     records in flight stays bounded (LAST_OF_KEPT)."""
@@ -135,7 +151,9 @@ def test_unstored_gives_a_users_records_in_order_until_they_are_stored(guard, ha
             handoff.hand(SUCCESS, f"x{i}", t + 2 + i, KEY)
         handoff.hand(SUCCESS, "ann", t + 20, KEY)
         assert [(kind, at) for kind, at, _key, _reasons in handoff.unstored("ann")] == [
-            (FAILURE, t + 1), (SUCCESS, t + 20)]
+            (FAILURE, t + 1),
+            (SUCCESS, t + 20),
+        ]
         assert handoff.unstored("x3")[0][:2] == (SUCCESS, t + 5)
         assert handoff.unstored("nobody") == []
     finally:
@@ -145,12 +163,12 @@ def test_unstored_gives_a_users_records_in_order_until_they_are_stored(guard, ha
     handoff.flush()
     assert handoff.unstored("x3") == []
     assert len(handoff._last_of) <= 4
-    assert [r[0] for r in guard.query("SELECT outcome FROM events WHERE username = 'ann' "
-                                      "ORDER BY ts")] == ["success", "failure", "success"]
+    assert [
+        r[0] for r in guard.query("SELECT outcome FROM events WHERE username = 'ann' ORDER BY ts")
+    ] == ["success", "failure", "success"]
 
 
-def test_radiusd_keeps_the_recorders_state_after_a_failure_unless_it_handed_more(guard,
-                                                                                 handoff):
+def test_radiusd_keeps_the_recorders_state_after_a_failure_unless_it_handed_more(guard, handoff):
     """The recorder sends the state it read with a stored failure ("copy"); radiusd keeps
     it only when it handed over no record of that user after that one (a later failure
     may lock: the copy would miss it)."""
@@ -182,8 +200,7 @@ def test_radiusd_keeps_the_recorders_state_after_a_failure_unless_it_handed_more
     assert kept[-1][:2] == ("hal", (1, 2, 3))
 
 
-def test_successes_kept_back_go_over_before_anything_handed_after_them(guard, handoff,
-                                                                       monkeypatch):
+def test_successes_kept_back_go_over_before_anything_handed_after_them(guard, handoff, monkeypatch):
     """post_auth keeps successes back (hand_later) and hands them over in runs: a failure,
     a refusal, `unstored`, `settle` and `flush` each hand them over first, so every user's
     records reach the recorder in the order they came, with the request's facts."""
@@ -206,15 +223,21 @@ def test_successes_kept_back_go_over_before_anything_handed_after_them(guard, ha
     handoff.flush()
     rows = guard.query("SELECT username, outcome, ts, address FROM events ORDER BY id")
     assert [(o, ts) for u, o, ts, _a in rows if u == "kim"] == [  # stored in the order come
-        ("success", t), ("success", t + 1), ("failure", t + 2), ("success", t + 4),
-        ("denied", t + 5)]
+        ("success", t),
+        ("success", t + 1),
+        ("failure", t + 2),
+        ("success", t + 4),
+        ("denied", t + 5),
+    ]
     assert sorted((u, o) for u, o, _ts, _a in rows if u != "kim") == [
-        ("lou", "success"), ("may", "success"), ("ned", "success")]
+        ("lou", "success"),
+        ("may", "success"),
+        ("ned", "success"),
+    ]
     assert {a for _u, _o, _ts, a in rows} == {"10.0.0.1"}  # the facts of each request
 
 
-def test_a_request_without_usable_facts_costs_only_its_own_record(guard, handoff,
-                                                                  monkeypatch):
+def test_a_request_without_usable_facts_costs_only_its_own_record(guard, handoff, monkeypatch):
     """Taking the facts of a kept-back request fails (nothing rlm_python3 sends does):
     that success is logged and counted (a bug) and dropped, and the records around it still
     go over."""
@@ -227,14 +250,17 @@ def test_a_request_without_usable_facts_costs_only_its_own_record(guard, handoff
     handoff.hand(FAILURE, "una", t + 2, KEY)
     handoff.flush()
     assert guard.query("SELECT username, outcome FROM events ORDER BY ts") == [
-        ("una", "success"), ("una", "failure")]
-    assert any("unexpected TypeError" in line and "a success of vic not recorded" in line
-               for line in handoff.logged)
+        ("una", "success"),
+        ("una", "failure"),
+    ]
+    assert any(
+        "unexpected TypeError" in line and "a success of vic not recorded" in line
+        for line in handoff.logged
+    )
     assert handoff.surprises.counts == {"recorder: facts of a kept-back success": 1}
 
 
-def test_without_a_thread_each_success_goes_over_in_its_own_call(guard, handoff,
-                                                                 monkeypatch):
+def test_without_a_thread_each_success_goes_over_in_its_own_call(guard, handoff, monkeypatch):
     import threading
 
     def refuse(_thread):
@@ -288,8 +314,12 @@ def test_a_success_kept_back_goes_over_soon_with_no_further_call(guard, handoff)
     for n, user in enumerate(("rex", "roy")):  # the second after the thread's first round
         started = time.monotonic()
         handoff.hand_later(user, 1_800_000_000.0 + n, REQUEST)
-        assert wait_for(lambda name=user: guard.query(
-            "SELECT count(*) FROM events WHERE username = ?", (name,))[0][0] == 1, 5)
+        assert wait_for(
+            lambda name=user: (
+                guard.query("SELECT count(*) FROM events WHERE username = ?", (name,))[0][0] == 1
+            ),
+            5,
+        )
         assert time.monotonic() - started < 2
 
 
@@ -324,13 +354,20 @@ def test_trouble_with_a_copy_after_the_commit_does_not_lose_the_batch(guard, mon
     recording = Recording(guard.path)
     sent: list = []
     try:
-        recording.record([(1, SUCCESS, "kim", 1_800_000_000.0, KEY, ()),
-                          (2, FAILURE, "lou", 1_800_000_001.0, KEY, ())], sent.append)
+        recording.record(
+            [
+                (1, SUCCESS, "kim", 1_800_000_000.0, KEY, ()),
+                (2, FAILURE, "lou", 1_800_000_001.0, KEY, ()),
+            ],
+            sent.append,
+        )
     finally:
         recording.close()
     assert sent == [("ok", 2)]
     assert guard.query("SELECT username, outcome FROM events ORDER BY id") == [
-        ("kim", "success"), ("lou", "failure")]
+        ("kim", "success"),
+        ("lou", "failure"),
+    ]
 
 
 def test_every_success_is_stored_and_settle_waits_for_it(guard, handoff):
@@ -341,8 +378,10 @@ def test_every_success_is_stored_and_settle_waits_for_it(guard, handoff):
     assert guard.query("SELECT count(*) FROM events WHERE username = 'w3'")[0][0] == 43
     handoff.flush()
     assert guard.query("SELECT count(*) FROM events")[0][0] == 300
-    row = guard.query("SELECT channel, service, address, client, outcome FROM events "
-                      "WHERE username = 'w0' LIMIT 1")[0]
+    row = guard.query(
+        "SELECT channel, service, address, client, outcome FROM events "
+        "WHERE username = 'w0' LIMIT 1"
+    )[0]
     assert tuple(row) == ("radius", "vpn", "10.0.0.1", "nas=192.0.2.1 csid=10.0.0.1", "success")
     assert handoff.logged == []
 
@@ -389,12 +428,14 @@ def test_failures_and_successes_are_stored_in_order_and_lock(guard, handoff):
     handoff.hand(FAILURE, "erin", t + 10, KEY)
     handoff.settle("erin")
     assert guard.query("SELECT locked_at FROM accounts WHERE username = 'erin'")[0][0] == t + 10
-    assert [r[0] for r in guard.query(
-        "SELECT outcome FROM events WHERE username = 'erin' ORDER BY ts")] == [
-        "failure", "failure", "success", "failure", "failure", "failure"]
+    assert [
+        r[0] for r in guard.query("SELECT outcome FROM events WHERE username = 'erin' ORDER BY ts")
+    ] == ["failure", "failure", "success", "failure", "failure", "failure"]
     handoff.flush()
-    assert any("event=lock " in line and " user=erin " in line and " channel=radius" in line
-               for line in notes + handoff.logged), (notes, handoff.logged)
+    assert any(
+        "event=lock " in line and " user=erin " in line and " channel=radius" in line
+        for line in notes + handoff.logged
+    ), (notes, handoff.logged)
 
 
 def _children_of(pid: int) -> list:
@@ -434,8 +475,11 @@ def test_a_recorder_that_cannot_run_loses_nothing(guard, handoff, monkeypatch):
 
     from radius_hook import handoff as handoff_module
 
-    monkeypatch.setattr(handoff_module, "_recorder_command",
-                        lambda path: [sys.executable, "-c", "import time; time.sleep(0.3)"])
+    monkeypatch.setattr(
+        handoff_module,
+        "_recorder_command",
+        lambda path: [sys.executable, "-c", "import time; time.sleep(0.3)"],
+    )
     for i in range(5):
         handoff.hand(SUCCESS, f"v{i}", 1_800_000_000.0 + i, KEY)
     handoff.flush(timeout=5)
@@ -470,7 +514,10 @@ def test_a_forked_child_starts_its_own_recorder(guard, handoff):
     assert [r[0] for r in guard.query("SELECT username FROM events ORDER BY ts")] == ["fay", "gus"]
     handoff.flush()
     assert [r[0] for r in guard.query("SELECT username FROM events ORDER BY ts")] == [
-        "fay", "gus", "kit"]
+        "fay",
+        "gus",
+        "kit",
+    ]
 
 
 def test_radiusd_gone_the_recorder_still_stores_what_it_was_handed(guard, monkeypatch):
@@ -488,8 +535,9 @@ def test_radiusd_gone_the_recorder_still_stores_what_it_was_handed(guard, monkey
         os.write(from_main, frame((i + 1, SUCCESS, f"h{i % 5}", 1.8e9 + i, KEY, ())))
     os.close(from_main)  # radiusd's end closed
     finished = []
-    worker = threading.Thread(target=lambda: finished.append(
-        recorder.run(guard.path, to_rec, to_main)))
+    worker = threading.Thread(
+        target=lambda: finished.append(recorder.run(guard.path, to_rec, to_main))
+    )
     worker.start()
     worker.join(timeout=30)
     os.close(to_rec)
@@ -541,10 +589,14 @@ def _exited(pid: int) -> bool:
     return True
 
 
-@pytest.mark.parametrize("rules", [
-    {},  # the defaults: radiusd keeps copies of accounts
-    {"trackstat": {"enabled": True}, "concurrent": {"enabled": True}},  # the whole history
-], ids=["defaults", "every history rule"])
+@pytest.mark.parametrize(
+    "rules",
+    [
+        {},  # the defaults: radiusd keeps copies of accounts
+        {"trackstat": {"enabled": True}, "concurrent": {"enabled": True}},  # the whole history
+    ],
+    ids=["defaults", "every history rule"],
+)
 def test_no_request_waits_for_the_recorder(make_guard, start_server, rules):
     """Calls into rlm_python3 are serialised: one request waiting for the recorder would stall
     every request. With the recorder stopped (SIGSTOP), a user hammered with wrong passwords
@@ -570,18 +622,22 @@ def test_no_request_waits_for_the_recorder(make_guard, start_server, rules):
         assert outcomes(guard, "mal") == []  # decided on what was handed over, not the store
     finally:
         os.kill(pid, signal.SIGCONT)
-    assert wait_for(lambda: outcomes(guard, "mal") == [("failure", "")] * 3
-                    + [("denied", "locked")] * 2)
+    assert wait_for(
+        lambda: outcomes(guard, "mal") == [("failure", "")] * 3 + [("denied", "locked")] * 2
+    )
     guard.cli("unlock", "mal")
     assert server.auth("mal", server.password, **addr).code == "Access-Accept"
 
 
-@pytest.mark.parametrize("rules", [
-    {},
-    {"trackstat": {"enabled": True}},
-], ids=["defaults", "whole history"])
-def test_a_refusal_the_recorder_cannot_take_is_recorded_in_radiusd(make_guard, start_server,
-                                                                   rules):
+@pytest.mark.parametrize(
+    "rules",
+    [
+        {},
+        {"trackstat": {"enabled": True}},
+    ],
+    ids=["defaults", "whole history"],
+)
+def test_a_refusal_the_recorder_cannot_take_is_recorded_in_radiusd(make_guard, start_server, rules):
     """The recorder killed just before a refusal: radiusd records the refusal itself (the
     fallback: at once when the hand-over fails, or when it next hears from the dead recorder
     and replays what it had not confirmed) and goes on answering, under either rule set.

@@ -9,15 +9,20 @@ ORDER = ("calling_station_id", "framed_ip_address", "nas_ip_address")
 
 def test_pairs_takes_first_value_and_accepts_both_call_shapes():
     items = (("User-Name", "a"), ("User-Name", "b"), ("Calling-Station-Id", "10.0.0.1"))
-    assert rq.pairs({"request": items, "config": None}) == {"User-Name": "a",
-                                                            "Calling-Station-Id": "10.0.0.1"}
+    assert rq.pairs({"request": items, "config": None}) == {
+        "User-Name": "a",
+        "Calling-Station-Id": "10.0.0.1",
+    }
     assert rq.pairs({"request": items, "config": None}, "config") == {}
     assert rq.pairs(items)["User-Name"] == "a"  # pass_all_vps_dict off
 
 
 def test_source_address_order_and_fallbacks():
-    attrs = {"Calling-Station-Id": "00-11-22-33-44-55", "Framed-IP-Address": "10.0.0.9",
-             "NAS-IP-Address": "192.0.2.1"}
+    attrs = {
+        "Calling-Station-Id": "00-11-22-33-44-55",
+        "Framed-IP-Address": "10.0.0.9",
+        "NAS-IP-Address": "192.0.2.1",
+    }
     assert rq.source_address(attrs, ORDER) == ("10.0.0.9", "10.0.0.9")
     assert rq.source_address(attrs, ("nas_ip_address",)) == ("192.0.2.1", "192.0.2.1")
     assert rq.source_address({"Calling-Station-Id": "::ffff:10.1.1.1"}, ORDER)[0] == "10.1.1.1"
@@ -45,9 +50,15 @@ def test_nas_and_client_detail():
 
 
 def test_user_and_facts_take_first_values_and_skip_odd_items():
-    items = (("User-Name", "a"), ("Calling-Station-Id", "10.0.0.1"), ("User-Name", "b"),
-             ("Calling-Station-Id", "10.0.0.2"), ("NAS-Port-Type", "Virtual"), ("odd",),
-             ("NAS-IP-Address", "192.0.2.1", "extra"))
+    items = (
+        ("User-Name", "a"),
+        ("Calling-Station-Id", "10.0.0.1"),
+        ("User-Name", "b"),
+        ("Calling-Station-Id", "10.0.0.2"),
+        ("NAS-Port-Type", "Virtual"),
+        ("odd",),
+        ("NAS-IP-Address", "192.0.2.1", "extra"),
+    )
     assert rq.user_name({"request": items}) == "a"
     facts = rq.facts_of({"request": items})
     assert facts == rq.fact_key({"Calling-Station-Id": "10.0.0.1", "NAS-Port-Type": "Virtual"})

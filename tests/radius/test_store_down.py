@@ -29,4 +29,6 @@ def test_store_down(make_guard, start_server, postgres_server, postgres_url, mod
     finally:
         postgres_server.resume()
     assert server.auth("zoe", server.password).code == "Access-Accept"
-    assert server.acct("Start", "zoe", "s-9", NAS_IP_Address="192.0.2.1").code == "Accounting-Response"
+    assert (
+        server.acct("Start", "zoe", "s-9", NAS_IP_Address="192.0.2.1").code == "Accounting-Response"
+    )

@@ -11,8 +11,10 @@ import pytest
 
 from tests.support.radius import PACKAGING, ROOT
 
-SNIPPETS = {"outer": ("authorize", "post-auth", "accounting"),
-            "inner": ("inner-tunnel-authorize", "inner-tunnel-post-auth")}
+SNIPPETS = {
+    "outer": ("authorize", "post-auth", "accounting"),
+    "inner": ("inner-tunnel-authorize", "inner-tunnel-post-auth"),
+}
 STATEMENT = re.compile(r"(?m)^\s*(pam_guard\w*)\s*(?:#.*)?$")
 
 
@@ -22,23 +24,25 @@ def read(*path: str) -> str:
 
 
 def used(site: str) -> set:
-    return {name for snippet in SNIPPETS[site]
-            for name in STATEMENT.findall(read(PACKAGING, "sites", snippet))}
+    return {
+        name
+        for snippet in SNIPPETS[site]
+        for name in STATEMENT.findall(read(PACKAGING, "sites", snippet))
+    }
 
 
 @pytest.mark.parametrize("site", sorted(SNIPPETS))
 def test_printed_wiring_and_readme_name_what_the_snippets_use(site):
     readme = read(ROOT, "README.md")
-    readme = readme[readme.index("## For network admins: FreeRADIUS"):]
-    readme = readme[:readme.index("\n## ", 5)]
+    readme = readme[readme.index("## For network admins: FreeRADIUS") :]
+    readme = readme[: readme.index("\n## ", 5)]
     for text in (read(PACKAGING, "wiring.txt"), readme):
-        part = text[text.index("inner-tunnel"):] if site == "inner" else text
+        part = text[text.index("inner-tunnel") :] if site == "inner" else text
         assert used(site) <= set(re.findall(r"\b(pam_guard\w*)\b", part)), site
 
 
 def test_each_policy_called_is_defined():
-    policies = set(re.findall(r"(?m)^(pam_guard\w*) \{", read(PACKAGING, "policy.d",
-                                                                  "pam_guard")))
+    policies = set(re.findall(r"(?m)^(pam_guard\w*) \{", read(PACKAGING, "policy.d", "pam_guard")))
     called = (used("outer") | used("inner")) - {"pam_guard"}
     assert called == policies
 

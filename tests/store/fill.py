@@ -57,27 +57,37 @@ def _chunks(total: int):
         yield first, min(first + CHUNK - 1, total)
 
 
-def fill(conn, events: int, users: int = 1000, sessions: int = 0, end: float = 1.8e9,
-         progress=None, stats: bool = True) -> None:
+def fill(
+    conn,
+    events: int,
+    users: int = 1000,
+    sessions: int = 0,
+    end: float = 1.8e9,
+    progress=None,
+    stats: bool = True,
+) -> None:
     """Add `events` events (and `sessions` sessions) for `users` users, committing per chunk.
 
     `conn` is a store.db.Connection. Account rows user0..user{users-1} are created too.
     """
     begin_bulk(conn)
-    conn.execute(_ACCOUNTS, {"users": users, "start": end - events - 86400.0, "end": end,
-                             "false": False})
+    conn.execute(
+        _ACCOUNTS, {"users": users, "start": end - events - 86400.0, "end": end, "false": False}
+    )
     conn.commit()
     for first, last in _chunks(events):
         begin_bulk(conn)
-        conn.execute(_EVENTS, {"first": first, "last": last, "total": events, "users": users,
-                               "end": end})
+        conn.execute(
+            _EVENTS, {"first": first, "last": last, "total": events, "users": users, "end": end}
+        )
         conn.commit()
         if progress:
             progress(last)
     for first, last in _chunks(sessions):
         begin_bulk(conn)
-        conn.execute(_SESSIONS, {"first": first, "last": last, "total": sessions,
-                                 "users": users, "end": end})
+        conn.execute(
+            _SESSIONS, {"first": first, "last": last, "total": sessions, "users": users, "end": end}
+        )
         conn.commit()
     if stats:
         analyze(conn)

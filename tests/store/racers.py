@@ -26,8 +26,10 @@ def first_failure(url: str, user: str, when: float):
         return made[-1]
 
     store.migrate.create_sqlite_store = counted
-    settings = build_settings({"store": {"url": url, "timeout_seconds": 20},
-                               "lockout": {"max_attempts": 1000}}, "<first use>")
+    settings = build_settings(
+        {"store": {"url": url, "timeout_seconds": 20}, "lockout": {"max_attempts": 1000}},
+        "<first use>",
+    )
     gate = Gate(settings, clock=lambda: when)
     try:
         RACER["barrier"].wait(60)

@@ -24,15 +24,16 @@ def store(gate_and_copies):
 
 
 def _at(gate, user, when):
-    return gate.attempt(user, "radius", "vpn", "10.0.0.1", "10.0.0.1", "nas=n1")._replace(
-        time=when)
+    return gate.attempt(user, "radius", "vpn", "10.0.0.1", "10.0.0.1", "nas=n1")._replace(time=when)
 
 
 def _row(gate, user):
     conn = connect(gate.settings.store.url)
     try:
-        return conn.one("SELECT last_activity, reset_at, status FROM accounts "
-                        "WHERE username = :user", {"user": user})
+        return conn.one(
+            "SELECT last_activity, reset_at, status FROM accounts WHERE username = :user",
+            {"user": user},
+        )
     finally:
         conn.close()
 
@@ -40,8 +41,13 @@ def _row(gate, user):
 def _events(gate, user):
     conn = connect(gate.settings.store.url)
     try:
-        return [r[0] for r in conn.all("SELECT ts FROM events WHERE username = :user "
-                                       "AND outcome = 'success' ORDER BY ts", {"user": user})]
+        return [
+            r[0]
+            for r in conn.all(
+                "SELECT ts FROM events WHERE username = :user AND outcome = 'success' ORDER BY ts",
+                {"user": user},
+            )
+        ]
     finally:
         conn.close()
 
@@ -126,15 +132,18 @@ def test_without_copies_every_success_writes(store):
     assert _row(gate, "alice")[:2] == (T0 + 1, T0 + 1)
 
 
-@pytest.mark.parametrize("written, last, now, expected", [
-    (("protected", "why"), T0, T0 + 1, False),
-    (("protected", "why"), T0, T0 + RESOLUTION, True),
-    (None, T0, T0 + 1, True),
-    (("protected", "other"), T0, T0 + 1, True),
-    (("high_risk", "why"), T0, T0 + 1, True),
-    (("protected", "why"), None, T0 + 1, True),
-    (("protected", "why"), T0 + 5, T0, False),  # an older success: nothing moves back
-])
+@pytest.mark.parametrize(
+    "written, last, now, expected",
+    [
+        (("protected", "why"), T0, T0 + 1, False),
+        (("protected", "why"), T0, T0 + RESOLUTION, True),
+        (None, T0, T0 + 1, True),
+        (("protected", "other"), T0, T0 + 1, True),
+        (("high_risk", "why"), T0, T0 + 1, True),
+        (("protected", "why"), None, T0 + 1, True),
+        (("protected", "why"), T0 + 5, T0, False),  # an older success: nothing moves back
+    ],
+)
 def test_success_changes_account(written, last, now, expected):
     account = {"last_activity": last}
     verdict = Verdict(True, (), None, (), "protected", "why", None)

@@ -47,9 +47,11 @@ def _schema_diff(url: str) -> list:
 def _look(path) -> tuple:
     conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
     try:
-        return (conn.execute("PRAGMA journal_mode").fetchone()[0],
-                conn.execute("SELECT version_num FROM alembic_version").fetchone()[0],
-                conn.execute("PRAGMA integrity_check").fetchone()[0])
+        return (
+            conn.execute("PRAGMA journal_mode").fetchone()[0],
+            conn.execute("SELECT version_num FROM alembic_version").fetchone()[0],
+            conn.execute("PRAGMA integrity_check").fetchone()[0],
+        )
     finally:
         conn.close()
 
@@ -107,9 +109,11 @@ def _older_store(path) -> None:
             config = alembic_config()
             config.attributes["connection"] = conn
             command.upgrade(config, "0001")
-            conn.exec_driver_sql("INSERT INTO accounts (username, reset_at, lock_reason, exempt,"
-                                 " status_why, notify_on, notify_to) "
-                                 "VALUES ('old', 0, '', 0, '', '', '')")
+            conn.exec_driver_sql(
+                "INSERT INTO accounts (username, reset_at, lock_reason, exempt,"
+                " status_why, notify_on, notify_to) "
+                "VALUES ('old', 0, '', 0, '', '', '')"
+            )
     finally:
         engine.dispose()
 
@@ -151,8 +155,7 @@ def test_n_processes_racing_to_a_missing_store_all_record(store_dir):
     ctx = multiprocessing.get_context("spawn")
     barrier = ctx.Barrier(N)
     with ctx.Pool(N, initializer=racers.init, initargs=(barrier,)) as pool:
-        results = pool.starmap(racers.first_failure, [(_url(path), "racer", WHEN)] * N,
-                               chunksize=1)
+        results = pool.starmap(racers.first_failure, [(_url(path), "racer", WHEN)] * N, chunksize=1)
     assert [(reasons, error) for _made, _tried, reasons, error in results] == [((), "")] * N
     assert sum(made for made, _t, _r, _e in results) == 1
     tried = sum(t for _m, t, _r, _e in results)
@@ -160,8 +163,9 @@ def test_n_processes_racing_to_a_missing_store_all_record(store_dir):
     assert _look(path) == ("wal", head_revision(), "ok")
     conn = connect(_url(path))
     try:
-        assert conn.one("SELECT count(*) FROM events WHERE username = 'racer' "
-                        "AND outcome = 'failure'") == (N,)
+        assert conn.one(
+            "SELECT count(*) FROM events WHERE username = 'racer' AND outcome = 'failure'"
+        ) == (N,)
     finally:
         conn.close()
     assert _leftovers(store_dir) == []

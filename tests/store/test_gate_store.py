@@ -66,17 +66,25 @@ def query(url, statement, params=None):
 
 
 def lock_state(url, user="alice"):
-    rows = query(url, "SELECT locked_at, lock_expires FROM accounts WHERE username = :u", {"u": user})
+    rows = query(
+        url, "SELECT locked_at, lock_expires FROM accounts WHERE username = :u", {"u": user}
+    )
     return rows[0] if rows else None
 
 
 def outcomes(url, user="alice"):
-    return [r[0] for r in query(url, "SELECT outcome FROM events WHERE username = :u ORDER BY id",
-                                {"u": user})]
+    return [
+        r[0]
+        for r in query(
+            url, "SELECT outcome FROM events WHERE username = :u ORDER BY id", {"u": user}
+        )
+    ]
 
 
 def notices(url, kind):
-    return query(url, "SELECT created, subject FROM outbox WHERE kind = :k ORDER BY id", {"k": kind})
+    return query(
+        url, "SELECT created, subject FROM outbox WHERE kind = :k ORDER BY id", {"k": kind}
+    )
 
 
 # --- lockout ---------------------------------------------------------------------------------
@@ -174,8 +182,12 @@ def test_admin_users_need_the_multiplier(store_url):
 
 
 def sessions_of(url, user="alice"):
-    return query(url, "SELECT session_key, nas, started, last_update, ended FROM sessions "
-                      "WHERE username = :u ORDER BY session_key", {"u": user})
+    return query(
+        url,
+        "SELECT session_key, nas, started, last_update, ended FROM sessions "
+        "WHERE username = :u ORDER BY session_key",
+        {"u": user},
+    )
 
 
 def test_sessions_start_update_stop(store_url):
@@ -193,7 +205,8 @@ def test_sessions_start_update_stop(store_url):
     assert gate.session_update("alice", "radius", "acct-1", nas="10.0.0.1")
     assert sessions_of(store_url)[0][3:] == (T0 + 600, T0 + 600)  # an ended session stays ended
     assert query(store_url, "SELECT last_activity FROM accounts WHERE username = 'alice'") == [
-        (T0 + 700,)]
+        (T0 + 700,)
+    ]
 
 
 def test_session_without_key_or_with_bad_user_changes_nothing(store_url):
@@ -278,8 +291,11 @@ BAD_NAMES = [
 @pytest.mark.parametrize("name", BAD_NAMES, ids=["nul", "tab", "escape", "long", "not-utf8"])
 def test_invalid_user_names_never_reach_the_store_raw(store_url, name):
     gate = make_gate(store_url)
-    for verdict in (fail(gate, user=name), login(gate, user=name),
-                    gate.preauth(gate.attempt(name, "pam", "sshd", ADDR, ADDR))):
+    for verdict in (
+        fail(gate, user=name),
+        login(gate, user=name),
+        gate.preauth(gate.attempt(name, "pam", "sshd", ADDR, ADDR)),
+    ):
         assert not verdict.allowed and verdict.reasons == (INVALID_USER,)
     assert query(store_url, "SELECT count(*) FROM accounts") == [(0,)]
     names = [r[0] for r in query(store_url, "SELECT username FROM events")]
@@ -377,8 +393,11 @@ def test_postgresql_server_down_then_back(postgres_server, postgres_url):
     assert login(gate).allowed  # the gate now holds a connection
     postgres_server.pause()
     try:
-        for call in (lambda: fail(gate), lambda: login(gate),
-                     lambda: gate.preauth(gate.attempt("alice", "pam", "sshd", ADDR, ADDR))):
+        for call in (
+            lambda: fail(gate),
+            lambda: login(gate),
+            lambda: gate.preauth(gate.attempt("alice", "pam", "sshd", ADDR, ADDR)),
+        ):
             verdict, took = timed(call)
             assert_store_error(verdict, gate)
             assert took < BOUND
@@ -409,8 +428,9 @@ def test_postgresql_server_that_never_answers(tmp_path):
         silent.bind(("127.0.0.1", 0))
         silent.listen(8)
         port = silent.getsockname()[1]
-        gate = make_gate(f"postgresql://postgres@127.0.0.1:{port}/pam_guard",
-                         failure={"on_store_error": "allow"})
+        gate = make_gate(
+            f"postgresql://postgres@127.0.0.1:{port}/pam_guard", failure={"on_store_error": "allow"}
+        )
         verdict, took = timed(lambda: login(gate))
         assert_store_error(verdict, gate, allowed=True)
         assert took < BOUND
@@ -447,7 +467,6 @@ def test_parallel_threads_share_nothing_and_count_everything(store_url):
         t.join(30)
     assert errors == []
     assert outcomes(store_url, "shared") == ["failure"] * 20
-
 
 
 @pytest.mark.postgres

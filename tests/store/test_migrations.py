@@ -37,8 +37,14 @@ from store.schema import metadata
 from tests.store.fill import fill
 
 T0 = 1_800_000_000.0
-TABLES = {"events": "id", "accounts": "username", "sessions": "id", "outbox": "id",
-          "address_rules": "id", "audit": "seq"}
+TABLES = {
+    "events": "id",
+    "accounts": "username",
+    "sessions": "id",
+    "outbox": "id",
+    "address_rules": "id",
+    "audit": "seq",
+}
 
 
 def migrate(url: str, target: str, extra_versions=None, down: bool = False) -> None:
@@ -47,8 +53,10 @@ def migrate(url: str, target: str, extra_versions=None, down: bool = False) -> N
     config = alembic_config()
     if extra_versions is not None:
         config.set_main_option("path_separator", "os")
-        config.set_main_option("version_locations",
-                               os.pathsep.join([str(MIGRATIONS / "versions"), str(extra_versions)]))
+        config.set_main_option(
+            "version_locations",
+            os.pathsep.join([str(MIGRATIONS / "versions"), str(extra_versions)]),
+        )
     engine = engine_for(url)
     try:
         with engine.begin() as conn:
@@ -62,8 +70,10 @@ def snapshot(url: str) -> dict:
     """Every row of every table, in key order."""
     conn = connect(url)
     try:
-        return {t: [tuple(r) for r in conn.all(f"SELECT * FROM {t} ORDER BY {key}")]
-                for t, key in TABLES.items()}
+        return {
+            t: [tuple(r) for r in conn.all(f"SELECT * FROM {t} ORDER BY {key}")]
+            for t, key in TABLES.items()
+        }
     finally:
         conn.close()
 
@@ -109,11 +119,14 @@ def use_the_gate(url: str, start: float = T0) -> None:
     try:
         for i in range(3):
             now[0] = start + i
-            gate.record_failure(gate.attempt("mallory", "pam", "sshd", "203.0.113.9", "203.0.113.9"))
+            gate.record_failure(
+                gate.attempt("mallory", "pam", "sshd", "203.0.113.9", "203.0.113.9")
+            )
         now[0] = start + 10
         assert gate.login(gate.attempt("alice", "radius", "vpn", "192.0.2.1", "192.0.2.1")).allowed
-        assert gate.session_start("alice", "radius", "vpn", "acct-1", nas="10.0.0.1",
-                                  address="192.0.2.1")
+        assert gate.session_start(
+            "alice", "radius", "vpn", "acct-1", nas="10.0.0.1", address="192.0.2.1"
+        )
         assert gate.session_start("alice", "pam", "sshd", "host:1:pts/0")
         assert gate.session_stop("alice", "pam", "host:1:pts/0")
     finally:
@@ -176,7 +189,8 @@ def test_store_made_at_0001_upgrades_to_head_with_its_data(empty_url):
     assert [row[:-1] for row in after["events"]] == before["events"]  # old rows kept ...
     assert {row[-1] for row in after["events"]} == {None}  # ... with no ruser (0004)
     assert {k: v for k, v in after.items() if k != "events"} == {
-        k: v for k, v in before.items() if k != "events"}
+        k: v for k, v in before.items() if k != "events"
+    }
     assert schema_diff(empty_url) == []
     assert "ix_sessions_last_update" in indexes(empty_url, "sessions")
     assert "ix_events_address_failures" in indexes(empty_url, "events")
@@ -299,12 +313,19 @@ def test_prune_drops_old_and_stale_sessions_through_the_index(store_url):
     conn = connect(store_url)
     try:
         conn.begin(write=True)
-        rows = [("old-ended", T0 - 500 * day, T0 - 499 * day), ("old-stale", T0 - 450 * day, None),
-                ("recent-ended", T0 - 10 * day, T0 - 9 * day), ("open", T0 - day, None)]
+        rows = [
+            ("old-ended", T0 - 500 * day, T0 - 499 * day),
+            ("old-stale", T0 - 450 * day, None),
+            ("recent-ended", T0 - 10 * day, T0 - 9 * day),
+            ("open", T0 - day, None),
+        ]
         for key, started, ended in rows:
-            conn.execute("INSERT INTO sessions (username, channel, service, session_key, nas, "
-                         "started, last_update, ended) VALUES ('alice', 'radius', 'vpn', :k, 'n', "
-                         ":s, :u, :e)", {"k": key, "s": started, "u": ended or started, "e": ended})
+            conn.execute(
+                "INSERT INTO sessions (username, channel, service, session_key, nas, "
+                "started, last_update, ended) VALUES ('alice', 'radius', 'vpn', :k, 'n', "
+                ":s, :u, :e)",
+                {"k": key, "s": started, "u": ended or started, "e": ended},
+            )
         conn.commit()
     finally:
         conn.close()
@@ -347,8 +368,9 @@ def test_spraying_alert_reads_the_0003_index(store_url):
         fill(conn, events=20000, users=500, sessions=10, end=T0)
         params = {"address": "10.7.3.1", "since": T0 - 300}
         if conn.dialect == "sqlite":
-            plan = " ".join(r[3] for r in conn.all(
-                "EXPLAIN QUERY PLAN " + sql.ADDRESS_FAILURE_USERS, params))
+            plan = " ".join(
+                r[3] for r in conn.all("EXPLAIN QUERY PLAN " + sql.ADDRESS_FAILURE_USERS, params)
+            )
         else:
             plan = " ".join(r[0] for r in conn.all("EXPLAIN " + sql.ADDRESS_FAILURE_USERS, params))
         assert "ix_events_address_failures" in plan, plan

@@ -42,9 +42,10 @@ STARTS = {
     "never seen": ({}, None),
     "two old failures": ({}, [(-10 * MIN, FAILURE), (-9 * MIN, FAILURE)]),
     "two recent failures": ({}, [(-2 * MIN, FAILURE), (-1 * MIN, FAILURE)]),
-    "locked, lifts after 1 min": ({"unlock_after_minutes": 1},
-                                  [(-3 * MIN, FAILURE), (-2.5 * MIN, FAILURE),
-                                   (-2 * MIN, FAILURE)]),
+    "locked, lifts after 1 min": (
+        {"unlock_after_minutes": 1},
+        [(-3 * MIN, FAILURE), (-2.5 * MIN, FAILURE), (-2 * MIN, FAILURE)],
+    ),
     "away for 90 days": ({}, [(-90 * DAY, SUCCESS)]),
 }
 
@@ -52,22 +53,27 @@ STARTS = {
 # The default rules (radiusd keeps copies) and every rule that reads more of the history.
 RULES = {
     "defaults": {},
-    "every rule": {"trackstat": {"enabled": True, "logins": 3, "rating": 50, "action": "deny"},
-                   "concurrent": {"enabled": True, "window_minutes": 15, "action": "deny"},
-                   "ip_lock": {"enabled": True}},
+    "every rule": {
+        "trackstat": {"enabled": True, "logins": 3, "rating": 50, "action": "deny"},
+        "concurrent": {"enabled": True, "window_minutes": 15, "action": "deny"},
+        "ip_lock": {"enabled": True},
+    },
 }
 
 
 def _gate(url, lockout, rules="defaults") -> Gate:
-    settings = build_settings({"store": {"url": url, "timeout_seconds": 1},
-                               "lockout": lockout, **RULES[rules]}, "<projection test>")
+    settings = build_settings(
+        {"store": {"url": url, "timeout_seconds": 1}, "lockout": lockout, **RULES[rules]},
+        "<projection test>",
+    )
     assert logins.account_only(settings) == (rules == "defaults")
     return Gate(settings, clock=lambda: T0)
 
 
 def _attempt(gate, user, at, n):
-    return gate.attempt(user, "radius", "vpn", f"10.1.0.{n}", f"10.1.0.{n}",
-                        "nas=n1")._replace(time=at)
+    return gate.attempt(user, "radius", "vpn", f"10.1.0.{n}", f"10.1.0.{n}", "nas=n1")._replace(
+        time=at
+    )
 
 
 def _stored_state(gate, attempt):
@@ -77,8 +83,11 @@ def _stored_state(gate, attempt):
         account = logins.account_row(conn, attempt.user, attempt.time, lock=False)
         if logins.account_only(gate.settings):
             _account, history = gate.account_state(attempt.user, attempt.time)
-            failures = (logins.count_failures(conn, attempt.user, attempt.time, gate.settings,
-                                              account) if account is not None else 0)
+            failures = (
+                logins.count_failures(conn, attempt.user, attempt.time, gate.settings, account)
+                if account is not None
+                else 0
+            )
             history = history._replace(failures=failures)
         else:
             history = logins.load_history(conn, attempt, gate.settings, account, full=True)
@@ -93,16 +102,19 @@ def _comparable(state, now):
     failures from before an earlier lock lifted."""
     account, history = state
     failures = None if lock_active(history, now) else history.failures
-    return (None if account is None else {k: v for k, v in account.items() if k != "first_seen"},
-            history._replace(failures=failures, recent_logins=sorted(history.recent_logins)))
+    return (
+        None if account is None else {k: v for k, v in account.items() if k != "first_seen"},
+        history._replace(failures=failures, recent_logins=sorted(history.recent_logins)),
+    )
 
 
 @pytest.mark.parametrize("start", sorted(STARTS))
 @pytest.mark.parametrize("sequence", SEQUENCES, ids=lambda s: "-".join(k[0] for k in s))
 @pytest.mark.parametrize("stored_first", [0, 2])
 @pytest.mark.parametrize("rules", sorted(RULES))
-def test_projection_equals_the_store_after_recording(tmp_path, start, sequence, stored_first,
-                                                     rules):
+def test_projection_equals_the_store_after_recording(
+    tmp_path, start, sequence, stored_first, rules
+):
     lockout, past = STARTS[start]
     url = f"sqlite:///{tmp_path / 'pam-guard.db'}"
     create_or_upgrade(url)
@@ -112,8 +124,10 @@ def test_projection_equals_the_store_after_recording(tmp_path, start, sequence, 
         gate.record(kind, _attempt(gate, user, T0 + offset, n))
     # A refusal comes with radiusd's reasons; it is stored even if the store would let the
     # user in by the time the recorder gets to it (policy.account.refusal_verdict).
-    pending = [(kind, _attempt(gate, user, T0 + i, 100 + i), REFUSED if kind == DENIED else ())
-               for i, kind in enumerate(sequence)]
+    pending = [
+        (kind, _attempt(gate, user, T0 + i, 100 + i), REFUSED if kind == DENIED else ())
+        for i, kind in enumerate(sequence)
+    ]
     for kind, attempt, reasons in pending[:stored_first]:  # committed, not yet confirmed
         gate.record(kind, attempt, reasons)
     projected = gate.projected_state(pending[-1][1], pending)
@@ -142,7 +156,8 @@ def test_projection_of_a_user_with_sessions_and_no_account_yet(tmp_path):
     assert decide.check(elsewhere, history, gate.settings).allowed
     gate.record(SUCCESS, first)
     assert _comparable((account, history), T0 + 5) == _comparable(
-        _stored_state(gate, elsewhere), T0 + 5)
+        _stored_state(gate, elsewhere), T0 + 5
+    )
     gate.close()
 
 

@@ -23,8 +23,9 @@ from store.migrate import create_or_upgrade, engine_for
 from store.schema import metadata
 from tests.store.fill import begin_bulk, fill
 
-STATEMENTS = {name: text for name, text in vars(sql).items()
-              if name.isupper() and isinstance(text, str)}
+STATEMENTS = {
+    name: text for name, text in vars(sql).items() if name.isupper() and isinstance(text, str)
+}
 
 NOW = 1_800_000_000.0
 MIN = 60.0
@@ -50,26 +51,54 @@ def _seed(conn) -> None:
     for ts, outcome, address in events:
         conn.execute(sql.INSERT_EVENT, _event(ts, USER, outcome, address))
     conn.execute(sql.INSERT_EVENT, _event(NOW - 1 * MIN, "bob", "failure", "192.0.2.9"))
-    conn.execute("INSERT INTO address_rules (username, kind, entry) VALUES (:u, 'allow', :e)",
-                 {"u": USER, "e": "192.0.2.0/24"})
+    conn.execute(
+        "INSERT INTO address_rules (username, kind, entry) VALUES (:u, 'allow', :e)",
+        {"u": USER, "e": "192.0.2.0/24"},
+    )
     conn.execute(sql.OPEN_SESSION, _session(NOW - 30 * MIN, key="s-open", address="192.0.2.2"))
     conn.execute(sql.OPEN_SESSION, _session(NOW - 20 * MIN, key="s-ended", address="192.0.2.1"))
     conn.execute(sql.CLOSE_SESSION, _session(NOW - 15 * MIN, key="s-ended"))
-    conn.execute(sql.INSERT_NOTICE, {"now": NOW - 30 * MIN, "kind": "lock", "subject": USER,
-                                     "recipients": "root@localhost", "title": "locked",
-                                     "body": "alice is locked"})
+    conn.execute(
+        sql.INSERT_NOTICE,
+        {
+            "now": NOW - 30 * MIN,
+            "kind": "lock",
+            "subject": USER,
+            "recipients": "root@localhost",
+            "title": "locked",
+            "body": "alice is locked",
+        },
+    )
     conn.commit()
 
 
 def _event(ts, user, outcome, address, reasons=""):
-    return {"ts": ts, "user": user, "channel": "pam", "service": "sshd", "address": address,
-            "address_raw": address, "client": "ssh:notty", "secure": True, "outcome": outcome,
-            "reasons": reasons, "ruser": ""}
+    return {
+        "ts": ts,
+        "user": user,
+        "channel": "pam",
+        "service": "sshd",
+        "address": address,
+        "address_raw": address,
+        "client": "ssh:notty",
+        "secure": True,
+        "outcome": outcome,
+        "reasons": reasons,
+        "ruser": "",
+    }
 
 
 def _session(now, key, address=None, nas="", channel="pam", user=USER):
-    return {"user": user, "channel": channel, "service": "sshd", "key": key, "nas": nas,
-            "address": address, "client": "pts/1", "now": now}
+    return {
+        "user": user,
+        "channel": channel,
+        "service": "sshd",
+        "key": key,
+        "nas": nas,
+        "address": address,
+        "client": "pts/1",
+        "now": now,
+    }
 
 
 @pytest.fixture(scope="module")
@@ -108,9 +137,11 @@ def _rows(conn, statement, params):
 
 
 def _account(conn, user=USER):
-    return conn.one("SELECT reset_at, locked_at, lock_expires, lock_reason, status, "
-                    "status_why, status_since, last_activity FROM accounts WHERE username = :u",
-                    {"u": user})
+    return conn.one(
+        "SELECT reset_at, locked_at, lock_expires, lock_reason, status, "
+        "status_why, status_since, last_activity FROM accounts WHERE username = :u",
+        {"u": user},
+    )
 
 
 def _session_row(conn, key):
@@ -150,17 +181,25 @@ def case_insert_event(conn):
 
 
 def case_count_outcome_since(conn):
-    count = conn.one(sql.COUNT_OUTCOME_SINCE, {"user": USER, "outcome": "failure",
-                                               "since": NOW - 5 * MIN})[0]
+    count = conn.one(
+        sql.COUNT_OUTCOME_SINCE, {"user": USER, "outcome": "failure", "since": NOW - 5 * MIN}
+    )[0]
     assert count == 2
-    assert conn.one(sql.COUNT_OUTCOME_SINCE, {"user": USER, "outcome": "failure",
-                                              "since": NOW - 3 * MIN})[0] == 0  # strictly after
+    assert (
+        conn.one(
+            sql.COUNT_OUTCOME_SINCE, {"user": USER, "outcome": "failure", "since": NOW - 3 * MIN}
+        )[0]
+        == 0
+    )  # strictly after
 
 
 def case_outcomes_since(conn):
     rows = conn.all(sql.OUTCOMES_SINCE, {"user": USER, "since": NOW - 4 * MIN})
     assert sorted(tuple(r) for r in rows) == [
-        (NOW - 4 * MIN, "failure"), (NOW - 3 * MIN, "failure"), (NOW - 2 * MIN, "denied")]
+        (NOW - 4 * MIN, "failure"),
+        (NOW - 3 * MIN, "failure"),
+        (NOW - 2 * MIN, "denied"),
+    ]
     assert conn.all(sql.OUTCOMES_SINCE, {"user": "bob", "since": NOW}) == []
 
 
@@ -173,8 +212,10 @@ def case_lock_address(conn):
     if conn.dialect == "sqlite":
         pytest.skip("n/a: PostgreSQL only: SQLite's BEGIN IMMEDIATE already serialises writers")
     conn.execute(sql.LOCK_ADDRESS, {"address": "192.0.2.9"})
-    held = conn.one("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' "
-                    "AND pid = pg_backend_pid() AND classid = 28775")[0]
+    held = conn.one(
+        "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' "
+        "AND pid = pg_backend_pid() AND classid = 28775"
+    )[0]
     assert held == 1
 
 
@@ -224,8 +265,16 @@ def case_record_success(conn):
     conn.execute(sql.RECORD_SUCCESS, params)
     assert tuple(_account(conn)) == (NOW, None, None, "", "protected", "rules on", NOW, NOW)
     conn.execute(sql.RECORD_SUCCESS, dict(params, now=NOW + 60))
-    assert tuple(_account(conn)) == (NOW + 60, None, None, "", "protected", "rules on", NOW,
-                                     NOW + 60)  # same status: status_since kept
+    assert tuple(_account(conn)) == (
+        NOW + 60,
+        None,
+        None,
+        "",
+        "protected",
+        "rules on",
+        NOW,
+        NOW + 60,
+    )  # same status: status_since kept
     conn.execute(sql.RECORD_SUCCESS, dict(params, now=NOW + 120, status="new"))
     assert tuple(_account(conn)[4:7]) == ("new", "rules on", NOW + 120)
     # Stored late (after a later outcome): the reset and the activity do not go back.
@@ -236,7 +285,9 @@ def case_record_success(conn):
 
 
 def case_set_status(conn):
-    conn.execute(sql.SET_STATUS, {"user": USER, "now": NOW, "status": "inactive", "status_why": "idle"})
+    conn.execute(
+        sql.SET_STATUS, {"user": USER, "now": NOW, "status": "inactive", "status_why": "idle"}
+    )
     row = _account(conn)
     assert tuple(row[4:7]) == ("inactive", "idle", NOW) and row[7] is None  # activity untouched
 
@@ -270,16 +321,26 @@ def case_last_notice(conn):
 
 
 def case_insert_notice(conn):
-    conn.execute(sql.INSERT_NOTICE, {"now": NOW, "kind": "ip_alert", "subject": "192.0.2.9",
-                                     "recipients": "root@localhost", "title": "spray",
-                                     "body": "3 users"})
+    conn.execute(
+        sql.INSERT_NOTICE,
+        {
+            "now": NOW,
+            "kind": "ip_alert",
+            "subject": "192.0.2.9",
+            "recipients": "root@localhost",
+            "title": "spray",
+            "body": "3 users",
+        },
+    )
     row = conn.one("SELECT attempts, next_try, sent_at FROM outbox WHERE kind = 'ip_alert'")
     assert tuple(row) == (0, NOW, None)
 
 
 def case_open_session(conn):
     conn.execute(sql.OPEN_SESSION, _session(NOW, key="acct-1", nas="10.0.0.1", channel="radius"))
-    conn.execute(sql.OPEN_SESSION, _session(NOW + 5, key="acct-1", nas="10.0.0.1", channel="radius"))
+    conn.execute(
+        sql.OPEN_SESSION, _session(NOW + 5, key="acct-1", nas="10.0.0.1", channel="radius")
+    )
     count = conn.one("SELECT count(*) FROM sessions WHERE session_key = 'acct-1'")[0]
     assert count == 1 and tuple(_session_row(conn, "acct-1")) == (NOW + 5, None)  # upsert
     conn.execute(sql.OPEN_SESSION, _session(NOW + 9, key="s-ended"))  # reopened: end cleared
@@ -333,8 +394,11 @@ def case_recent_accounts(conn):
     assert names() == ["bob"]
 
 
-CASES = {name[len("case_"):].upper(): fn for name, fn in dict(globals()).items()
-         if name.startswith("case_")}
+CASES = {
+    name[len("case_") :].upper(): fn
+    for name, fn in dict(globals()).items()
+    if name.startswith("case_")
+}
 
 
 def test_every_statement_has_a_case():
@@ -387,8 +451,9 @@ def test_plan_checks_cover_every_read_of_events_and_sessions():
     """Any statement that reads events or sessions with a WHERE clause is plan-checked."""
     for name, text in STATEMENTS.items():
         lowered = " ".join(text.lower().split())
-        touches = any(f"from {t} " in lowered or f"update {t} " in lowered
-                      for t in ("events", "sessions"))
+        touches = any(
+            f"from {t} " in lowered or f"update {t} " in lowered for t in ("events", "sessions")
+        )
         if touches and " where " in lowered:
             assert name in READS, name
 
@@ -396,16 +461,22 @@ def test_plan_checks_cover_every_read_of_events_and_sessions():
 def _fill_outbox_and_rules(conn, rows: int = 20000) -> None:
     """Many queued notices and address-list entries, so that a scan would show."""
     begin_bulk(conn)
-    conn.execute("""
+    conn.execute(
+        """
         WITH RECURSIVE seq(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM seq WHERE i < :n)
         INSERT INTO outbox (created, kind, subject, recipients, title, body, attempts, next_try)
         SELECT :end - i, 'lock', 'user' || (i % 2000), 'root@localhost', 't', 'b', 0, :end - i
-        FROM seq""", {"n": rows, "end": BIG})
-    conn.execute("""
+        FROM seq""",
+        {"n": rows, "end": BIG},
+    )
+    conn.execute(
+        """
         WITH RECURSIVE seq(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM seq WHERE i < :n)
         INSERT INTO address_rules (username, kind, entry)
         SELECT 'user' || (i % 2000), 'allow', '10.' || (i % 256) || '.' || (i / 256) || '.0/24'
-        FROM seq""", {"n": rows})
+        FROM seq""",
+        {"n": rows},
+    )
     conn.commit()
 
 
@@ -416,8 +487,7 @@ def big_sqlite(request, tmp_path_factory):
     create_or_upgrade(url)
     conn = connect(url)
     _fill_outbox_and_rules(conn)
-    fill(conn, events=60000, users=2000, sessions=20000, end=BIG,
-         stats=request.param == "analyzed")
+    fill(conn, events=60000, users=2000, sessions=20000, end=BIG, stats=request.param == "analyzed")
     yield conn
     conn.close()
 
@@ -454,8 +524,11 @@ def _plan_nodes(node):
 @pytest.mark.parametrize("name", sorted(READS))
 def test_postgresql_plan_uses_an_index(big_pg, name):
     nodes = _pg_plan(big_pg, name)
-    scans = [(n["Node Type"], n.get("Relation Name"), n.get("Index Name")) for n in nodes
-             if "Scan" in n["Node Type"]]
+    scans = [
+        (n["Node Type"], n.get("Relation Name"), n.get("Index Name"))
+        for n in nodes
+        if "Scan" in n["Node Type"]
+    ]
     assert scans, nodes
     for node_type, relation, _index in scans:
         if WHOLE_TABLE.get(name) != relation:
@@ -481,7 +554,9 @@ def _pg_plan(conn, name, disable=None) -> list:
 # --- the migrated schema is store/schema.py -------------------------------------------------
 
 
-@pytest.mark.parametrize("engine_name", ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+@pytest.mark.parametrize(
+    "engine_name", ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
+)
 def test_migrated_schema_matches_schema_py(engine_name, request):
     url = request.getfixturevalue("sqlite_url" if engine_name == "sqlite" else "postgres_url")
     engine = engine_for(url)

@@ -39,35 +39,61 @@ def _seed(url) -> None:
     accounts = {"alice": T0 - DAY, "bob": T0 - DAY, "carol": T0 - DAY, "erin": T0 - 90 * DAY}
     for user, last in accounts.items():
         conn.execute(sql.LOCK_ACCOUNT, {"user": user, "now": T0 - 100 * DAY, "false": False})
-        conn.execute(sql.UPDATE_ACCOUNT_AFTER, {"user": user, "now": last,
-                                                "status": "protected", "status_why": "seed"})
+        conn.execute(
+            sql.UPDATE_ACCOUNT_AFTER,
+            {"user": user, "now": last, "status": "protected", "status_why": "seed"},
+        )
     for i in range(limit + 1):  # bob is over the denial limit: high_risk, a status notice
-        conn.execute(sql.INSERT_EVENT, {
-            "ts": T0 - 60 * (i + 1), "user": "bob", "channel": "radius", "service": "vpn",
-            "address": "198.51.100.7", "address_raw": "198.51.100.7", "client": "", "secure": None,
-            "outcome": "denied", "reasons": "locked", "ruser": ""})
-    conn.execute("UPDATE accounts SET notify_on = 'success', notify_to = 'carol@localhost' "
-                 "WHERE username = 'carol'")
+        conn.execute(
+            sql.INSERT_EVENT,
+            {
+                "ts": T0 - 60 * (i + 1),
+                "user": "bob",
+                "channel": "radius",
+                "service": "vpn",
+                "address": "198.51.100.7",
+                "address_raw": "198.51.100.7",
+                "client": "",
+                "secure": None,
+                "outcome": "denied",
+                "reasons": "locked",
+                "ruser": "",
+            },
+        )
+    conn.execute(
+        "UPDATE accounts SET notify_on = 'success', notify_to = 'carol@localhost' "
+        "WHERE username = 'carol'"
+    )
     conn.commit()
     conn.close()
 
 
 def _batch(gate):
     names = ["alice", "bob", "alice", "carol", "dave", "erin", "dave", "b\x01ad"]
-    return [gate.attempt(user, "radius", "vpn", f"10.0.0.{i}", f"10.0.0.{i}", "nas=n1")._replace(
-        time=T0 + i) for i, user in enumerate(names)]
+    return [
+        gate.attempt(user, "radius", "vpn", f"10.0.0.{i}", f"10.0.0.{i}", "nas=n1")._replace(
+            time=T0 + i
+        )
+        for i, user in enumerate(names)
+    ]
 
 
 def _contents(url):
     conn = connect(url)
     try:
         return (
-            conn.all("SELECT username, first_seen, last_activity, reset_at, status, status_why,"
-                     " status_since, locked_at FROM accounts ORDER BY username"),
-            conn.all("SELECT ts, username, channel, service, address, address_raw, client,"
-                     " outcome, reasons FROM events ORDER BY ts, username, outcome"),
-            conn.all("SELECT created, kind, subject, recipients, title, body FROM outbox"
-                     " ORDER BY created, kind, subject"),
+            conn.all(
+                "SELECT username, first_seen, last_activity, reset_at, status, status_why,"
+                " status_since, locked_at FROM accounts ORDER BY username"
+            ),
+            conn.all(
+                "SELECT ts, username, channel, service, address, address_raw, client,"
+                " outcome, reasons FROM events ORDER BY ts, username, outcome"
+            ),
+            conn.all(
+                "SELECT created, kind, subject, recipients, title, body FROM outbox"
+                " ORDER BY created, kind, subject"
+            ),
         )
     finally:
         conn.close()
@@ -97,21 +123,30 @@ def test_lean_batch_stores_what_one_by_one_stores(two_stores):
         (lean_verdicts,) = lean.record_outcomes([(SUCCESS, _batch(lean))])
         valid = [a for a in _batch(single) if a.user != "b\x01ad"]
         single_verdicts = single._in_transaction(
-            None, lambda conn: [single._success_in(conn, a) for a in valid])
+            None, lambda conn: [single._success_in(conn, a) for a in valid]
+        )
     finally:
         lean.close()
         single.close()
     assert lean_verdicts == single_verdicts
     assert [v.status for v in lean_verdicts] == [
-        "protected", "high_risk", "protected", "protected", "new", "new", "protected"]
+        "protected",
+        "high_risk",
+        "protected",
+        "protected",
+        "new",
+        "new",
+        "protected",
+    ]
     got, want = _contents(lean_url), _contents(single_url)
     assert got == want
     accounts, events, outbox = got
     denials = lean.settings.status.denied_limit + 1
     assert len(events) == 7 + denials  # the seven successes and bob's seeded denials
     assert {(kind, subject) for _c, kind, subject, *_rest in outbox} == {
-        ("status", "bob"), ("user_success", "carol")}
-
+        ("status", "bob"),
+        ("user_success", "carol"),
+    }
 
 
 def test_kept_copies_store_the_same_and_stay_equal_to_the_store(two_stores, tmp_path):
@@ -161,9 +196,9 @@ def _mixed(gate):
     """Runs as the recorder makes them: successes of users with nothing else first, then the
     others' outcomes in order. Dave fails three times (the default lockout locks him), bob
     fails after a success, a failure of an invalid name is stored as its refusal."""
+
     def at(user, i, address="10.0.0.9"):
-        return gate.attempt(user, "radius", "vpn", address, address, "nas=n1")._replace(
-            time=T0 + i)
+        return gate.attempt(user, "radius", "vpn", address, address, "nas=n1")._replace(time=T0 + i)
 
     return [
         (SUCCESS, [at("alice", 0), at("carol", 1)]),

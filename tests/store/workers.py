@@ -10,8 +10,14 @@ def init(barrier) -> None:
     WORKER["barrier"] = barrier
 
 
-def record_failure_together(url: str, user: str, when: float, max_attempts: int,
-                            ip_alert_attempts: int = 3, address: str = "192.0.2.7"):
+def record_failure_together(
+    url: str,
+    user: str,
+    when: float,
+    max_attempts: int,
+    ip_alert_attempts: int = 3,
+    address: str = "192.0.2.7",
+):
     """Connect, wait for every other process, then record one failure for `user` at `when`.
 
     Returns (locked_here, reasons, last_error, notice kinds) of this process's verdict.
@@ -19,10 +25,13 @@ def record_failure_together(url: str, user: str, when: float, max_attempts: int,
     from pam_guard.gate import Gate
     from policy.settings import build_settings
 
-    settings = build_settings({"store": {"url": url, "timeout_seconds": 20},
-                               "lockout": {"max_attempts": max_attempts,
-                                           "ip_alert_attempts": ip_alert_attempts}},
-                              "<concurrency>")
+    settings = build_settings(
+        {
+            "store": {"url": url, "timeout_seconds": 20},
+            "lockout": {"max_attempts": max_attempts, "ip_alert_attempts": ip_alert_attempts},
+        },
+        "<concurrency>",
+    )
     gate = Gate(settings, clock=lambda: when)
     try:
         gate.read(lambda conn: None)  # connected before the start line, not after it

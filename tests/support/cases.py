@@ -57,12 +57,44 @@ VERDICT_STEPS = {
     "authorize": "authorize",
     "success": "record_success",
 }
-OTHER_STEPS = ("session_start", "session_stop", "unlock", "lock", "exempt", "ip_allow",
-               "ip_deny", "status", "directory")
-STEP_KEYS = {"at", "do", "user", "user_repeat", "address", "service", "channel", "key", "nas",
-             "entry", "on", "state", "note", "expect"}
-EXPECT_KEYS = {"allowed", "reasons", "locked", "status", "notices", "recorded", "recorded_users",
-               "failures", "ok"}
+OTHER_STEPS = (
+    "session_start",
+    "session_stop",
+    "unlock",
+    "lock",
+    "exempt",
+    "ip_allow",
+    "ip_deny",
+    "status",
+    "directory",
+)
+STEP_KEYS = {
+    "at",
+    "do",
+    "user",
+    "user_repeat",
+    "address",
+    "service",
+    "channel",
+    "key",
+    "nas",
+    "entry",
+    "on",
+    "state",
+    "note",
+    "expect",
+}
+EXPECT_KEYS = {
+    "allowed",
+    "reasons",
+    "locked",
+    "status",
+    "notices",
+    "recorded",
+    "recorded_users",
+    "failures",
+    "ok",
+}
 CASE_KEYS = {"description", "settings", "steps"}
 
 
@@ -103,9 +135,11 @@ def load_case(path) -> dict:
         raise CaseFileError(f"{path}: needs a description")
     steps = case.get("steps")
     if not isinstance(steps, list) or not steps:
-        raise CaseFileError(f"{path}: needs at least one [[steps]] (a `steps = [...]` written "
-                             "after a [settings] table belongs to that table: write the "
-                             "settings inline, `settings = { ... }`)")
+        raise CaseFileError(
+            f"{path}: needs at least one [[steps]] (a `steps = [...]` written "
+            "after a [settings] table belongs to that table: write the "
+            "settings inline, `settings = { ... }`)"
+        )
     last = 0.0
     for number, step in enumerate(steps, 1):
         where = f"step {number}"
@@ -207,22 +241,28 @@ class _Runner:
         now = self.clock.now
         seen: dict = {}
         if do in VERDICT_STEPS:
-            attempt = self.gate.attempt(user, channel, step.get("service", "sshd"),
-                                        parse_address(raw), raw)
+            attempt = self.gate.attempt(
+                user, channel, step.get("service", "sshd"), parse_address(raw), raw
+            )
             verdict = getattr(self.gate, VERDICT_STEPS[do])(attempt)
-            seen.update(allowed=verdict.allowed, reasons=list(verdict.reasons),
-                        status=verdict.status or "none")
+            seen.update(
+                allowed=verdict.allowed,
+                reasons=list(verdict.reasons),
+                status=verdict.status or "none",
+            )
         elif do in ("session_start", "session_stop"):
             key, nas = step.get("key", f"{user}-session"), step.get("nas", "")
             if do == "session_start":
-                ok = self.gate.session_start(user, channel, step.get("service", "sshd"), key,
-                                             nas, parse_address(raw))
+                ok = self.gate.session_start(
+                    user, channel, step.get("service", "sshd"), key, nas, parse_address(raw)
+                )
             else:
                 ok = self.gate.session_stop(user, channel, key, nas)
             seen["ok"] = ok
         elif do == "unlock":
             self.write(lambda conn: logins.clear_lock(conn, user, now))
         elif do == "lock":
+
             def lock(conn):
                 logins.account_row(conn, user, now, lock=True)
                 logins.set_lock(conn, user, now, step.get("note", "by hand"), None)
@@ -245,15 +285,19 @@ class _Runner:
 
     def store_view(self, user: str, now: float) -> dict:
         """What the store holds after the step: lock, failures, new events and notices."""
+
         def body(conn):
             # An invalid name never goes into a query (PostgreSQL refuses NUL in text anyway).
             valid = invalid_reason(user) is None
             account = logins.account_row(conn, user, now, lock=False) if valid else None
-            events = conn.all("SELECT id, outcome, username FROM events WHERE id > :last "
-                              "ORDER BY id",
-                              {"last": self.last_event})
-            notices = conn.all("SELECT id, kind FROM outbox WHERE id > :last ORDER BY id",
-                               {"last": self.last_notice})
+            events = conn.all(
+                "SELECT id, outcome, username FROM events WHERE id > :last ORDER BY id",
+                {"last": self.last_event},
+            )
+            notices = conn.all(
+                "SELECT id, kind FROM outbox WHERE id > :last ORDER BY id",
+                {"last": self.last_notice},
+            )
             failures = 0
             locked = False
             if account is not None:
@@ -267,10 +311,13 @@ class _Runner:
             self.last_event = events[-1][0]
         if notices:
             self.last_notice = notices[-1][0]
-        return {"locked": locked, "failures": failures,
-                "recorded": [outcome for _, outcome, _ in events],
-                "recorded_users": [name for _, _, name in events],
-                "notices": sorted(kind for _, kind in notices)}
+        return {
+            "locked": locked,
+            "failures": failures,
+            "recorded": [outcome for _, outcome, _ in events],
+            "recorded_users": [name for _, _, name in events],
+            "notices": sorted(kind for _, kind in notices),
+        }
 
 
 def _compare(path, number: int, step: dict, seen: dict) -> None:
@@ -279,8 +326,10 @@ def _compare(path, number: int, step: dict, seen: dict) -> None:
         expect["notices"] = sorted(expect["notices"])
     wrong = {key: (want, seen.get(key)) for key, want in expect.items() if seen.get(key) != want}
     if wrong:
-        lines = [f"{Path(path).name}: step {number} (at {step['at']}, do {step['do']!r}, "
-                 f"user {step.get('user', 'alice')!r}, address {step.get('address')!r})"]
+        lines = [
+            f"{Path(path).name}: step {number} (at {step['at']}, do {step['do']!r}, "
+            f"user {step.get('user', 'alice')!r}, address {step.get('address')!r})"
+        ]
         lines += [f"  {key}: expected {want!r}, got {got!r}" for key, (want, got) in wrong.items()]
         lines.append(f"  observed: {seen!r}")
         raise AssertionError("\n".join(lines))

@@ -30,29 +30,61 @@ _MSCHAPV2_ID = re.compile(r"EAP-MSCHAPV2: RX identifier \d+ mschapv2_id (\d+)")
 
 
 def _network(method: str, user: str, password: str, outer: str) -> str:
-    return (f"network={{\n\tkey_mgmt=WPA-EAP\n\teap={method}\n\tidentity=\"{user}\"\n"
-            f"\tanonymous_identity=\"{outer}\"\n\tpassword=\"{password}\"\n"
-            f"\tphase2=\"{PHASE2[method]}\"\n}}\n")
+    return (
+        f'network={{\n\tkey_mgmt=WPA-EAP\n\teap={method}\n\tidentity="{user}"\n'
+        f'\tanonymous_identity="{outer}"\n\tpassword="{password}"\n'
+        f'\tphase2="{PHASE2[method]}"\n}}\n'
+    )
 
 
-def eap_login(server, method: str, user: str, password: str, *,
-              station: str = "02:00:00:00:00:01", nas: str = "192.0.2.1",
-              outer: str = ANONYMOUS, timeout: int = 15) -> EapResult:
+def eap_login(
+    server,
+    method: str,
+    user: str,
+    password: str,
+    *,
+    station: str = "02:00:00:00:00:01",
+    nas: str = "192.0.2.1",
+    outer: str = ANONYMOUS,
+    timeout: int = 15,
+) -> EapResult:
     """One EAP-TTLS/PAP or PEAP/MSCHAPv2 login through `server` (RadiusServer)."""
     with tempfile.NamedTemporaryFile("w", suffix=".conf", prefix="eapol-") as conf:
         conf.write(_network(method, user, password, outer))
         conf.flush()
         nas_hex = bytes(int(part) for part in nas.split(".")).hex()
         proc = subprocess.run(
-            [EAPOL_TEST, "-c", conf.name, "-a", "127.0.0.1", "-p", str(server.auth_port),
-             "-s", server.secret, "-t", str(timeout), "-r", "0", "-M", station,
-             "-N", f"4:x:{nas_hex}", "-N", f"61:d:{WIRELESS}"],
-            capture_output=True, text=True, errors="replace", timeout=timeout + 15)
+            [
+                EAPOL_TEST,
+                "-c",
+                conf.name,
+                "-a",
+                "127.0.0.1",
+                "-p",
+                str(server.auth_port),
+                "-s",
+                server.secret,
+                "-t",
+                str(timeout),
+                "-r",
+                "0",
+                "-M",
+                station,
+                "-N",
+                f"4:x:{nas_hex}",
+                "-N",
+                f"61:d:{WIRELESS}",
+            ],
+            capture_output=True,
+            text=True,
+            errors="replace",
+            timeout=timeout + 15,
+        )
     output = proc.stdout + proc.stderr
     accept_user = None
     accept = list(_ACCEPT.finditer(output))
     if accept:
-        found = _USER_NAME.findall(output[accept[-1].start():])
+        found = _USER_NAME.findall(output[accept[-1].start() :])
         accept_user = found[0] if found else None
     ids = [int(value) for value in _MSCHAPV2_ID.findall(output)]
     return EapResult(proc.returncode == 0 and "SUCCESS" in output, accept_user, ids, output)

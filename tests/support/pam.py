@@ -38,7 +38,9 @@ PAM_D = "/etc/pam.d"
 LOGIN_TIMEOUT = 30  # seconds: a login that takes longer than this is a hang, not slowness
 
 LoginResult = namedtuple("LoginResult", "ok returncode output")
-LoginResult.__doc__ = "One login: ok (every PAM call succeeded), the exit code, and what was printed."
+LoginResult.__doc__ = (
+    "One login: ok (every PAM call succeeded), the exit code, and what was printed."
+)
 
 User = namedtuple("User", "name password")
 
@@ -55,25 +57,42 @@ def have_pam_tools() -> str | None:
     for path in (HOOK, PAM_GUARD, "/usr/bin/pamtester"):
         if not os.path.exists(path):
             return f"{path} missing: run packaging/install.sh (and apt-get install pamtester)"
-    if not any(os.path.exists(p) for p in ("/lib/x86_64-linux-gnu/security/pam_python.so",
-                                           "/usr/lib/x86_64-linux-gnu/security/pam_python.so",
-                                           "/lib/security/pam_python.so")):
+    if not any(
+        os.path.exists(p)
+        for p in (
+            "/lib/x86_64-linux-gnu/security/pam_python.so",
+            "/usr/lib/x86_64-linux-gnu/security/pam_python.so",
+            "/lib/security/pam_python.so",
+        )
+    ):
         return "pam_python.so missing: apt-get install libpam-python"
     return None
 
 
 # --- users --------------------------------------------------------------------------------------
 
-def create_user(name: str | None = None, password: str | None = None,
-                shell: str = "/usr/sbin/nologin") -> User:
+
+def create_user(
+    name: str | None = None, password: str | None = None, shell: str = "/usr/sbin/nologin"
+) -> User:
     """A real local user with a password (no home; no shell unless `shell` names one), for
     pam_unix to check."""
     name = name or unique_name()
     password = password or "pw-" + secrets.token_hex(8)
-    subprocess.run(["useradd", "--no-create-home", "--shell", shell, name],
-                   check=True, capture_output=True, timeout=30)
-    subprocess.run(["chpasswd"], input=f"{name}:{password}\n", text=True, check=True,
-                   capture_output=True, timeout=30)
+    subprocess.run(
+        ["useradd", "--no-create-home", "--shell", shell, name],
+        check=True,
+        capture_output=True,
+        timeout=30,
+    )
+    subprocess.run(
+        ["chpasswd"],
+        input=f"{name}:{password}\n",
+        text=True,
+        check=True,
+        capture_output=True,
+        timeout=30,
+    )
     return User(name, password)
 
 
@@ -82,6 +101,7 @@ def remove_user(name: str) -> None:
 
 
 # --- PAM service files --------------------------------------------------------------------------
+
 
 def write_service(text: str, name: str | None = None) -> str:
     """Write /etc/pam.d/<name> (unique by default); returns the service name."""
@@ -101,8 +121,9 @@ def remove_service(name: str) -> None:
         pass
 
 
-def packaged_stack(config: str, hook: str = HOOK, unix_nodelay: bool = True,
-                   stack: str = PACKAGED_STACK) -> str:
+def packaged_stack(
+    config: str, hook: str = HOOK, unix_nodelay: bool = True, stack: str = PACKAGED_STACK
+) -> str:
     """A shipped example stack (packaging/pam.d/, the sshd one by default) for a test config.
 
     Only two things change: `config=PATH` after every reference to either entry (the hook
@@ -126,7 +147,6 @@ def packaged_stack(config: str, hook: str = HOOK, unix_nodelay: bool = True,
 
 
 # --- a private config and store -----------------------------------------------------------------
-
 
 
 class GuardConfig:
@@ -174,11 +194,17 @@ class GuardConfig:
 
     def cli(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
         """Run the installed admin command against this config."""
-        proc = subprocess.run([PAM_GUARD, "--config", self.path, *args], env=self.env,
-                              capture_output=True, text=True, timeout=60)
+        proc = subprocess.run(
+            [PAM_GUARD, "--config", self.path, *args],
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         if check and proc.returncode != 0:
-            raise AssertionError(f"pam-guard {' '.join(args)} exited {proc.returncode}: "
-                                 f"{proc.stdout}{proc.stderr}")
+            raise AssertionError(
+                f"pam-guard {' '.join(args)} exited {proc.returncode}: {proc.stdout}{proc.stderr}"
+            )
         return proc
 
     def query(self, sql: str, params=()) -> list:
@@ -211,8 +237,15 @@ class GuardConfig:
 
 # --- driving a stack ----------------------------------------------------------------------------
 
-def pamtester(service: str, user, password: str | None = None, rhost: str | None = None,
-              ops=("authenticate", "acct_mgmt"), env=None) -> LoginResult:
+
+def pamtester(
+    service: str,
+    user,
+    password: str | None = None,
+    rhost: str | None = None,
+    ops=("authenticate", "acct_mgmt"),
+    env=None,
+) -> LoginResult:
     """One login with pamtester; `user` may be bytes (names that are not valid UTF-8)."""
     cmd: list = ["pamtester"]
     if rhost is not None:
@@ -225,6 +258,7 @@ def pamtester(service: str, user, password: str | None = None, rhost: str | None
 
 
 # --- syslog -------------------------------------------------------------------------------------
+
 
 class SyslogCapture:
     """Collects what is sent to /dev/log while it runs (when no syslog daemon owns it).
@@ -273,8 +307,12 @@ class SyslogCapture:
         """Messages with `tag` received so far (waits briefly for datagrams in flight)."""
         time.sleep(wait)
         if self._sock is None and self.available:
-            proc = subprocess.run(["journalctl", "-q", "-o", "cat", "-t", tag, "--since",
-                                   self._since], capture_output=True, text=True, timeout=30)
+            proc = subprocess.run(
+                ["journalctl", "-q", "-o", "cat", "-t", tag, "--since", self._since],
+                capture_output=True,
+                text=True,
+                timeout=30,
+            )
             return proc.stdout.splitlines()
         return [m for m in list(self._messages) if f"{tag}[" in m or f"{tag}:" in m]
 

@@ -86,8 +86,9 @@ class PostgresServer:
         """A psycopg2 connection to `dbname` (autocommit by default, for admin statements)."""
         import psycopg2
 
-        conn = psycopg2.connect(host="127.0.0.1", port=self.port, user=PG_USER, dbname=dbname,
-                                connect_timeout=5)
+        conn = psycopg2.connect(
+            host="127.0.0.1", port=self.port, user=PG_USER, dbname=dbname, connect_timeout=5
+        )
         conn.autocommit = autocommit
         return conn
 
@@ -132,8 +133,16 @@ class PostgresServer:
             os.makedirs(path, mode=0o700, exist_ok=True)
             os.chown(path, pw.pw_uid, pw.pw_gid)
         done = _as_postgres(
-            f"{PG_BIN}/initdb", "-D", self.data, "-U", PG_USER, "--auth=trust", "-E", "UTF8",
-            "--locale=C", "--no-sync",
+            f"{PG_BIN}/initdb",
+            "-D",
+            self.data,
+            "-U",
+            PG_USER,
+            "--auth=trust",
+            "-E",
+            "UTF8",
+            "--locale=C",
+            "--no-sync",
         )
         if done.returncode != 0:
             raise PostgresError(f"initdb failed: {done.stderr.strip() or done.stdout.strip()}")
@@ -155,8 +164,18 @@ class PostgresServer:
         if self.running:
             return
         done = _as_postgres(
-            f"{PG_BIN}/pg_ctl", "-D", self.data, "-l", self.log, "-w", "-t", str(START_TIMEOUT),
-            "-o", f"-p {self.port}", "start", timeout=START_TIMEOUT + 10,
+            f"{PG_BIN}/pg_ctl",
+            "-D",
+            self.data,
+            "-l",
+            self.log,
+            "-w",
+            "-t",
+            str(START_TIMEOUT),
+            "-o",
+            f"-p {self.port}",
+            "start",
+            timeout=START_TIMEOUT + 10,
         )
         if done.returncode != 0:
             raise PostgresError(f"pg_ctl start failed: {done.stderr.strip()}\n{self._log_tail()}")
@@ -192,8 +211,10 @@ class PostgresServer:
 def start_postgres(attempts: int = 3) -> PostgresServer:
     """Create and start a throwaway cluster on 127.0.0.1; it stops itself at process exit."""
     if not os.path.exists(os.path.join(PG_BIN, "initdb")):
-        raise PostgresError(f"PostgreSQL 15 is not installed ({PG_BIN}/initdb missing): "
-                            "apt-get install postgresql-15")
+        raise PostgresError(
+            f"PostgreSQL 15 is not installed ({PG_BIN}/initdb missing): "
+            "apt-get install postgresql-15"
+        )
     root = tempfile.mkdtemp(prefix="pam-guard-store-pg-")
     server = PostgresServer(root, _free_port())
     atexit.register(server.stop)

@@ -38,9 +38,12 @@ def send(server, attributes: str, kind: str = "auth", timeout: float = 3.0) -> R
     """Send one request (radclient's `Name = value` lines) to `server`; Reply.code is the
     received packet's name (None when nothing came back), attrs {name: bytes}."""
     port = server.auth_port if kind == "auth" else server.acct_port
-    proc = subprocess.run([RADCLIENT, "-x", "-r", "1", "-t", str(timeout),
-                           f"127.0.0.1:{port}", kind, server.secret],
-                          input=attributes.encode(), capture_output=True, timeout=30)
+    proc = subprocess.run(
+        [RADCLIENT, "-x", "-r", "1", "-t", str(timeout), f"127.0.0.1:{port}", kind, server.secret],
+        input=attributes.encode(),
+        capture_output=True,
+        timeout=30,
+    )
     code, attrs = None, {}
     for line in proc.stdout.decode("latin-1").splitlines():
         received = _RECEIVED.match(line)
@@ -57,5 +60,7 @@ def mschapv2_wrong(user: str, ident: int, extra: str = "") -> str:
     """An MS-CHAPv2 Access-Request whose response is wrong for any password, with MS-CHAP
     identifier `ident` (which mschap echoes as the first byte of MS-CHAP-Error)."""
     response = (bytes([ident, 0]) + os.urandom(16) + bytes(8) + os.urandom(24)).hex()
-    return (f'User-Name = "{user}"\nMS-CHAP-Challenge = 0x{os.urandom(16).hex()}\n'
-            f"MS-CHAP2-Response = 0x{response}\n{extra}")
+    return (
+        f'User-Name = "{user}"\nMS-CHAP-Challenge = 0x{os.urandom(16).hex()}\n'
+        f"MS-CHAP2-Response = 0x{response}\n{extra}"
+    )

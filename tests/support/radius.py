@@ -124,7 +124,7 @@ def snippet_body(name: str) -> str:
     with open(os.path.join(PACKAGING, "sites", name)) as handle:
         text = strip_comments(handle.read())
     start, end = text.index("{"), text.rindex("}")
-    return text[start + 1:end].strip("\n")
+    return text[start + 1 : end].strip("\n")
 
 
 def policy_text() -> str:
@@ -133,8 +133,12 @@ def policy_text() -> str:
         return handle.read()
 
 
-def render_module(config_path: str, python_dir: str, module_name: str = "pam_guard_radius",
-                  prefix: str = "/opt/pam-guard") -> str:
+def render_module(
+    config_path: str,
+    python_dir: str,
+    module_name: str = "pam_guard_radius",
+    prefix: str = "/opt/pam-guard",
+) -> str:
     """The packaged mods-available/pam_guard for a test: config_file, python_path, module."""
     with open(os.path.join(PACKAGING, "mods-available", "pam_guard")) as handle:
         text = handle.read().replace("@PREFIX@", prefix)
@@ -156,8 +160,9 @@ def render_loader(target_dir: str) -> str:
 class RadiusServer:
     """One running freeradius: `auth`, `acct`, `log_text`, `stop`."""
 
-    def __init__(self, root: str, auth_port: int, acct_port: int, secret: str,
-                 password: str) -> None:
+    def __init__(
+        self, root: str, auth_port: int, acct_port: int, secret: str, password: str
+    ) -> None:
         self.root = root
         self.auth_port = auth_port
         self.acct_port = acct_port
@@ -175,8 +180,13 @@ class RadiusServer:
         from pyrad.dictionary import Dictionary
 
         path = os.path.join(self.root, "pyrad.dictionary")
-        client = Client(server="127.0.0.1", authport=self.auth_port, acctport=self.acct_port,
-                        secret=self.secret.encode(), dict=Dictionary(path))
+        client = Client(
+            server="127.0.0.1",
+            authport=self.auth_port,
+            acctport=self.acct_port,
+            secret=self.secret.encode(),
+            dict=Dictionary(path),
+        )
         client.timeout = timeout
         client.retries = retries
         return client
@@ -216,8 +226,12 @@ class RadiusServer:
         from pyrad.client import Timeout
         from pyrad.packet import AccessAccept, AccessChallenge, AccessReject, AccountingResponse
 
-        names = {AccessAccept: "Access-Accept", AccessReject: "Access-Reject",
-                 AccessChallenge: "Access-Challenge", AccountingResponse: "Accounting-Response"}
+        names = {
+            AccessAccept: "Access-Accept",
+            AccessReject: "Access-Reject",
+            AccessChallenge: "Access-Challenge",
+            AccountingResponse: "Accounting-Response",
+        }
         try:
             reply = client.SendPacket(packet)
         except Timeout:
@@ -233,9 +247,13 @@ class RadiusServer:
 
     def start(self, env=None) -> None:
         log = open(os.path.join(self.root, "log", "stdout.log"), "ab")
-        self.proc = subprocess.Popen([FREERADIUS, "-f", "-d", self.root, "-l",
-                                      self.log_path], stdin=subprocess.DEVNULL, stdout=log,
-                                     stderr=subprocess.STDOUT, env=env)
+        self.proc = subprocess.Popen(
+            [FREERADIUS, "-f", "-d", self.root, "-l", self.log_path],
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=env,
+        )
         log.close()
         deadline = time.monotonic() + START_TIMEOUT
         while time.monotonic() < deadline:
@@ -246,8 +264,9 @@ class RadiusServer:
             time.sleep(0.1)
         self.proc.kill()
         self.proc.wait(timeout=10)
-        raise RuntimeError(f"freeradius did not answer within {START_TIMEOUT} s:\n"
-                           f"{self.log_text()}")
+        raise RuntimeError(
+            f"freeradius did not answer within {START_TIMEOUT} s:\n{self.log_text()}"
+        )
 
     def answers(self) -> bool:
         """True when the server answers an Access-Request (any answer) on its port."""
@@ -284,11 +303,21 @@ class RadiusServer:
         shutil.rmtree(self.root, ignore_errors=True)
 
 
-def _radiusd_conf(root: str, auth_port: int, acct_port: int, secret: str, module_conf: str,
-                  python_slot: bool, threads: int, post_auth_before: str = "",
-                  post_auth_after: str = "", run_as: str | None = None) -> str:
-    post_auth = "\n".join((post_auth_before, snippet_body("post-auth") if python_slot else "",
-                           post_auth_after))
+def _radiusd_conf(
+    root: str,
+    auth_port: int,
+    acct_port: int,
+    secret: str,
+    module_conf: str,
+    python_slot: bool,
+    threads: int,
+    post_auth_before: str = "",
+    post_auth_after: str = "",
+    run_as: str | None = None,
+) -> str:
+    post_auth = "\n".join(
+        (post_auth_before, snippet_body("post-auth") if python_slot else "", post_auth_after)
+    )
     accounting = snippet_body("accounting") if python_slot else ""
     authorize = snippet_body("authorize") if python_slot else ""
     switch_user = f"\tuser = {run_as}\n\tgroup = {run_as}\n" if run_as else ""
@@ -387,10 +416,19 @@ server default {{
 """
 
 
-def start_radius(guard_config: str | None = None, *, module: str | None = "pam_guard",
-                 users: dict | None = None, password: str = DEFAULT_PASSWORD, env=None,
-                 threads: int = 8, attempts: int = 3, post_auth_before: str = "",
-                 post_auth_after: str = "", run_as: str | None = None) -> RadiusServer:
+def start_radius(
+    guard_config: str | None = None,
+    *,
+    module: str | None = "pam_guard",
+    users: dict | None = None,
+    password: str = DEFAULT_PASSWORD,
+    env=None,
+    threads: int = 8,
+    attempts: int = 3,
+    post_auth_before: str = "",
+    post_auth_after: str = "",
+    run_as: str | None = None,
+) -> RadiusServer:
     """Write a raddb in a temp dir and start freeradius on free loopback ports.
 
     Every user name not in `users` ({name: password}) has `password` (a DEFAULT entry), so
@@ -435,9 +473,20 @@ def start_radius(guard_config: str | None = None, *, module: str | None = "pam_g
     for _ in range(attempts):  # another process may take a port between probe and bind
         auth_port, acct_port = free_udp_port(), free_udp_port()
         with open(os.path.join(root, "radiusd.conf"), "w") as handle:
-            handle.write(_radiusd_conf(root, auth_port, acct_port, secret, module_conf,
-                                       module is not None, threads, post_auth_before,
-                                       post_auth_after, run_as))
+            handle.write(
+                _radiusd_conf(
+                    root,
+                    auth_port,
+                    acct_port,
+                    secret,
+                    module_conf,
+                    module is not None,
+                    threads,
+                    post_auth_before,
+                    post_auth_after,
+                    run_as,
+                )
+            )
         server = RadiusServer(root, auth_port, acct_port, secret, password)
         server.root = root
         try:
@@ -466,5 +515,14 @@ def have_freeradius() -> str | None:
     return None
 
 
-__all__ = ["RadiusServer", "Reply", "start_radius", "have_freeradius", "free_udp_port",
-           "render_module", "render_loader", "snippet_body", "DEFAULT_PASSWORD"]
+__all__ = [
+    "RadiusServer",
+    "Reply",
+    "start_radius",
+    "have_freeradius",
+    "free_udp_port",
+    "render_module",
+    "render_loader",
+    "snippet_body",
+    "DEFAULT_PASSWORD",
+]

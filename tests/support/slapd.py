@@ -195,8 +195,7 @@ def free_port() -> int:
 
 
 def _run(argv: list[str], text: str | None = None) -> None:
-    done = subprocess.run(argv, input=text, capture_output=True, text=True, timeout=60,
-                          check=False)
+    done = subprocess.run(argv, input=text, capture_output=True, text=True, timeout=60, check=False)
     if done.returncode != 0:
         raise RuntimeError(f"{' '.join(argv)} failed ({done.returncode}): {done.stderr.strip()}")
 
@@ -237,8 +236,10 @@ class Slapd:
         if self.tls:
             cert, key = self.tls
             config = config.replace(
-                "olcArgsFile:", f"olcTLSCertificateFile: {cert}\n"
-                f"olcTLSCertificateKeyFile: {key}\nolcArgsFile:", 1)
+                "olcArgsFile:",
+                f"olcTLSCertificateFile: {cert}\nolcTLSCertificateKeyFile: {key}\nolcArgsFile:",
+                1,
+            )
         _run([SLAPADD, "-n0", "-F", conf], config)
         _run([SLAPADD, "-n1", "-F", conf], _data_ldif())
 
@@ -248,7 +249,10 @@ class Slapd:
         # -d 0: stay in the foreground (so Popen owns it) and log nothing to stderr.
         self.proc = subprocess.Popen(
             [SLAPD, "-d", "0", "-h", urls, "-F", os.path.join(self.root, "slapd.d")],
-            stdin=subprocess.DEVNULL, stdout=log, stderr=log)
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=log,
+        )
         log.close()
         deadline = time.monotonic() + START_TIMEOUT
         while time.monotonic() < deadline:
@@ -303,17 +307,35 @@ class Slapd:
         import ldap3
 
         server = ldap3.Server(self.url, get_info=ldap3.NONE, connect_timeout=5)
-        return ldap3.Connection(server, ADMIN_DN, ADMIN_PASSWORD, auto_bind=True,
-                                receive_timeout=10, raise_exceptions=True)
+        return ldap3.Connection(
+            server,
+            ADMIN_DN,
+            ADMIN_PASSWORD,
+            auto_bind=True,
+            receive_timeout=10,
+            raise_exceptions=True,
+        )
 
-    def add_user(self, uid: str | None = None, password: str | None = None,
-                 policy: str | None = None, **extra) -> tuple[str, str, str]:
+    def add_user(
+        self,
+        uid: str | None = None,
+        password: str | None = None,
+        policy: str | None = None,
+        **extra,
+    ) -> tuple[str, str, str]:
         """A new person under ou=people: (uid, password, dn). `extra` adds attributes (AD/389)."""
         uid = uid or "pgldap" + secrets.token_hex(4)
         password = password or "pw-" + secrets.token_hex(8)
         dn = f"uid={_rdn_value(uid)},{PEOPLE}"
-        attrs = {"cn": uid, "sn": uid, "uid": uid, "userPassword": password,
-                 "uidNumber": "20000", "gidNumber": "20000", "homeDirectory": "/nonexistent"}
+        attrs = {
+            "cn": uid,
+            "sn": uid,
+            "uid": uid,
+            "userPassword": password,
+            "uidNumber": "20000",
+            "gidNumber": "20000",
+            "homeDirectory": "/nonexistent",
+        }
         classes = ["inetOrgPerson", "posixAccount", "pgTestAccount"]
         if policy:
             attrs["pwdPolicySubentry"] = policy
@@ -333,9 +355,11 @@ class Slapd:
         with self.admin() as conn:
             conn.search(dn, "(objectClass=*)", ldap3.BASE, attributes=list(attrs) or ["*", "+"])
             entry = conn.response[0]
-            return {k: [v if isinstance(v, str) else v.decode() for v in vals]
-                    for k, vals in entry["raw_attributes"].items()
-                    if vals}
+            return {
+                k: [v if isinstance(v, str) else v.decode() for v in vals]
+                for k, vals in entry["raw_attributes"].items()
+                if vals
+            }
 
     def bind_ok(self, dn: str, password: str) -> bool:
         """A user's own simple bind: True on success (ppolicy counts failures here)."""
@@ -389,36 +413,61 @@ def make_test_ca(directory: str) -> tuple[str, str, str]:
     now = datetime.datetime.now(datetime.UTC)
     ca_key = ec.generate_private_key(ec.SECP256R1())
     ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "pam-guard test CA")])
-    ca = (x509.CertificateBuilder().subject_name(ca_name).issuer_name(ca_name)
-          .public_key(ca_key.public_key()).serial_number(x509.random_serial_number())
-          .not_valid_before(now - datetime.timedelta(minutes=5))
-          .not_valid_after(now + datetime.timedelta(days=1))
-          .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-          .add_extension(x509.KeyUsage(digital_signature=True, key_cert_sign=True, crl_sign=True,
-                                       content_commitment=False, key_encipherment=False,
-                                       data_encipherment=False, key_agreement=False,
-                                       encipher_only=False, decipher_only=False), critical=True)
-          .sign(ca_key, hashes.SHA256()))
+    ca = (
+        x509.CertificateBuilder()
+        .subject_name(ca_name)
+        .issuer_name(ca_name)
+        .public_key(ca_key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=True,
+                key_cert_sign=True,
+                crl_sign=True,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
+        .sign(ca_key, hashes.SHA256())
+    )
     key = ec.generate_private_key(ec.SECP256R1())
-    cert = (x509.CertificateBuilder()
-            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")]))
-            .issuer_name(ca_name).public_key(key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(now - datetime.timedelta(minutes=5))
-            .not_valid_after(now + datetime.timedelta(days=1))
-            .add_extension(x509.SubjectAlternativeName(
-                [x509.IPAddress(ipaddress.ip_address("127.0.0.1")), x509.DNSName("localhost")]),
-                critical=False)
-            .sign(ca_key, hashes.SHA256()))
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")]))
+        .issuer_name(ca_name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName(
+                [x509.IPAddress(ipaddress.ip_address("127.0.0.1")), x509.DNSName("localhost")]
+            ),
+            critical=False,
+        )
+        .sign(ca_key, hashes.SHA256())
+    )
     paths = [os.path.join(directory, n) for n in ("ca.pem", "server.pem", "server.key")]
     with open(paths[0], "wb") as f:
         f.write(ca.public_bytes(serialization.Encoding.PEM))
     with open(paths[1], "wb") as f:
         f.write(cert.public_bytes(serialization.Encoding.PEM))
     with open(os.open(paths[2], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "wb") as f:
-        f.write(key.private_bytes(serialization.Encoding.PEM,
-                                  serialization.PrivateFormat.TraditionalOpenSSL,
-                                  serialization.NoEncryption()))
+        f.write(
+            key.private_bytes(
+                serialization.Encoding.PEM,
+                serialization.PrivateFormat.TraditionalOpenSSL,
+                serialization.NoEncryption(),
+            )
+        )
     return paths[0], paths[1], paths[2]
 
 

@@ -56,8 +56,12 @@ def make_certificate(directory) -> tuple[str, str]:
         .serial_number(x509.random_serial_number())
         .not_valid_before(now - datetime.timedelta(minutes=5))
         .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(x509.SubjectAlternativeName(
-            [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address(HOST))]), critical=False)
+        .add_extension(
+            x509.SubjectAlternativeName(
+                [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address(HOST))]
+            ),
+            critical=False,
+        )
         .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
         .sign(key, hashes.SHA256())
     )
@@ -66,9 +70,13 @@ def make_certificate(directory) -> tuple[str, str]:
     with open(cert_path, "wb") as handle:
         handle.write(cert.public_bytes(serialization.Encoding.PEM))
     with open(key_path, "wb") as handle:
-        handle.write(key.private_bytes(serialization.Encoding.PEM,
-                                       serialization.PrivateFormat.PKCS8,
-                                       serialization.NoEncryption()))
+        handle.write(
+            key.private_bytes(
+                serialization.Encoding.PEM,
+                serialization.PrivateFormat.PKCS8,
+                serialization.NoEncryption(),
+            )
+        )
     return cert_path, key_path
 
 
@@ -103,16 +111,23 @@ class _Collector:
         parsed = email.message_from_bytes(raw, policy=email.policy.default)
         with self.owner.lock:
             self.owner.messages.append(
-                Received(envelope.mail_from, list(envelope.rcpt_tos), raw, parsed))
+                Received(envelope.mail_from, list(envelope.rcpt_tos), raw, parsed)
+            )
         return "250 OK queued"
 
 
 class SmtpServer:
     """A loopback SMTP server for one test; use as a context manager or start()/stop()."""
 
-    def __init__(self, port: int | None = None, tls: tuple[str, str] | None = None,
-                 auth: tuple[str, str] | None = None, delay: float = 0.0, refuse=(),
-                 per_session: int | None = None) -> None:
+    def __init__(
+        self,
+        port: int | None = None,
+        tls: tuple[str, str] | None = None,
+        auth: tuple[str, str] | None = None,
+        delay: float = 0.0,
+        refuse=(),
+        per_session: int | None = None,
+    ) -> None:
         self.port = port or free_port()
         self.tls = tls
         self.auth = auth
@@ -126,8 +141,11 @@ class SmtpServer:
         self._controller: Controller | None = None
 
     def _authenticate(self, server, session, envelope, mechanism, data):
-        ok = (isinstance(data, LoginPassword) and self.auth is not None
-              and (data.login.decode(), data.password.decode()) == self.auth)
+        ok = (
+            isinstance(data, LoginPassword)
+            and self.auth is not None
+            and (data.login.decode(), data.password.decode()) == self.auth
+        )
         if ok:
             self.logins.append(data.login.decode())
         return AuthResult(success=ok, handled=False)
@@ -139,10 +157,12 @@ class SmtpServer:
             context.load_cert_chain(*self.tls)
             kwargs.update(tls_context=context, require_starttls=True)
         if self.auth is not None:
-            kwargs.update(authenticator=self._authenticate, auth_required=True,
-                          auth_require_tls=True)
-        self._controller = Controller(_Collector(self), hostname=HOST, port=self.port,
-                                      ready_timeout=10, **kwargs)
+            kwargs.update(
+                authenticator=self._authenticate, auth_required=True, auth_require_tls=True
+            )
+        self._controller = Controller(
+            _Collector(self), hostname=HOST, port=self.port, ready_timeout=10, **kwargs
+        )
         self._controller.start()
         return self
 

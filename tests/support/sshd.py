@@ -45,8 +45,12 @@ class Sshd:
         self.program = os.path.join(self.dir, service)
         os.symlink(SSHD, self.program)
         key = os.path.join(self.dir, "host_ed25519")
-        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", key], check=True,
-                       capture_output=True, timeout=30)
+        subprocess.run(
+            ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", key],
+            check=True,
+            capture_output=True,
+            timeout=30,
+        )
         self.config = os.path.join(self.dir, "sshd_config")
         with open(self.config, "w") as handle:
             handle.write(f"""ListenAddress 127.0.0.1
@@ -64,8 +68,9 @@ LoginGraceTime 20
 """)
         os.makedirs("/run/sshd", mode=0o755, exist_ok=True)  # privilege separation dir
         self.log = open(os.path.join(self.dir, "sshd.log"), "w")
-        self.proc = subprocess.Popen([self.program, "-D", "-e", "-f", self.config],
-                                     stdout=self.log, stderr=subprocess.STDOUT)
+        self.proc = subprocess.Popen(
+            [self.program, "-D", "-e", "-f", self.config], stdout=self.log, stderr=subprocess.STDOUT
+        )
         self._wait_listening()
 
     def _wait_listening(self, timeout: float = 15) -> None:
@@ -83,12 +88,31 @@ LoginGraceTime 20
     def login(self, user: str, password: str, command: str = "true"):
         """One ssh login with sshpass answering the password prompt: (exit code, output)."""
         proc = subprocess.run(
-            ["sshpass", "-p", password, "ssh", "-p", str(self.port),
-             "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
-             "-o", "PreferredAuthentications=keyboard-interactive",
-             "-o", "NumberOfPasswordPrompts=1", "-o", "ConnectTimeout=10",
-             f"{user}@127.0.0.1", command],
-            stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=60)
+            [
+                "sshpass",
+                "-p",
+                password,
+                "ssh",
+                "-p",
+                str(self.port),
+                "-o",
+                "StrictHostKeyChecking=no",
+                "-o",
+                "UserKnownHostsFile=/dev/null",
+                "-o",
+                "PreferredAuthentications=keyboard-interactive",
+                "-o",
+                "NumberOfPasswordPrompts=1",
+                "-o",
+                "ConnectTimeout=10",
+                f"{user}@127.0.0.1",
+                command,
+            ],
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         return proc.returncode, proc.stdout + proc.stderr
 
     def output(self) -> str:

@@ -29,22 +29,27 @@ STOCK_RADDB = "/etc/freeradius/3.0"
 
 # Each wiring: {site section: lines inserted there}. "post-auth" lines go before the site's
 # `Post-Auth-Type REJECT {`, "reject" lines just inside it.
-BARE = {"authorize": "pam_guard", "post-auth": "pam_guard",
-        "reject": "update control {\n&Post-Auth-Type := Reject\n}\npam_guard",
-        "accounting": "pam_guard"}
+BARE = {
+    "authorize": "pam_guard",
+    "post-auth": "pam_guard",
+    "reject": "update control {\n&Post-Auth-Type := Reject\n}\npam_guard",
+    "accounting": "pam_guard",
+}
 
 
 def shipped_wiring(site: str) -> dict:
     """The shipped snippets for `site` ("default" or "inner-tunnel") as {section: lines}."""
-    names = {"default": ("authorize", "post-auth", "accounting"),
-             "inner-tunnel": ("inner-tunnel-authorize", "inner-tunnel-post-auth")}[site]
+    names = {
+        "default": ("authorize", "post-auth", "accounting"),
+        "inner-tunnel": ("inner-tunnel-authorize", "inner-tunnel-post-auth"),
+    }[site]
     wiring: dict = {}
     for name in names:
         body = support.snippet_body(name)
         section = name.removeprefix("inner-tunnel-")
         if section == "post-auth":
             start, end = _block(body, "Post-Auth-Type REJECT")
-            wiring["reject"] = body[body.index("{", start) + 1:end - 1]
+            wiring["reject"] = body[body.index("{", start) + 1 : end - 1]
             body = body[:start] + body[end:]
         wiring[section] = body
     return wiring
@@ -113,8 +118,10 @@ def _radiusd_conf(text: str, root: str) -> str:
 
 
 def _listeners(auth_port: int, acct_port: int) -> str:
-    return (f"listen {{\n\ttype = auth\n\tipaddr = 127.0.0.1\n\tport = {auth_port}\n}}\n"
-            f"listen {{\n\ttype = acct\n\tipaddr = 127.0.0.1\n\tport = {acct_port}\n}}\n")
+    return (
+        f"listen {{\n\ttype = auth\n\tipaddr = 127.0.0.1\n\tport = {auth_port}\n}}\n"
+        f"listen {{\n\ttype = acct\n\tipaddr = 127.0.0.1\n\tport = {acct_port}\n}}\n"
+    )
 
 
 def resolve(wiring, site: str):
@@ -129,18 +136,27 @@ def missing() -> str | None:
     from tests.support.eapol import EAPOL_TEST
     from tests.support.radclient import RADCLIENT
 
-    needs = {os.path.join(STOCK_RADDB, "mods-available", "eap"): "freeradius-config",
-             RADCLIENT: "freeradius-utils", EAPOL_TEST: "eapoltest",
-             "/etc/ssl/private/ssl-cert-snakeoil.key": "ssl-cert"}
+    needs = {
+        os.path.join(STOCK_RADDB, "mods-available", "eap"): "freeradius-config",
+        RADCLIENT: "freeradius-utils",
+        EAPOL_TEST: "eapoltest",
+        "/etc/ssl/private/ssl-cert-snakeoil.key": "ssl-cert",
+    }
     for path, package in needs.items():
         if not os.path.exists(path):
             return f"{path} missing: apt-get install {package}"
     return None
 
 
-def start_stock_radius(guard, *, outer="shipped", inner="shipped", users: dict | None = None,
-                       password: str = support.DEFAULT_PASSWORD,
-                       attempts: int = 3) -> support.RadiusServer:
+def start_stock_radius(
+    guard,
+    *,
+    outer="shipped",
+    inner="shipped",
+    users: dict | None = None,
+    password: str = support.DEFAULT_PASSWORD,
+    attempts: int = 3,
+) -> support.RadiusServer:
     """Copy Debian's raddb, wire pam-guard in as asked, start it on loopback ports."""
     root = tempfile.mkdtemp(prefix="pam-guard-stock-radius-")
     os.chmod(root, 0o700)
@@ -162,23 +178,34 @@ def start_stock_radius(guard, *, outer="shipped", inner="shipped", users: dict |
         handle.write(support.PYRAD_DICTIONARY)
     secret = secrets.token_hex(12)
     with open(os.path.join(root, "clients.conf"), "w") as handle:
-        handle.write(f"client loopback {{\n\tipaddr = 127.0.0.1\n\tsecret = {secret}\n"
-                     "\trequire_message_authenticator = no\n}\n")
+        handle.write(
+            f"client loopback {{\n\tipaddr = 127.0.0.1\n\tsecret = {secret}\n"
+            "\trequire_message_authenticator = no\n}\n"
+        )
     _edit(os.path.join(root, "radiusd.conf"), lambda text: _radiusd_conf(text, root))
     sites = os.path.join(root, "sites-available")
     # Comments go first: braces in them would upset the matching of sections.
-    _edit(os.path.join(sites, "inner-tunnel"), lambda text: _wire(
-        _drop_listeners(support.strip_comments(text)), resolve(inner, "inner-tunnel"),
-        "\teap {"))
+    _edit(
+        os.path.join(sites, "inner-tunnel"),
+        lambda text: _wire(
+            _drop_listeners(support.strip_comments(text)), resolve(inner, "inner-tunnel"), "\teap {"
+        ),
+    )
     with open(os.path.join(sites, "default")) as handle:
-        default = _wire(_drop_listeners(support.strip_comments(handle.read())),
-                        resolve(outer, "default"), "\teap {")
+        default = _wire(
+            _drop_listeners(support.strip_comments(handle.read())),
+            resolve(outer, "default"),
+            "\teap {",
+        )
     last_error = None
     for _ in range(attempts):  # another process may take a port between probe and bind
         auth_port, acct_port = support.free_udp_port(), support.free_udp_port()
         with open(os.path.join(sites, "default"), "w") as handle:
-            handle.write(default.replace("server default {", "server default {\n"
-                                         + _listeners(auth_port, acct_port), 1))
+            handle.write(
+                default.replace(
+                    "server default {", "server default {\n" + _listeners(auth_port, acct_port), 1
+                )
+            )
         server = support.RadiusServer(root, auth_port, acct_port, secret, password)
         try:
             server.start(env=guard.env)

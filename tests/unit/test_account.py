@@ -24,14 +24,14 @@ def fresh():
 def test_failures_lock_at_the_threshold_and_refusals_count_as_denials():
     account, history = fresh()
     for i in range(3):
-        account, history, verdict = transition.step(account, history, FAILURE,
-                                                    attempt(T0 + i), DEFAULTS)
+        account, history, verdict = transition.step(
+            account, history, FAILURE, attempt(T0 + i), DEFAULTS
+        )
         assert history.failures == i + 1
         assert (verdict.lock is not None) == (i == 2)
     assert account["locked_at"] == T0 + 2 and account["lock_expires"] is None
     assert history.locked_at == T0 + 2 and history.lock_reason.startswith("3 failed logins")
-    account, history, verdict = transition.step(account, history, DENIED, attempt(T0 + 3),
-                                                DEFAULTS)
+    account, history, verdict = transition.step(account, history, DENIED, attempt(T0 + 3), DEFAULTS)
     assert not verdict.allowed and verdict.reasons == (LOCKED,)
     assert history.denied_recent == 1 and account["last_activity"] == T0 + 3
 
@@ -39,8 +39,9 @@ def test_failures_lock_at_the_threshold_and_refusals_count_as_denials():
 def test_a_success_resets_the_failures_and_moves_activity_forward_only():
     account, history = fresh()
     account, history, _ = transition.step(account, history, FAILURE, attempt(T0), DEFAULTS)
-    account, history, verdict = transition.step(account, history, SUCCESS, attempt(T0 + 10),
-                                                DEFAULTS)
+    account, history, verdict = transition.step(
+        account, history, SUCCESS, attempt(T0 + 10), DEFAULTS
+    )
     assert verdict.allowed and verdict.status == "protected"  # the failure was activity
     assert history.failures == 0 and account["reset_at"] == T0 + 10
     # an older success stored after a newer one moves no time back
@@ -50,13 +51,15 @@ def test_a_success_resets_the_failures_and_moves_activity_forward_only():
 
 def test_a_refusal_the_rules_no_longer_make_is_stored_with_its_own_reasons():
     account, history = fresh()  # not locked: the rules let alice in now
-    account, history, verdict = transition.step(account, history, DENIED, attempt(T0), DEFAULTS,
-                                                refused=(LOCKED,))
+    account, history, verdict = transition.step(
+        account, history, DENIED, attempt(T0), DEFAULTS, refused=(LOCKED,)
+    )
     assert not verdict.allowed and verdict.reasons == (LOCKED,) and verdict.notices == ()
     assert history.denied_recent == 1
     # with no reasons given and the rules letting in, nothing is stored
-    same, same_history, verdict = transition.step(account, history, DENIED, attempt(T0 + 1),
-                                                  DEFAULTS)
+    same, same_history, verdict = transition.step(
+        account, history, DENIED, attempt(T0 + 1), DEFAULTS
+    )
     assert verdict.allowed and same == account and same_history == history
 
 
@@ -85,9 +88,11 @@ def test_a_success_writes_the_account_only_when_something_but_its_times_moves():
     written = transition.stored_status("protected", "covered")
     assert not transition.success_changes_account(written, account, T0 + 1, verdict)
     assert transition.success_changes_account(
-        written, account, T0 + transition.ACTIVITY_RESOLUTION_SECONDS, verdict)
+        written, account, T0 + transition.ACTIVITY_RESOLUTION_SECONDS, verdict
+    )
     assert transition.success_changes_account(None, account, T0 + 1, verdict)
     long_why = verdict._replace(status_why="x" * 300)
     assert transition.stored_status("protected", "x" * 300)[1] == "x" * 256
     assert not transition.success_changes_account(
-        transition.stored_status("protected", "x" * 300), account, T0 + 1, long_why)
+        transition.stored_status("protected", "x" * 300), account, T0 + 1, long_why
+    )

@@ -36,8 +36,10 @@ def hot(store_path):
 
 
 def test_path_for_only_sqlite_files():
-    assert changes.path_for("sqlite:////var/lib/pam-guard/pam-guard.db") == \
-        "/var/lib/pam-guard/pam-guard.db-changes"
+    assert (
+        changes.path_for("sqlite:////var/lib/pam-guard/pam-guard.db")
+        == "/var/lib/pam-guard/pam-guard.db-changes"
+    )
     assert changes.path_for("sqlite:///relative.db") == "relative.db-changes"
     assert changes.path_for("sqlite://") is None
     assert changes.path_for("sqlite:///:memory:") is None
@@ -46,10 +48,17 @@ def test_path_for_only_sqlite_files():
 
 def test_slot_is_stable_across_processes_and_never_global():
     here = [changes.slot_of(u) for u in ("alice", "bob", "é-user", "x" * 300)]
-    code = ("import sys; sys.path.insert(0, sys.argv[1]); from store.changes import slot_of; "
-            "print([slot_of(u) for u in ('alice', 'bob', 'é-user', 'x' * 300)])")
-    other = subprocess.run([sys.executable, "-c", code, ROOT], capture_output=True, text=True,
-                           check=True, env=dict(os.environ, PYTHONHASHSEED="123"))
+    code = (
+        "import sys; sys.path.insert(0, sys.argv[1]); from store.changes import slot_of; "
+        "print([slot_of(u) for u in ('alice', 'bob', 'é-user', 'x' * 300)])"
+    )
+    other = subprocess.run(
+        [sys.executable, "-c", code, ROOT],
+        capture_output=True,
+        text=True,
+        check=True,
+        env=dict(os.environ, PYTHONHASHSEED="123"),
+    )
     assert other.stdout.strip() == str(here)
     assert all(1 <= s < changes.SLOTS for s in here) and len(set(here)) == 4
 
@@ -66,7 +75,9 @@ def test_bump_counts_each_slot_once_in_the_file_a_reader_made_like_the_store(sto
     path = store_path + changes.SUFFIX
     changes.Counters(path).close()  # a reader (radiusd) makes it
     assert changes.bump_users(path, ["alice", "alice", "bob"]) == {
-        changes.slot_of("alice"): 0, changes.slot_of("bob"): 0}
+        changes.slot_of("alice"): 0,
+        changes.slot_of("bob"): 0,
+    }
     assert changes.bump_users(path, ["alice"]) == {changes.slot_of("alice"): 1}
     assert changes.bump_users(path, None) == {changes.GLOBAL: 0}
     info = os.stat(path)
@@ -75,8 +86,10 @@ def test_bump_counts_each_slot_once_in_the_file_a_reader_made_like_the_store(sto
     try:
         assert counters.value(changes.slot_of("alice")) == 2
         assert counters.value(changes.GLOBAL) == 1
-        assert counters.value(changes.slot_of("carol")) == 0 or \
-            changes.slot_of("carol") in (changes.slot_of("alice"), changes.slot_of("bob"))
+        assert counters.value(changes.slot_of("carol")) == 0 or changes.slot_of("carol") in (
+            changes.slot_of("alice"),
+            changes.slot_of("bob"),
+        )
     finally:
         counters.close()
 
@@ -112,10 +125,17 @@ def test_copy_current_until_another_process_writes_the_user(hot):
     hot.keep("bob", hot.stamp("bob"), account, _history(), now=100.0)
     assert hot.get("alice", 101.0) == (account, _history())
     # Another process (its own file descriptor) records something for alice.
-    subprocess.run([sys.executable, "-c",
-                    "import sys; sys.path.insert(0, sys.argv[1]); "
-                    "from store.changes import bump_users; bump_users(sys.argv[2], ['alice'])",
-                    ROOT, hot.path], check=True)
+    subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import sys; sys.path.insert(0, sys.argv[1]); "
+            "from store.changes import bump_users; bump_users(sys.argv[2], ['alice'])",
+            ROOT,
+            hot.path,
+        ],
+        check=True,
+    )
     assert hot.get("alice", 101.0) is None
     assert hot.get("bob", 101.0) is not None  # another user's copy stays
     changes.bump_users(hot.path, None)  # an admin command: every copy goes

@@ -13,20 +13,24 @@ from tests.unit.build import MINUTE, NOW, attempt, history, login, settings
 TRACK = settings(trackstat={"enabled": True})
 
 
-@pytest.mark.parametrize("address,grouped", [
-    ("198.51.100.7", "198.51.100.0/24"),
-    ("10.0.0.255", "10.0.0.0/24"),
-    ("2001:db8:1:2:3:4:5:6", "2001:db8:1:2::/64"),
-    ("fe80::1", "fe80::/64"),
-])
+@pytest.mark.parametrize(
+    "address,grouped",
+    [
+        ("198.51.100.7", "198.51.100.0/24"),
+        ("10.0.0.255", "10.0.0.0/24"),
+        ("2001:db8:1:2:3:4:5:6", "2001:db8:1:2::/64"),
+        ("fe80::1", "fe80::/64"),
+    ],
+)
 def test_network_key_groups_a_slash24_and_a_slash64(address, grouped):
     assert network_key(address, True) == grouped
     assert network_key(address, False) == address
 
 
 def test_figure_counts_the_attempt_and_reports_its_numbers():
-    figure = rules.attempt_trackstat(attempt(address="203.0.113.9"),
-                                     history(recent_addresses=("198.51.100.1",) * 14), TRACK)
+    figure = rules.attempt_trackstat(
+        attempt(address="203.0.113.9"), history(recent_addresses=("198.51.100.1",) * 14), TRACK
+    )
     assert figure.logins_used == 15 and figure.unique_addresses == 2
     assert figure.percent == pytest.approx(200 / 15)
     assert figure.determination == OK
@@ -36,7 +40,9 @@ def test_figure_counts_the_attempt_and_reports_its_numbers():
 def test_figure_uses_only_the_last_logins():
     # 14 recent logins from one place, older ones (beyond `logins`) from many: ignored.
     recent = ("198.51.100.1",) * 14 + tuple(f"192.0.2.{i}" for i in range(1, 30))
-    figure = rules.attempt_trackstat(attempt(address="198.51.100.1"), history(recent_addresses=recent), TRACK)
+    figure = rules.attempt_trackstat(
+        attempt(address="198.51.100.1"), history(recent_addresses=recent), TRACK
+    )
     assert (figure.logins_used, figure.unique_addresses, figure.determination) == (15, 1, OK)
 
 
@@ -72,8 +78,10 @@ def test_concurrent_notice_names_the_other_login():
 def test_a_session_ended_before_the_login_does_not_end_it():
     # The address's last session ended before this login: the login's own session is live.
     conc = settings(concurrent={"enabled": True})
-    h = history(recent_logins=(login(5, "198.51.100.1"),),
-                session_ends=(("198.51.100.1", NOW - 10 * MINUTE),))
+    h = history(
+        recent_logins=(login(5, "198.51.100.1"),),
+        session_ends=(("198.51.100.1", NOW - 10 * MINUTE),),
+    )
     assert decide.check(attempt(address="203.0.113.9"), h, conc).reasons == ("concurrent_login",)
 
 
@@ -81,7 +89,12 @@ def test_concurrent_window_comes_from_config():
     wide = settings(concurrent={"enabled": True, "window_minutes": 60})
     h = history(recent_logins=(login(45, "198.51.100.1"),))
     assert decide.check(attempt(address="203.0.113.9"), h, wide).reasons == ("concurrent_login",)
-    assert decide.check(attempt(address="203.0.113.9"), h, settings(concurrent={"enabled": True})).reasons == ()
+    assert (
+        decide.check(
+            attempt(address="203.0.113.9"), h, settings(concurrent={"enabled": True})
+        ).reasons
+        == ()
+    )
 
 
 def test_inside_networks_membership():

@@ -17,7 +17,7 @@ def test_frames_survive_any_split():
     reader = FrameReader()
     got = []
     for i in range(0, len(data), 7):
-        got.extend(reader.feed(data[i:i + 7]))
+        got.extend(reader.feed(data[i : i + 7]))
     assert got == [(i, SUCCESS, f"user{i}", 1.5 * i, KEY, ()) for i in range(50)]
 
 

@@ -85,6 +85,11 @@ def test_no_module_imports_itself_back():
 def test_policy_imports_nothing_of_the_other_layers():
     """policy/ is the pure core: no store, no adapters."""
     graph = import_graph()
-    reach = {(m, d) for m, deps in graph.items() if m.startswith("policy")
-             for d in deps if not d.startswith("policy")}
+    reach = {
+        (m, d)
+        for m, deps in graph.items()
+        if m.startswith("policy")
+        for d in deps
+        if not d.startswith("policy")
+    }
     assert reach == set()

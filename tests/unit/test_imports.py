@@ -11,16 +11,39 @@ import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 PYTHON = "/usr/bin/python3" if os.path.exists("/usr/bin/python3") else sys.executable
-SUBMODULES = ("policy.addresses", "policy.decide", "policy.rules", "policy.settings",
-              "policy.types", "policy.usernames")
-FORBIDDEN = ("sqlalchemy", "store", "pam_guard", "radius_hook", "tomllib", "dataclasses",
-             "typing", "logging", "json", "sqlite3")
+SUBMODULES = (
+    "policy.addresses",
+    "policy.decide",
+    "policy.rules",
+    "policy.settings",
+    "policy.types",
+    "policy.usernames",
+)
+FORBIDDEN = (
+    "sqlalchemy",
+    "store",
+    "pam_guard",
+    "radius_hook",
+    "tomllib",
+    "dataclasses",
+    "typing",
+    "logging",
+    "json",
+    "sqlite3",
+)
 
 
 def imported_modules(code: str) -> set:
     env = dict(os.environ, PYTHONPATH=ROOT)
-    out = subprocess.run([PYTHON, "-X", "importtime", "-c", code], cwd=ROOT, env=env,
-                         capture_output=True, text=True, check=True, timeout=60).stderr
+    out = subprocess.run(
+        [PYTHON, "-X", "importtime", "-c", code],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    ).stderr
     names = set()
     for line in out.splitlines():
         if line.startswith("import time:") and "|" in line:

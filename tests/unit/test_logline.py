@@ -7,13 +7,13 @@ import re
 
 from pam_guard.logline import line, value
 
-ANCHOR = re.compile(r'^event=(\S+) rhost=(\S+) reason=(\S+) ')
+ANCHOR = re.compile(r"^event=(\S+) rhost=(\S+) reason=(\S+) ")
 
 
 def test_plain_values_stand_bare_and_order_is_kept():
-    assert line("refused", "203.0.113.7", "locked", user="alice", service="sshd",
-                channel="pam") == ("event=refused rhost=203.0.113.7 reason=locked user=alice "
-                                   "service=sshd channel=pam")
+    assert line(
+        "refused", "203.0.113.7", "locked", user="alice", service="sshd", channel="pam"
+    ) == ("event=refused rhost=203.0.113.7 reason=locked user=alice service=sshd channel=pam")
 
 
 def test_no_address_is_a_dash():
@@ -43,7 +43,9 @@ def test_an_attempts_line_names_its_channel_and_a_raw_source_that_is_no_address(
     station = Attempt("bob", "radius", "wifi", None, "00-11-22-33-44-55", "nas=n1", None, 1.0)
     assert attempt_line("refused", station, "locked", phase="authorize") == (
         "event=refused rhost=- reason=locked user=bob service=wifi channel=radius "
-        "rhost_raw=00-11-22-33-44-55 phase=authorize")
+        "rhost_raw=00-11-22-33-44-55 phase=authorize"
+    )
     vpn = station._replace(address="203.0.113.9", address_raw="203.0.113.9")
     assert attempt_line("lock", vpn, "locked").startswith(
-        "event=lock rhost=203.0.113.9 reason=locked user=bob service=wifi channel=radius")
+        "event=lock rhost=203.0.113.9 reason=locked user=bob service=wifi channel=radius"
+    )

@@ -24,8 +24,9 @@ DAY = 86400.0
 SETTINGS = [
     build_settings({}, "<defaults>"),
     build_settings({"lockout": {"unlock_after_minutes": 1, "max_attempts": 1}}, "<short lock>"),
-    build_settings({"status": {"new_user_days": 1, "denied_limit": 0, "inactive_days": 1}},
-                   "<tight status>"),
+    build_settings(
+        {"status": {"new_user_days": 1, "denied_limit": 0, "inactive_days": 1}}, "<tight status>"
+    ),
     build_settings({"lockout": {"enabled": False}}, "<no lockout>"),
 ]
 
@@ -39,18 +40,34 @@ def _histories(rng):
     expiries = [None, T0 - 10, T0 + 20, T0 + 3600]
     activities = [None, T0 - 5, T0 - DAY + 30, T0 - 2 * DAY, T0 - 400 * DAY]
     for locked_at, expires, last, status, exempt in itertools.product(
-            lock_times, expiries, activities, (None, *STATUSES), (False, True)):
+        lock_times, expiries, activities, (None, *STATUSES), (False, True)
+    ):
         if locked_at is None and expires is not None:
             continue
-        yield History(known=last is not None, locked_at=locked_at, lock_expires=expires,
-                      lock_reason="3 failed logins" if locked_at else "", exempt=exempt,
-                      last_activity=last, status=status, denied_recent=0)
+        yield History(
+            known=last is not None,
+            locked_at=locked_at,
+            lock_expires=expires,
+            lock_reason="3 failed logins" if locked_at else "",
+            exempt=exempt,
+            last_activity=last,
+            status=status,
+            denied_recent=0,
+        )
 
 
 def _attempt(rng, at, user="alice"):
     address = rng.choice([None, "192.0.2.7", "2001:db8::9", "10.0.0.1"])
-    return Attempt(user, "radius", rng.choice(["vpn", "wifi", "lan", ""]), address, address,
-                   "nas=192.0.2.1", None, at)
+    return Attempt(
+        user,
+        "radius",
+        rng.choice(["vpn", "wifi", "lan", ""]),
+        address,
+        address,
+        "nas=192.0.2.1",
+        None,
+        at,
+    )
 
 
 def test_settings_here_are_the_kept_copy_settings():
@@ -67,13 +84,19 @@ def test_quiet_stays_quiet_with_time_and_successes():
         for at in later:  # only the clock moves
             assert _quiet(decide.check(_attempt(rng, at), history, settings)), (history, at)
         state = history
-        account = dict(transition.new_account(T0 - 500 * DAY), last_activity=history.last_activity,
-                       locked_at=history.locked_at, lock_expires=history.lock_expires,
-                       lock_reason=history.lock_reason, exempt=history.exempt,
-                       status=history.status)
+        account = dict(
+            transition.new_account(T0 - 500 * DAY),
+            last_activity=history.last_activity,
+            locked_at=history.locked_at,
+            lock_expires=history.lock_expires,
+            lock_reason=history.lock_reason,
+            exempt=history.exempt,
+            status=history.status,
+        )
         for at in later[:4]:  # successes recorded meanwhile: the one transition the store makes
-            account, state, _verdict = transition.step(account, state, SUCCESS,
-                                                       _attempt(rng, at), settings)
+            account, state, _verdict = transition.step(
+                account, state, SUCCESS, _attempt(rng, at), settings
+            )
             assert _quiet(decide.check(_attempt(rng, at + 0.5), state, settings)), (state, at)
         checked += 1
     assert checked > 100  # the product holds many quiet copies
@@ -83,8 +106,15 @@ def test_a_lock_or_a_risk_status_is_never_quiet():
     """The other side: what must not be let in from a copy is seen by the check itself."""
     rng = random.Random(5)
     settings = SETTINGS[0]
-    locked = History(known=True, locked_at=T0 - 1, lock_expires=None, lock_reason="x",
-                     last_activity=T0 - 60, status="protected", denied_recent=0)
+    locked = History(
+        known=True,
+        locked_at=T0 - 1,
+        lock_expires=None,
+        lock_reason="x",
+        last_activity=T0 - 60,
+        status="protected",
+        denied_recent=0,
+    )
     assert not _quiet(decide.check(_attempt(rng, T0), locked, settings))
     risky = locked._replace(locked_at=None, lock_reason="", status="high_risk")
     assert not _quiet(decide.check(_attempt(rng, T0), risky, settings))

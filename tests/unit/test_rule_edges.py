@@ -20,20 +20,23 @@ def ip_verdict(raw, allow=(), deny=()):
     return decide.check(attempt_, history(allow_list=allow, deny_list=deny), IP_ON)
 
 
-@pytest.mark.parametrize("raw,allowed", [
-    ("10.1.2.3", True),
-    ("::ffff:10.1.2.3", True),  # IPv4-mapped IPv6 is the IPv4 address
-    ("::ffff:192.0.2.1", False),
-    ("2001:db8::7", True),
-    ("2001:db9::7", False),
-    ("fe80::1%eth0", True),  # zone index dropped, then matched against fe80::/10
-    ("fe80::1%", True),
-    ("192.0.2.1", False),
-    ("00:11:22:33:44:55", False),  # a MAC is no address: refused without `local`
-    ("host.example.com", False),  # never resolved
-    ("10.1.2.3\x00", False),
-    (None, False),
-])
+@pytest.mark.parametrize(
+    "raw,allowed",
+    [
+        ("10.1.2.3", True),
+        ("::ffff:10.1.2.3", True),  # IPv4-mapped IPv6 is the IPv4 address
+        ("::ffff:192.0.2.1", False),
+        ("2001:db8::7", True),
+        ("2001:db9::7", False),
+        ("fe80::1%eth0", True),  # zone index dropped, then matched against fe80::/10
+        ("fe80::1%", True),
+        ("192.0.2.1", False),
+        ("00:11:22:33:44:55", False),  # a MAC is no address: refused without `local`
+        ("host.example.com", False),  # never resolved
+        ("10.1.2.3\x00", False),
+        (None, False),
+    ],
+)
 def test_allow_list_with_odd_addresses(raw, allowed):
     verdict = ip_verdict(raw, allow=("10.0.0.0/8", "2001:db8::/32", "fe80::/10"))
     assert verdict.allowed is allowed
@@ -66,8 +69,9 @@ def test_deny_local_refuses_logins_without_an_address():
 
 
 def test_ip_lock_off_ignores_the_lists():
-    verdict = decide.check(attempt(address=None), history(allow_list=("10.0.0.0/8",),
-                                                          deny_list=("local",)), settings())
+    verdict = decide.check(
+        attempt(address=None), history(allow_list=("10.0.0.0/8",), deny_list=("local",)), settings()
+    )
     assert verdict.allowed and verdict.reasons == ()
 
 
@@ -90,12 +94,15 @@ def test_an_expired_lock_can_be_set_again():
     timed = settings(lockout={"unlock_after_minutes": 10})
     expired = history(failures=3, locked_at=NOW - 20 * MINUTE, lock_expires=NOW - 10 * MINUTE)
     assert decide.after_failure(attempt(), expired, timed).lock == (
-        "3 failed logins within 5 min", NOW + 10 * MINUTE)
+        "3 failed logins within 5 min",
+        NOW + 10 * MINUTE,
+    )
 
 
 def test_failures_without_an_address_never_alert():
-    verdict = decide.after_failure(attempt(address=None), history(failures=1), settings(),
-                                   ("a", "b", "c", "d"))
+    verdict = decide.after_failure(
+        attempt(address=None), history(failures=1), settings(), ("a", "b", "c", "d")
+    )
     assert "ip_alert" not in [n.kind for n in verdict.notices]
 
 
@@ -121,7 +128,9 @@ def test_a_failure_does_not_count_toward_session_limits():
 def test_a_failure_from_outside_is_not_a_session_outside():
     split = settings(status={"inside_outside": True})
     inside = history(open_sessions=(session("vpn", "10.1.2.3"),))
-    assert decide.after_failure(attempt(address="198.51.100.7"), inside, split).status == "protected"
+    assert (
+        decide.after_failure(attempt(address="198.51.100.7"), inside, split).status == "protected"
+    )
     assert decide.check(attempt(address="198.51.100.7"), inside, split).status == "high_risk"
 
 
@@ -156,16 +165,22 @@ def test_falling_back_from_high_risk_on_the_next_login_is_told():
 
 def test_a_failure_that_makes_high_risk_needs_denials_not_failures():
     # Failures lock; only denials (refused logins) count toward high risk.
-    assert decide.after_failure(attempt(), history(failures=2, denied_recent=5),
-                                settings()).status == "protected"
+    assert (
+        decide.after_failure(attempt(), history(failures=2, denied_recent=5), settings()).status
+        == "protected"
+    )
 
 
 def test_new_user_days_zero_means_only_first_logons_are_new():
     zero = settings(status={"new_user_days": 0})
     assert decide.check(attempt(), history(), zero).status == "protected"
     assert decide.check(attempt(), history(last_activity=None), zero).status == "new"
-    assert decide.check(attempt(), history(last_activity=NOW - 400 * DAY), zero).status == "protected"
-    assert decide.check(attempt(), history(last_activity=NOW - 16 * DAY), settings()).status == "new"
+    assert (
+        decide.check(attempt(), history(last_activity=NOW - 400 * DAY), zero).status == "protected"
+    )
+    assert (
+        decide.check(attempt(), history(last_activity=NOW - 16 * DAY), settings()).status == "new"
+    )
 
 
 def test_preauth_that_lets_in_decides_no_status_and_tells_nothing():

@@ -106,8 +106,12 @@ def test_custom_authentication_never_sets_a_lock():
 def test_directory_lock_and_disable_fire_with_custom_authentication():
     s = settings(custom_authentication={"enabled": True})
     assert decide.check(attempt(), History(directory=DIR_LOCKED), s).reasons == (DIRECTORY_LOCKED,)
-    assert decide.check(attempt(), History(directory=DIR_DISABLED), s).reasons == (DIRECTORY_DISABLED,)
-    assert decide.check_preauth(attempt(), History(directory=DIR_LOCKED), s).reasons == (DIRECTORY_LOCKED,)
+    assert decide.check(attempt(), History(directory=DIR_DISABLED), s).reasons == (
+        DIRECTORY_DISABLED,
+    )
+    assert decide.check_preauth(attempt(), History(directory=DIR_LOCKED), s).reasons == (
+        DIRECTORY_LOCKED,
+    )
     assert decide.check(attempt(), History(directory=None), s).reasons == ()
 
 
@@ -136,8 +140,12 @@ def test_address_inside_the_list_is_let_in():
 
 def test_no_address_needs_local_in_the_list():
     s = settings(**IP_ON)
-    assert decide.check(attempt(address=None), History(allow_list=("10.0.0.0/8",)), s).reasons == (IP_RESTRICTED,)
-    assert decide.check(attempt(address=None), History(allow_list=("10.0.0.0/8", "local")), s).allowed
+    assert decide.check(attempt(address=None), History(allow_list=("10.0.0.0/8",)), s).reasons == (
+        IP_RESTRICTED,
+    )
+    assert decide.check(
+        attempt(address=None), History(allow_list=("10.0.0.0/8", "local")), s
+    ).allowed
 
 
 def test_deny_list_refuses_even_inside_allow_list():
@@ -186,7 +194,9 @@ def test_login_that_makes_the_share_pass_the_rating_is_refused():
 
 def test_trackstat_email_lets_in_and_tells():
     s = settings(trackstat={"enabled": True, "action": "email"})
-    verdict = decide.check(attempt(address="203.0.113.9"), History(recent_addresses=_addresses(3, 14)), s)
+    verdict = decide.check(
+        attempt(address="203.0.113.9"), History(recent_addresses=_addresses(3, 14)), s
+    )
     assert verdict.allowed and verdict.reasons == (PASSWORD_SHARING,)
     assert [n.kind for n in verdict.notices] == ["trackstat"]
 
@@ -231,8 +241,10 @@ def test_same_address_is_not_concurrent():
 
 
 def test_ended_session_is_not_concurrent():
-    h = History(recent_logins=(Login(NOW - 10 * MIN, "198.51.100.1"),),
-                session_ends=(("198.51.100.1", NOW - 5 * MIN),))
+    h = History(
+        recent_logins=(Login(NOW - 10 * MIN, "198.51.100.1"),),
+        session_ends=(("198.51.100.1", NOW - 5 * MIN),),
+    )
     assert decide.check(attempt(address="198.51.100.2"), h, settings(**CONC)).allowed
 
 
@@ -255,8 +267,11 @@ def test_local_logins_never_make_or_meet_concurrency():
 
 def test_exempt_user_skips_trackstat_and_concurrent_but_not_the_lock():
     s = settings(trackstat={"enabled": True, "action": "deny"}, concurrent={"enabled": True})
-    h = History(exempt=True, recent_addresses=_addresses(10, 14),
-                recent_logins=(Login(NOW - MIN, "198.51.100.1"),))
+    h = History(
+        exempt=True,
+        recent_addresses=_addresses(10, 14),
+        recent_logins=(Login(NOW - MIN, "198.51.100.1"),),
+    )
     assert decide.check(attempt(address="203.0.113.9"), h, s).allowed
     locked = h._replace(locked_at=NOW - 1)
     assert decide.check(attempt(address="203.0.113.9"), locked, s).reasons == (LOCKED,)
@@ -290,15 +305,20 @@ def test_access_point_limit_counts_distinct_addresses():
 
 def test_rule_order_reports_every_reason():
     s = settings(ip_lock={"enabled": True}, concurrent={"enabled": True})
-    h = History(locked_at=NOW - 1, allow_list=("10.0.0.0/8",),
-                recent_logins=(Login(NOW - MIN, "198.51.100.1"),))
+    h = History(
+        locked_at=NOW - 1,
+        allow_list=("10.0.0.0/8",),
+        recent_logins=(Login(NOW - MIN, "198.51.100.1"),),
+    )
     verdict = decide.check(attempt(address="198.51.100.2"), h, s)
     assert verdict.reasons == (LOCKED, IP_RESTRICTED, CONCURRENT_LOGIN)
 
 
 def test_spraying_from_one_address_alerts_the_admin():
     s = settings()
-    verdict = decide.after_failure(attempt("carol"), History(failures=1), s, ("alice", "bob", "carol"))
+    verdict = decide.after_failure(
+        attempt("carol"), History(failures=1), s, ("alice", "bob", "carol")
+    )
     alerts = [n for n in verdict.notices if n.kind == "ip_alert"]
     assert len(alerts) == 1 and dict(alerts[0].facts)["users"] == "alice, bob, carol"
     quiet = decide.after_failure(attempt("carol"), History(failures=1), s, ("bob", "carol"))

@@ -10,7 +10,8 @@ from policy.settings import DEFAULT_SETTINGS, SCHEMA
 def test_the_stub_is_generated_from_the_schema():
     with open(settings_stub.STUB, encoding="utf-8") as handle:
         assert handle.read() == settings_stub.stub_text(), (
-            "SCHEMA changed: run /opt/pam-guard/bin/python -m policy.settings_stub")
+            "SCHEMA changed: run /opt/pam-guard/bin/python -m policy.settings_stub"
+        )
 
 
 def test_every_section_and_key_is_in_the_stub_with_its_default_type():

@@ -17,8 +17,13 @@ def status(history, settings=None, **kw):
 
 
 def test_high_risk_after_more_than_denied_limit_denials():
-    assert status(History(denied_recent=5, last_activity=NOW - 60), attempt=attempt(), denied=True) == "high_risk"
-    assert status(History(denied_recent=5, last_activity=NOW - 60), attempt=attempt()) == "protected"
+    assert (
+        status(History(denied_recent=5, last_activity=NOW - 60), attempt=attempt(), denied=True)
+        == "high_risk"
+    )
+    assert (
+        status(History(denied_recent=5, last_activity=NOW - 60), attempt=attempt()) == "protected"
+    )
 
 
 def test_high_risk_inside_and_outside_at_once():
@@ -34,7 +39,10 @@ def test_risk_over_session_limits_and_directory_lock():
     h = History(last_activity=NOW - 60, open_sessions=(Session("sshd", "10.0.0.1", NOW, NOW),))
     assert status(h, s, attempt=attempt()) == "risk"
     ca = build_settings({"custom_authentication": {"enabled": True}})
-    assert status(History(last_activity=NOW - 60, directory=DIR_LOCKED), ca, attempt=attempt()) == "risk"
+    assert (
+        status(History(last_activity=NOW - 60, directory=DIR_LOCKED), ca, attempt=attempt())
+        == "risk"
+    )
 
 
 def test_new_without_history_or_after_a_long_gap():
@@ -55,7 +63,10 @@ def test_unprotected_when_no_rule_applies():
     assert status(History(last_activity=NOW - 60), off, attempt=attempt()) == "unprotected"
     track = build_settings({"lockout": {"enabled": False}, "trackstat": {"enabled": True}})
     assert status(History(last_activity=NOW - 60), track, attempt=attempt()) == "protected"
-    assert status(History(last_activity=NOW - 60, exempt=True), track, attempt=attempt()) == "unprotected"
+    assert (
+        status(History(last_activity=NOW - 60, exempt=True), track, attempt=attempt())
+        == "unprotected"
+    )
 
 
 def test_risk_status_holds_until_the_next_connection():

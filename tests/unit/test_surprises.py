@@ -33,13 +33,16 @@ def test_each_place_is_counted_always_and_logged_once_a_minute():
     assert surprises.counts == {"here": 3, "there": 1}
     assert len(logged) == 2
     assert logged[0].startswith("here: unexpected KeyError: 'missing' at test_surprises.py:")
-    assert logged[0].endswith("; 1 so far (a bug)") and logged[1].startswith("there: unexpected TypeError: bad")
+    assert logged[0].endswith("; 1 so far (a bug)") and logged[1].startswith(
+        "there: unexpected TypeError: bad"
+    )
     now[0] += LOG_EVERY
     surprises.note("here", ValueError("again"))
     assert surprises.counts["here"] == 4 and "; 4 so far" in logged[-1]
 
 
 # --- HotAccounts: copies loaded in bulk ------------------------------------------------------
+
 
 class _Gate:
     """What hot.preload asks of a gate, its read replaced by `read`."""
@@ -67,6 +70,7 @@ def copies(tmp_path):
 def _raising(exc):
     def raise_it(*_args, **_kwargs):
         raise exc
+
     return raise_it
 
 
@@ -80,8 +84,7 @@ def test_a_bug_in_the_bulk_load_is_counted_and_logged(copies):
 
 def test_store_trouble_in_the_bulk_load_stays_a_warning(copies):
     warned: list = []
-    assert hot_module.preload(copies, _Gate(_raising(StoreError("down"))),
-                              log=warned.append) == 0
+    assert hot_module.preload(copies, _Gate(_raising(StoreError("down"))), log=warned.append) == 0
     assert warned == ["copies of accounts not loaded in bulk: StoreError: down"]
     assert copies.surprises.counts == {} and copies.logged == []
 
@@ -101,20 +104,23 @@ def test_a_bug_in_the_bulk_check_is_counted_and_the_copies_kept(copies, monkeypa
 
 # --- Handoff: the recorder's start, successes kept back ----------------------------------
 
+
 @pytest.fixture
 def handoff():
     logged: list = []
     recorded: list = []
-    made = Handoff("/nonexistent/pam-guard.toml", log=logged.append,
-                   fallback=lambda *record: recorded.append(record),
-                   facts_of=lambda request: request["facts"])
+    made = Handoff(
+        "/nonexistent/pam-guard.toml",
+        log=logged.append,
+        fallback=lambda *record: recorded.append(record),
+        facts_of=lambda request: request["facts"],
+    )
     made.logged, made.recorded = logged, recorded
     yield made
     made.stop()
 
 
-def test_a_bug_starting_the_recorder_is_counted_and_the_outcome_recorded_here(
-        handoff, monkeypatch):
+def test_a_bug_starting_the_recorder_is_counted_and_the_outcome_recorded_here(handoff, monkeypatch):
     monkeypatch.setattr(handoff_module, "_recorder_command", _raising(TypeError("argv")))
     handoff.hand(FAILURE, "alice", 1.8e9, KEY)
     assert handoff.recorded == [(FAILURE, "alice", 1.8e9, KEY, ())]
@@ -134,7 +140,8 @@ def test_a_success_whose_facts_cannot_be_taken_is_counted_and_dropped(handoff):
     handoff.hand_later("alice", 1.8e9, {})  # facts_of raises KeyError
     handoff.hand_over_later()
     assert handoff.surprises.counts == {"recorder: facts of a kept-back success": 1}
-    assert handoff.logged[0].startswith("recorder: facts of a kept-back success: unexpected "
-                                        "KeyError")
+    assert handoff.logged[0].startswith(
+        "recorder: facts of a kept-back success: unexpected KeyError"
+    )
     assert "; a success of alice not recorded; 1 so far" in handoff.logged[0]
     assert handoff.recorded == []

@@ -11,15 +11,15 @@ Create Date: 2026-11-23 15:50:00
 
 from alembic import op
 
-revision = '0002'
-down_revision = '0001'
+revision = "0002"
+down_revision = "0001"
 branch_labels = None
 depends_on = None
 
 
 def upgrade() -> None:
-    op.create_index('ix_sessions_last_update', 'sessions', ['last_update'], unique=False)
+    op.create_index("ix_sessions_last_update", "sessions", ["last_update"], unique=False)
 
 
 def downgrade() -> None:
-    op.drop_index('ix_sessions_last_update', table_name='sessions')
+    op.drop_index("ix_sessions_last_update", table_name="sessions")

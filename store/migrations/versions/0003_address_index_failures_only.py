@@ -14,8 +14,8 @@ Create Date: 2026-11-23 22:00:00
 import sqlalchemy as sa
 from alembic import op
 
-revision = '0003'
-down_revision = '0002'
+revision = "0003"
+down_revision = "0002"
 branch_labels = None
 depends_on = None
 
@@ -23,12 +23,19 @@ FAILURES = sa.text("outcome = 'failure'")
 
 
 def upgrade() -> None:
-    op.drop_index('ix_events_address_outcome_ts', table_name='events')
-    op.create_index('ix_events_address_failures', 'events', ['address', 'ts'], unique=False,
-                    sqlite_where=FAILURES, postgresql_where=FAILURES)
+    op.drop_index("ix_events_address_outcome_ts", table_name="events")
+    op.create_index(
+        "ix_events_address_failures",
+        "events",
+        ["address", "ts"],
+        unique=False,
+        sqlite_where=FAILURES,
+        postgresql_where=FAILURES,
+    )
 
 
 def downgrade() -> None:
-    op.drop_index('ix_events_address_failures', table_name='events')
-    op.create_index('ix_events_address_outcome_ts', 'events', ['address', 'outcome', 'ts'],
-                    unique=False)
+    op.drop_index("ix_events_address_failures", table_name="events")
+    op.create_index(
+        "ix_events_address_outcome_ts", "events", ["address", "outcome", "ts"], unique=False
+    )

@@ -11,17 +11,17 @@ Create Date: 2026-12-02 19:30:00
 import sqlalchemy as sa
 from alembic import op
 
-revision = '0004'
-down_revision = '0003'
+revision = "0004"
+down_revision = "0003"
 branch_labels = None
 depends_on = None
 
 
 def upgrade() -> None:
-    with op.batch_alter_table('events') as batch:
-        batch.add_column(sa.Column('ruser', sa.String(length=1024), nullable=True))
+    with op.batch_alter_table("events") as batch:
+        batch.add_column(sa.Column("ruser", sa.String(length=1024), nullable=True))
 
 
 def downgrade() -> None:
-    with op.batch_alter_table('events') as batch:
-        batch.drop_column('ruser')
+    with op.batch_alter_table("events") as batch:
+        batch.drop_column("ruser")
