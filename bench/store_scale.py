@@ -30,8 +30,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
 
-from pam_guard.gate import Gate  # noqa: E402
 from policy.settings import build_settings  # noqa: E402
+from radius_hook.radius_gate import RadiusGate  # noqa: E402
 from store.db import connect  # noqa: E402
 from store.migrate import create_or_upgrade  # noqa: E402
 from tests.store.fill import fill  # noqa: E402
@@ -57,7 +57,7 @@ def recent_history(url: str) -> None:
     """The same last hour for USER in every store: logins, failures, sessions, an address list."""
     settings = build_settings(dict(RULES, store={"url": url, "timeout_seconds": 30}), "<bench>")
     now = [END + 60]
-    gate = Gate(settings, clock=lambda: now[0])
+    gate = RadiusGate(settings, clock=lambda: now[0])
     try:
         for i in range(20):
             now[0] = END + 60 + i * 60
@@ -112,7 +112,7 @@ class Timer:
     def __init__(self, url: str) -> None:
         self.now = END + 7200
         settings = build_settings(dict(RULES, store={"url": url, "timeout_seconds": 30}), "<bench>")
-        self.gate = Gate(settings, clock=lambda: self.now)
+        self.gate = RadiusGate(settings, clock=lambda: self.now)
         self.samples: list[float] = []
 
     def run(self, logins: int) -> None:

@@ -12,7 +12,7 @@ What waits and what does not:
   crash of the machine loses what was not yet committed (history rows, the failure-count
   reset of a success, a failure's count toward a lock).
 - A decision on a user with outcomes handed over and not yet stored takes them into
-  account from `unstored` (Gate.projected_state), with no wait: calls into rlm_python3 are
+  account from `unstored` (RadiusGate.projected_state), with no wait: calls into rlm_python3 are
   serialised, so a wait (`settle`) holds up every request; it is left for the rare yes that
   has a flag or notice to record. So a lock from a failure acts on the user's next request,
   and a failure count never misses a success this server already accepted.

@@ -106,7 +106,7 @@ class Guard:
 
     def __init__(self, config_path: str) -> None:
         self.config_path = config_path
-        self.gate: Any = None  # pam_guard.gate.Gate once loaded
+        self.gate: Any = None  # radius_hook.radius_gate.RadiusGate once loaded
         self.recorder: Any = None  # radius_hook.handoff.Handoff once loaded
         self.hot: Any = None  # radius_hook.hot.HotAccounts, when copies of accounts may be kept
         self.error = "not loaded yet"
@@ -130,8 +130,8 @@ class Guard:
     def load(self) -> None:
         """(Re)load settings and make a gate; on failure keep the error, refuse requests."""
         from pam_guard.config import load_settings
-        from pam_guard.gate import Gate
         from radius_hook.handoff import Handoff
+        from radius_hook.radius_gate import RadiusGate
 
         try:
             key = self._config_key()
@@ -149,7 +149,7 @@ class Guard:
         self.hot = hot.for_settings(
             settings, log=lambda text: log(L_WARN, text), surprises=self.surprises
         )
-        self.gate = Gate(settings, connector=_connector(REQUEST_CHECKPOINT_PAGES))
+        self.gate = RadiusGate(settings, connector=_connector(REQUEST_CHECKPOINT_PAGES))
         copies = ""
         if self.hot is not None:
             loaded = hot.preload(
@@ -331,7 +331,7 @@ def _decide_hot(gate, hot, attempt, key):
     that waited (tens of ms behind a busy recorder) stalled the whole server, and
     a user hammered with wrong passwords stalled it on every request. A user with outcomes
     handed over and not yet stored is decided on the store plus those outcomes
-    (Gate.projected_state), and a refusal is handed to the recorder like them."""
+    (RadiusGate.projected_state), and a refusal is handed to the recorder like them."""
     user = attempt.user
     pending: list = []
     state = hot.get(user, time.monotonic())
@@ -368,7 +368,7 @@ def _decide_full(gate, attempt, key):
     """`_decide` for the rules that read the whole history (and PostgreSQL, custom
     authentication: no kept copies). As in `_decide_hot`, nothing waits for the recorder
     when it need not: a user with outcomes not yet stored is decided on the store plus those
-    (Gate.projected_state), and a refusal is handed to the recorder. Only a verdict with
+    (RadiusGate.projected_state), and a refusal is handed to the recorder. Only a verdict with
     something to record besides (a flag or notice that lets the user in) first waits for
     the user's outcomes to be stored, so that the gate records it on the same history."""
     user = attempt.user
@@ -397,7 +397,7 @@ def _unless_store_trouble(place: str, exc: Exception) -> None:
 
 
 def _outcomes(gate, user, pending) -> list:
-    """Handoff.unstored's records as [(kind, Attempt, reasons)] for Gate.projected_state."""
+    """Handoff.unstored's records as [(kind, Attempt, reasons)] for RadiusGate.projected_state."""
     return [
         (kind, rq.attempt_from(gate, user, at, facts), reasons)
         for kind, at, facts, reasons in pending

@@ -7,19 +7,19 @@ interpreter where our code runs several times slower than in a plain loop. Worki
 out and storing a success (its address, its status, two rows) in radiusd's process
 therefore cost more than a whole request of a do-nothing module, even from a thread. So
 post_auth only hands each outcome to this process (radius_hook.handoff), which records it
-with the gate's exact paths (Gate.record_outcomes: a batch of successes and failed
-passwords, which may lock and alert, in one commit; Gate.record: a refusal) on its own
+with the gate's exact paths (RadiusGate.record_outcomes: a batch of successes and failed
+passwords, which may lock and alert, in one commit; RadiusGate.record: a refusal) on its own
 interpreter and CPU, in the order they came.
 
 Protocol (pipes, frames of radius_hook.frames):
 - stdin:  (seq, kind, user, time, fact key, reasons), kind SUCCESS, FAILURE or DENIED (a
-          refusal before authentication, with its reasons: Gate.record), in order (fact
+          refusal before authentication, with its reasons: RadiusGate.record), in order (fact
           key: request.fact_key);
 - stdout: ("ok", seq) once everything up to seq is committed (or dropped as invalid),
           ("lost", seq, text) when what is left up to seq could not be stored,
           ("log", text) for radiusd's log (errors), ("auth", text) (a lock),
           ("copy", seq, user, stamp, account, History fields, quiet): a user's state read
-          in the transaction that stored their failure up to seq, known current (Gate.
+          in the transaction that stored their failure up to seq, known current (RadiusGate.
           record_outcomes' `kept`), for radiusd to keep as its copy of the account; quiet:
           decide.check lets it in with nothing to say (hot.lets_in_quietly).
 End of stdin: record what is left, then exit. If radiusd dies, what it wrote is still in
@@ -54,7 +54,7 @@ MAX_BATCH = 2048  # successes committed in one transaction at most
 # wait in a `settle`...
 LINGER = 0.005
 # ...and when radiusd keeps copies of accounts (radius_hook.hot), where no request waits
-# for the recorder (outcomes not yet stored are projected: Gate.projected_state), longer:
+# for the recorder (outcomes not yet stored are projected: RadiusGate.projected_state), longer:
 # larger batches, less CPU a record (docs/PERF.md, radius_hook). A crash of the machine can
 # lose this much more of what was handed over (the reply never depended on it).
 LINGER_KEPT = 0.05
@@ -77,14 +77,14 @@ class Recording:
     def __init__(self, config_path: str, log=None) -> None:
         """`log(text)`: a line for radiusd's log (an unexpected exception, `surprises`)."""
         from pam_guard.config import load_settings
-        from pam_guard.gate import Gate
         from radius_hook import hot
+        from radius_hook.radius_gate import RadiusGate
 
         self.surprises = Surprises(log)  # bugs caught where the recorder goes on
         self.settings = load_settings(config_path)
         # Its commits bump the change counters of the users with a failure or refusal only
-        # (Gate.record_outcomes): see the top.
-        self.gate = Gate(self.settings, connector=_connector)
+        # (RadiusGate.record_outcomes): see the top.
+        self.gate = RadiusGate(self.settings, connector=_connector)
         # Copies of accounts (as radiusd keeps them, radius_hook.hot): a success of a user
         # with a current copy is recorded without reading the account (a fifth of a
         # success's cost: docs/PERF.md). This process keeps them current with its own successes (which
@@ -105,9 +105,9 @@ class Recording:
         records follow in order, in runs of one kind. Only each user's own order matters to
         what is stored (a success resets that user's failure count; nothing crosses users
         but the spraying alert, which counts failures alone), and it is kept:
-        Gate.projected_state counts on it. Runs of successes and failures go in one
-        transaction (Gate.record_outcomes) up to a refusal, which is stored on its own
-        (Gate.record: it may ask the directory, never while holding the write lock)."""
+        RadiusGate.projected_state counts on it. Runs of successes and failures go in one
+        transaction (RadiusGate.record_outcomes) up to a refusal, which is stored on its own
+        (RadiusGate.record: it may ask the directory, never while holding the write lock)."""
         if self.copies is not None and not self.copies.same_files():
             from radius_hook import hot
 
@@ -186,7 +186,7 @@ class Recording:
     def _together(self, runs, send, last_failure) -> None:
         """Runs of successes and failures in one transaction; a lock is told to radiusd, and
         so is the state of each user with a failure, read in the transaction, when it is
-        known current (Gate.record_outcomes' `kept`): radiusd keeps it as its copy unless
+        known current (RadiusGate.record_outcomes' `kept`): radiusd keeps it as its copy unless
         it handed over a record of that user after their last failure (`last_failure`:
         user -> (seq, Attempt))."""
         kept: dict = {}
@@ -205,7 +205,7 @@ class Recording:
                     send(("auth", announce("lock", attempt, LOCKED, detail=verdict.lock[0])))
 
     def _send_copies(self, kept, last_failure, send) -> None:
-        """The "copy" answers for `kept` (Gate.record_outcomes). The batch is committed by
+        """The "copy" answers for `kept` (RadiusGate.record_outcomes). The batch is committed by
         now: nothing here may make it count as lost, so trouble only leaves radiusd
         reading the store for that user, as it would without a copy."""
         for user, (stamp, account, history) in kept.items():
@@ -226,7 +226,7 @@ class Recording:
 
     def _one_by_one(self, kind, attempts: list, reasons: list, send) -> None:
         """Failures (which may lock) or refusals (with their reasons), each through the
-        gate's own path (Gate.record), taken off `attempts` once stored (a retry after a
+        gate's own path (RadiusGate.record), taken off `attempts` once stored (a retry after a
         store error goes on where this stopped: none counted twice)."""
         from store.db import StoreError
 

@@ -16,8 +16,8 @@ import time
 import pytest
 
 from pam_guard.config import parse_file
-from pam_guard.gate import Gate
 from policy.addresses import parse_address
+from radius_hook.radius_gate import RadiusGate
 from tests.support.fixtures import made_then_removed
 from tests.support.postgres import postgres_server, postgres_url  # noqa: F401
 
@@ -74,7 +74,7 @@ class Site:
         with os.fdopen(fd, "w") as handle:
             handle.write(secrets.token_hex(32) + "\n")
         self.clock = Clock()
-        self._gate: Gate | None = None
+        self._gate: RadiusGate | None = None
         self.write(sections or {})
         if template is not None and url is None:
             # A copy of a store that `pam-guard init-store` made: the same file, made once.
@@ -149,9 +149,9 @@ class Site:
     # --- logins through the Gate, as the PAM hook and the RADIUS module record them ---------
 
     @property
-    def gate(self) -> Gate:
+    def gate(self) -> RadiusGate:
         if self._gate is None:
-            self._gate = Gate(self.settings, clock=self.clock)
+            self._gate = RadiusGate(self.settings, clock=self.clock)
         return self._gate
 
     def attempt(self, user, address=None, service="sshd", at=None, channel="pam"):

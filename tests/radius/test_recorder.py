@@ -12,11 +12,11 @@ import signal
 import pytest
 
 from pam_guard.config import load_settings
-from pam_guard.gate import Gate
 from policy.types import DENIED, FAILURE, SUCCESS, History
 from radius_hook import request as rq
 from radius_hook.frames import frame
 from radius_hook.handoff import Handoff
+from radius_hook.radius_gate import RadiusGate
 from radius_hook.recorder import Recording
 
 KEY = ("10.0.0.1", None, None, "192.0.2.1", None, None, "Virtual")
@@ -34,7 +34,7 @@ REQUEST = {
 @pytest.fixture
 def handoff(guard, monkeypatch):
     monkeypatch.setenv("PAM_GUARD_CACHE_DIR", guard.cache_dir)
-    gate = Gate(load_settings(guard.path))
+    gate = RadiusGate(load_settings(guard.path))
     logged: list = []
 
     def fallback(kind, user, at, key, reasons=()):
@@ -51,7 +51,7 @@ def test_a_batch_is_one_commit_up_to_a_refusal_and_each_users_order_is_kept(guar
     """Successes and failed passwords of a batch share one commit (a failure alone costs
     one); a refusal (which may ask the directory) is stored on its own, and what comes after
     it in a later commit, so each user's outcomes are stored in the order they came
-    (Gate.projected_state counts on that)."""
+    (RadiusGate.projected_state counts on that)."""
     monkeypatch.setenv("PAM_GUARD_CACHE_DIR", guard.cache_dir)
     recording = Recording(guard.path)
     commits: list = []
@@ -133,7 +133,7 @@ def test_a_recorder_behind_does_not_make_every_hand_over_look_for_answers(
 
 
 def test_unstored_gives_a_users_records_in_order_until_they_are_stored(guard, handoff, monkeypatch):
-    """What radiusd projects a decision on (Gate.projected_state): the user's records not
+    """What radiusd projects a decision on (RadiusGate.projected_state): the user's records not
     yet confirmed, in order, and nobody else's; none once stored. The memory of who has
     records in flight stays bounded (LAST_OF_KEPT)."""
     import radius_hook.handoff as handoff_module
@@ -181,7 +181,7 @@ def test_radiusd_keeps_the_recorders_state_after_a_failure_unless_it_handed_more
     assert [k[0] for k in kept] == ["gus"]
     user, stamp, account, fields, quiet = kept[0]
     assert quiet is True  # one failure: let in with nothing to say, no check needed
-    gate = Gate(load_settings(guard.path))
+    gate = RadiusGate(load_settings(guard.path))
     try:
         assert (account, History(*fields)) == gate.account_state("gus", t)
     finally:
@@ -600,7 +600,7 @@ def _exited(pid: int) -> bool:
 def test_no_request_waits_for_the_recorder(make_guard, start_server, rules):
     """Calls into rlm_python3 are serialised: one request waiting for the recorder would stall
     every request. With the recorder stopped (SIGSTOP), a user hammered with wrong passwords
-    is still locked at the third, from what radiusd handed over (Gate.projected_state), and
+    is still locked at the third, from what radiusd handed over (RadiusGate.projected_state), and
     other users are answered; once it runs again everything is stored, in order."""
     from tests.radius.helpers import LOCK_MESSAGE, outcomes, wait_for
 

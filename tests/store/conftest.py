@@ -28,13 +28,13 @@ def gate_and_copies(sqlite_url):
     """(gate, copies) on a fresh SQLite store under the default settings, as the RADIUS
     recorder has them: the gate's clock stands at 1,800,000,000, and the copies
     (radius_hook.hot.HotAccounts) watch the store's real change counters."""
-    from pam_guard.gate import Gate
     from policy.settings import build_settings
     from radius_hook.hot import HotAccounts
+    from radius_hook.radius_gate import RadiusGate
     from store import changes
 
     settings = build_settings({"store": {"url": sqlite_url, "timeout_seconds": 1}}, "<test>")
-    gate = Gate(settings, clock=lambda: 1_800_000_000.0)
+    gate = RadiusGate(settings, clock=lambda: 1_800_000_000.0)
     copies = HotAccounts(changes.path_for(sqlite_url))
     yield gate, copies
     copies.close()

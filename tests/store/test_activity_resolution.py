@@ -1,6 +1,6 @@
 """A RADIUS success that would change nothing of its account but the times leaves the
 account row alone for policy.account.ACTIVITY_RESOLUTION_SECONDS (the recorder's group commit with
-kept copies, Gate.record_outcomes): its event is stored all the same, and every case where
+kept copies, RadiusGate.record_outcomes): its event is stored all the same, and every case where
 the row must change still changes it (a failure since, another writer, a new status, the
 resolution passed), so failure counts and locks come out as before.
 """
@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import pytest
 
-from pam_guard.gate import Gate
 from policy import account as transition
 from policy.types import FAILURE, SUCCESS, Verdict
+from radius_hook.radius_gate import RadiusGate
 from store.db import connect
 
 T0 = 1_800_000_000.0
@@ -102,7 +102,7 @@ def test_another_writer_makes_the_next_success_write(store):
     gate, copies = store
     _success(gate, copies, "alice", T0)
     _success(gate, copies, "alice", T0 + 1)
-    other = Gate(gate.settings, clock=lambda: T0)
+    other = RadiusGate(gate.settings, clock=lambda: T0)
     try:
         other.record(FAILURE, _at(other, "alice", T0 + 2))
     finally:

@@ -1,4 +1,4 @@
-"""After the recorder stores a failed password (Gate.record_outcomes with kept copies), the
+"""After the recorder stores a failed password (RadiusGate.record_outcomes with kept copies), the
 user's state read in that transaction is kept as a copy, and handed to radiusd, only when no
 other writer came between the read and the counter bump (HotAccounts.keep_written): then the
 user's next request needs no store read, and it still sees the failure, the lock it caused,

@@ -16,9 +16,9 @@ import time
 
 import pytest
 
-from pam_guard.gate import Gate
 from policy.settings import build_settings
 from policy.types import INVALID_USER, LOCKED, SESSION_LIMIT, STORE_ERROR
+from radius_hook.radius_gate import RadiusGate
 from store import admin
 from store.db import connect, split_url
 from store.migrate import engine_for
@@ -42,11 +42,11 @@ class Clock:
         return self
 
 
-def make_gate(url, clock=None, **sections) -> Gate:
+def make_gate(url, clock=None, **sections) -> RadiusGate:
     store = {"url": url, "timeout_seconds": 1}
     store.update(sections.pop("store", {}))
     settings = build_settings(dict(sections, store=store), "<store test>")
-    return Gate(settings, clock=clock or Clock())
+    return RadiusGate(settings, clock=clock or Clock())
 
 
 def fail(gate, user="alice", address=ADDR, service="sshd"):

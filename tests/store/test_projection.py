@@ -1,9 +1,9 @@
-"""Gate.projected_state: the account state a RADIUS module decides on while outcomes it handed
+"""RadiusGate.projected_state: the account state a RADIUS module decides on while outcomes it handed
 to its recorder are not yet stored equals what the store holds once they are.
 
 For each starting history and each sequence of outcomes (successes, failed passwords,
 refusals), on one store the outcomes are projected (none stored, or the first few stored
-already: those must not count twice) and then stored one by one through Gate.record, as the
+already: those must not count twice) and then stored one by one through RadiusGate.record, as the
 recorder does; the projection must equal `account_state` plus the failure count read after.
 """
 
@@ -13,10 +13,10 @@ import itertools
 
 import pytest
 
-from pam_guard.gate import Gate
 from policy.rules import lock_active
 from policy.settings import build_settings
 from policy.types import DENIED, FAILURE, SUCCESS
+from radius_hook.radius_gate import RadiusGate
 from store import logins
 from store import statements as sql
 from store.db import connect
@@ -61,13 +61,13 @@ RULES = {
 }
 
 
-def _gate(url, lockout, rules="defaults") -> Gate:
+def _gate(url, lockout, rules="defaults") -> RadiusGate:
     settings = build_settings(
         {"store": {"url": url, "timeout_seconds": 1}, "lockout": lockout, **RULES[rules]},
         "<projection test>",
     )
     assert logins.account_only(settings) == (rules == "defaults")
-    return Gate(settings, clock=lambda: T0)
+    return RadiusGate(settings, clock=lambda: T0)
 
 
 def _attempt(gate, user, at, n):

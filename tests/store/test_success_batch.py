@@ -1,4 +1,4 @@
-"""The lean group commit of RADIUS successes (Gate._successes_in, used under the default
+"""The lean group commit of RADIUS successes (RadiusGate._successes_in, used under the default
 settings) stores exactly what recording each success on its own does (Gate._success_in):
 same accounts, events and queued notices, same verdicts, on SQLite and on PostgreSQL.
 
@@ -6,7 +6,7 @@ The batch holds the cases where the two could part: one user twice (the second r
 the first wrote), a user seen for the first time, a user whose status changes (a notice), a
 user who asked for a notice of each success, a user returning after a long gap.
 
-Failed passwords join the same transaction (Gate.record_outcomes, the recorder's group
+Failed passwords join the same transaction (RadiusGate.record_outcomes, the recorder's group
 commit on SQLite): runs of successes and failures of several users, one of them locked by
 its third failure in the run, store what recording each on its own stores.
 """
@@ -15,9 +15,9 @@ from __future__ import annotations
 
 import pytest
 
-from pam_guard.gate import Gate
 from policy.settings import build_settings
 from policy.types import FAILURE, SUCCESS
+from radius_hook.radius_gate import RadiusGate
 from store import logins
 from store import statements as sql
 from store.db import connect
@@ -26,10 +26,10 @@ T0 = 1_800_000_000.0
 DAY = 86400.0
 
 
-def _gate(url) -> Gate:
+def _gate(url) -> RadiusGate:
     settings = build_settings({"store": {"url": url, "timeout_seconds": 1}}, "<batch test>")
     assert logins.account_only(settings)  # the defaults take the lean path
-    return Gate(settings, clock=lambda: T0)
+    return RadiusGate(settings, clock=lambda: T0)
 
 
 def _seed(url) -> None:

@@ -100,7 +100,7 @@ def test_note_change_is_silent_without_a_usable_file(tmp_path):
 
 
 def test_a_commit_that_names_nobody_bumps_nothing(store_path):
-    """A batch of RADIUS successes commits with no user to tell (Gate.record_outcomes):
+    """A batch of RADIUS successes commits with no user to tell (RadiusGate.record_outcomes):
     no slot moves, not even the global one."""
     url = "sqlite:///" + store_path
     changes.Counters(store_path + changes.SUFFIX).close()  # a reader keeps copies
