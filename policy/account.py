@@ -22,6 +22,7 @@ from policy.types import FAILURE, SUCCESS, Login, Verdict
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # for mypy only: the login path imports no typing
+    from collections.abc import Sequence
     from typing import Any
 
     from policy.settings_types import Settings
@@ -81,6 +82,15 @@ def failures_since(account: Account, now: float, settings: Settings) -> float:
     if account["locked_at"] is not None and expires is not None and expires <= now:
         since = max(since, expires)
     return float(since)
+
+
+def failures_at(
+    failure_times: Sequence[float], account: Account, now: float, settings: Settings
+) -> int:
+    """The failure count at `now` (what the store counts then) from the times of the user's
+    failures: the window slides, a success or unlock starts it again, a lapsed lock too."""
+    since = failures_since(account, now, settings)
+    return sum(1 for t in failure_times if since < t <= now)
 
 
 def later(stored: float | None, now: float) -> float:
