@@ -96,3 +96,14 @@ def test_a_success_writes_the_account_only_when_something_but_its_times_moves():
     assert not transition.success_changes_account(
         transition.stored_status("protected", "x" * 300), account, T0 + 1, long_why
     )
+
+
+def test_the_failure_count_slides_with_the_window_and_starts_again_after_a_reset():
+    settings = build_settings({"lockout": {"period_minutes": 5}})
+    account = transition.new_account(T0)
+    times = [T0, T0 + 1 * MIN, T0 + 6 * MIN]
+    assert transition.failures_at(times, account, T0 + 2 * MIN, settings) == 2
+    assert transition.failures_at(times, account, T0 + 6 * MIN, settings) == 2  # T0 left
+    assert transition.failures_at(times, account, T0 + 30 * MIN, settings) == 0
+    reset = dict(account, reset_at=T0 + 3 * MIN)  # a success at T0 + 3 min
+    assert transition.failures_at(times, reset, T0 + 6 * MIN, settings) == 1
