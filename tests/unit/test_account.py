@@ -103,7 +103,8 @@ def test_the_failure_count_slides_with_the_window_and_starts_again_after_a_reset
     account = transition.new_account(T0)
     times = [T0, T0 + 1 * MIN, T0 + 6 * MIN]
     assert transition.failures_at(times, account, T0 + 2 * MIN, settings) == 2
-    assert transition.failures_at(times, account, T0 + 6 * MIN, settings) == 2  # T0 left
+    assert transition.failures_at(times, account, T0 + 5.5 * MIN, settings) == 1  # T0 left
+    assert transition.failures_at(times, account, T0 + 6 * MIN, settings) == 1  # strictly after
     assert transition.failures_at(times, account, T0 + 30 * MIN, settings) == 0
-    reset = dict(account, reset_at=T0 + 3 * MIN)  # a success at T0 + 3 min
-    assert transition.failures_at(times, reset, T0 + 6 * MIN, settings) == 1
+    reset = dict(account, reset_at=T0 + 0.5 * MIN)  # a success at T0 + 30 s
+    assert transition.failures_at(times, reset, T0 + 2 * MIN, settings) == 1
