@@ -101,6 +101,12 @@ def _connector(checkpoint_pages: int):
     return connector
 
 
+# What reaches an entry point's last resort is a bug (store and directory trouble is handled
+# inside): counted and logged once a minute, so a bug hit on every request does not flood
+# radiusd's log. Module-wide: it also serves a module whose Guard could not be made.
+ENTRY_SURPRISES = Surprises(lambda text: log(L_ERR, text))
+
+
 class Guard:
     """The module's state: settings and gate for one config file, reloaded when it changes."""
 
@@ -473,7 +479,7 @@ def authorize(p):
         _mark(user, "denied")
         return _reject(user_message(reasons[0]))  # the line PAM users see too
     except Exception as exc:  # noqa: BLE001 - never raise into radiusd
-        log(L_ERR, f"authorize: {type(exc).__name__}: {exc}")
+        ENTRY_SURPRISES.note("authorize", exc, "answered per failure.on_store_error")
         _mark(user, "denied")
         if gate is not None and gate.settings.failure.on_store_error == "allow":
             _mark(user, "allowed")
@@ -517,7 +523,7 @@ def post_auth(p):
             _guard.recorder.hand_later(user, gate.clock(), p)
         return NOOP
     except Exception as exc:  # noqa: BLE001 - never raise into radiusd
-        log(L_ERR, f"post_auth: {type(exc).__name__}: {exc}")
+        ENTRY_SURPRISES.note("post_auth", exc, "this request's outcome may not be recorded")
         return NOOP
 
 
@@ -546,7 +552,7 @@ def accounting(p):
             return FAIL
         return OK
     except Exception as exc:  # noqa: BLE001 - never raise into radiusd
-        log(L_ERR, f"accounting: {type(exc).__name__}: {exc}")
+        ENTRY_SURPRISES.note("accounting", exc, "this accounting request is not recorded")
         return FAIL
 
 

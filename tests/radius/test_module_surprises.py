@@ -57,3 +57,17 @@ def test_store_trouble_reading_the_account_stays_quiet(loaded, monkeypatch):
     assert module.authorize(REQUEST) == module.NOOP  # the quick check reads the store itself
     assert loaded.surprises.counts == {}
     assert not [text for _level, text in loaded.logged if "unexpected" in text]
+
+
+def test_a_bug_reaching_an_entry_point_is_counted_and_logged_once_a_minute(loaded, monkeypatch):
+    """What gets past every inner path (a bug) must not flood radiusd's log either."""
+    monkeypatch.setattr(
+        module, "ENTRY_SURPRISES", module.Surprises(lambda text: module.log(module.L_ERR, text))
+    )
+    monkeypatch.setattr(module.rq, "fact_key", _raising(AttributeError("boom")))
+    for _ in range(3):
+        code, _reply = module.authorize(REQUEST)
+        assert code == module.REJECT  # on_store_error = deny (the default)
+    assert module.ENTRY_SURPRISES.counts == {"authorize": 3}
+    said = [text for _level, text in loaded.logged if text.startswith("authorize: unexpected")]
+    assert len(said) == 1 and "AttributeError: boom" in said[0]
