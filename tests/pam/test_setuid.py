@@ -9,7 +9,6 @@ other service name) and restore them afterwards.
 from __future__ import annotations
 
 import grp
-import json
 import os
 import pwd
 import shutil
@@ -21,6 +20,7 @@ import pytest
 from tests.support import pam as support
 from tests.support.pam import (
     EXEC,
+    LOCKED_THEN_UNLOCKED,
     PACKAGED_STACK,
     PACKAGED_SU,
     PACKAGED_SUDO,
@@ -194,10 +194,6 @@ def sudo(caller, password: str, path: str | None = None):
     return as_user(caller.name, ["sudo", "-S", "-k", "-p", "", "true"], password, path)
 
 
-def history(guard, user: str) -> list[dict]:
-    return json.loads(guard.cli("history", user, "--json").stdout)
-
-
 # --- real su and real sudo through the shipped exec-entry stacks -------------------------------
 
 
@@ -217,15 +213,8 @@ def test_su_locks_after_three_wrong_passwords_and_unlock_restores(make_guard, re
     guard.cli("unlock", target.name)
     assert su(caller, target, target.password)[0] == 0
 
-    records = history(guard, target.name)
-    assert [r["outcome"] for r in reversed(records)] == [
-        "success",
-        "failure",
-        "failure",
-        "failure",
-        "denied",
-        "success",
-    ]
+    records = guard.history(target.name)
+    assert [r["outcome"] for r in reversed(records)] == LOCKED_THEN_UNLOCKED
     assert {r["service"] for r in records} == {"su"}
     assert {r["ruser"] for r in records} == {caller.name}
     assert records[1]["reasons"] == "locked"
@@ -247,15 +236,8 @@ def test_sudo_locks_its_caller_after_three_wrong_passwords(
 
     guard.cli("unlock", caller.name)
     assert sudo(caller, caller.password)[0] == 0
-    records = history(guard, caller.name)
-    assert [r["outcome"] for r in reversed(records)] == [
-        "success",
-        "failure",
-        "failure",
-        "failure",
-        "denied",
-        "success",
-    ]
+    records = guard.history(caller.name)
+    assert [r["outcome"] for r in reversed(records)] == LOCKED_THEN_UNLOCKED
     assert {r["service"] for r in records} == {"sudo"}
     assert {r["ruser"] for r in records} == {caller.name}
 
@@ -290,7 +272,7 @@ def test_su_through_the_exec_entry_runs_no_code_of_the_caller_as_root(
 
     assert 0 not in trap.euids()
     # the entry really ran: both attempts are recorded
-    assert [r["outcome"] for r in history(guard, target.name)] == ["success", "failure"]
+    assert [r["outcome"] for r in guard.history(target.name)] == ["success", "failure"]
 
 
 def test_sudo_through_the_exec_entry_runs_no_code_of_the_caller_as_root(
@@ -306,7 +288,7 @@ def test_sudo_through_the_exec_entry_runs_no_code_of_the_caller_as_root(
     assert sudo(caller, caller.password, trap.path)[0] == 0
 
     assert 0 not in trap.euids()
-    assert [r["outcome"] for r in history(guard, caller.name)] == ["success", "failure"]
+    assert [r["outcome"] for r in guard.history(caller.name)] == ["success", "failure"]
 
 
 @pytest.fixture

@@ -9,6 +9,7 @@ import pytest
 
 from radius_hook import module
 from store.db import StoreError
+from tests.support.fixtures import raising
 
 REQUEST = {"request": (("User-Name", "alice"), ("NAS-IP-Address", "192.0.2.1"))}
 
@@ -27,17 +28,10 @@ def loaded(guard, monkeypatch):
     made.close()
 
 
-def _raising(exc):
-    def raise_it(*_args, **_kwargs):
-        raise exc
-
-    return raise_it
-
-
 def test_a_bug_reading_the_account_is_counted_logged_once_and_decided_by_the_gate(
     loaded, monkeypatch
 ):
-    monkeypatch.setattr(loaded.gate, "account_state", _raising(TypeError("bad")))
+    monkeypatch.setattr(loaded.gate, "account_state", raising(TypeError("bad")))
     assert module.authorize(REQUEST) == module.NOOP
     assert module.authorize(REQUEST) == module.NOOP
     assert loaded.surprises.counts == {"authorize: account read": 2}
@@ -46,14 +40,14 @@ def test_a_bug_reading_the_account_is_counted_logged_once_and_decided_by_the_gat
 
 
 def test_a_bug_in_the_quick_check_is_counted_and_decided_by_the_gate(loaded, monkeypatch):
-    monkeypatch.setattr(loaded.gate, "account_state", _raising(StoreError("down")))
-    monkeypatch.setattr(loaded.gate, "check_quick", _raising(KeyError("x")))
+    monkeypatch.setattr(loaded.gate, "account_state", raising(StoreError("down")))
+    monkeypatch.setattr(loaded.gate, "check_quick", raising(KeyError("x")))
     assert module.authorize(REQUEST) == module.NOOP
     assert loaded.surprises.counts == {"authorize: quick check": 1}
 
 
 def test_store_trouble_reading_the_account_stays_quiet(loaded, monkeypatch):
-    monkeypatch.setattr(loaded.gate, "account_state", _raising(StoreError("down")))
+    monkeypatch.setattr(loaded.gate, "account_state", raising(StoreError("down")))
     assert module.authorize(REQUEST) == module.NOOP  # the quick check reads the store itself
     assert loaded.surprises.counts == {}
     assert not [text for _level, text in loaded.logged if "unexpected" in text]
@@ -64,7 +58,7 @@ def test_a_bug_reaching_an_entry_point_is_counted_and_logged_once_a_minute(loade
     monkeypatch.setattr(
         module, "ENTRY_SURPRISES", module.Surprises(lambda text: module.log(module.L_ERR, text))
     )
-    monkeypatch.setattr(module.rq, "fact_key", _raising(AttributeError("boom")))
+    monkeypatch.setattr(module.rq, "fact_key", raising(AttributeError("boom")))
     for _ in range(3):
         code, _reply = module.authorize(REQUEST)
         assert code == module.REJECT  # on_store_error = deny (the default)

@@ -14,6 +14,7 @@ import pytest
 from store.db import StoreError, connect, create_missing
 from store.migrate import alembic_config, engine_for, head_revision
 from tests.store import racers
+from tests.store.test_migrations import schema_diff
 
 N = 8
 WHEN = 1_800_000_000.0
@@ -28,20 +29,6 @@ def store_dir(tmp_path):
     directory = tmp_path / "state"
     directory.mkdir(mode=0o700)
     return directory
-
-
-def _schema_diff(url: str) -> list:
-    from alembic.autogenerate import compare_metadata
-    from alembic.runtime.migration import MigrationContext
-
-    from store.schema import metadata
-
-    engine = engine_for(url)
-    try:
-        with engine.connect() as conn:
-            return compare_metadata(MigrationContext.configure(conn), metadata)
-    finally:
-        engine.dispose()
 
 
 def _look(path) -> tuple:
@@ -68,7 +55,7 @@ def test_first_connection_makes_the_store_at_the_newest_schema(store_dir):
     finally:
         conn.close()
     assert _look(path) == ("wal", head_revision(), "ok")
-    assert _schema_diff(_url(path)) == []
+    assert schema_diff(_url(path)) == []
     assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
     assert _leftovers(store_dir) == []
     assert create_missing(str(path)) is False  # there now: nothing is made again

@@ -85,3 +85,13 @@ def terminate(proc, timeout: float = 10) -> None:
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.wait(timeout=timeout)
+
+
+def raising(exc: BaseException):
+    """A stand-in for any function or method: every call raises `exc` (monkeypatch it in
+    where a test needs a bug or trouble at that place)."""
+
+    def raise_it(*_args, **_kwargs):
+        raise exc
+
+    return raise_it

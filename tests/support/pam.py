@@ -13,6 +13,7 @@ Tests using these run as root.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import secrets
@@ -231,8 +232,17 @@ class GuardConfig:
             return self.query(sql + " ORDER BY id")
         return self.query(sql + " WHERE username = ? ORDER BY id", (user,))
 
+    def history(self, user: str) -> list[dict]:
+        """`pam-guard history USER --json`, as an admin reads it: newest first."""
+        return json.loads(self.cli("history", user, "--json").stdout)
+
     def remove(self) -> None:
         shutil.rmtree(self.dir, ignore_errors=True)
+
+
+# What a user's history holds, oldest first, after a success, three wrong passwords (the third
+# locks), a refusal while locked and the success after an admin's unlock.
+LOCKED_THEN_UNLOCKED = ["success", "failure", "failure", "failure", "denied", "success"]
 
 
 # --- driving a stack ----------------------------------------------------------------------------

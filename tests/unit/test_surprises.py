@@ -16,6 +16,7 @@ from radius_hook.hot import HotAccounts
 from radius_hook.surprises import LOG_EVERY, Surprises
 from store import changes
 from store.db import StoreError
+from tests.support.fixtures import raising
 
 KEY = ("10.0.0.1", None, None, "192.0.2.1", None, None, "Virtual")
 
@@ -67,16 +68,9 @@ def copies(tmp_path):
     made.close()
 
 
-def _raising(exc):
-    def raise_it(*_args, **_kwargs):
-        raise exc
-
-    return raise_it
-
-
 def test_a_bug_in_the_bulk_load_is_counted_and_logged(copies):
     warned: list = []
-    assert hot_module.preload(copies, _Gate(_raising(TypeError("oops"))), log=warned.append) == 0
+    assert hot_module.preload(copies, _Gate(raising(TypeError("oops"))), log=warned.append) == 0
     assert copies.surprises.counts == {"copies loaded in bulk": 1}
     assert copies.logged[0].startswith("copies loaded in bulk: unexpected TypeError: oops")
     assert warned == [] and len(copies) == 0
@@ -84,7 +78,7 @@ def test_a_bug_in_the_bulk_load_is_counted_and_logged(copies):
 
 def test_store_trouble_in_the_bulk_load_stays_a_warning(copies):
     warned: list = []
-    assert hot_module.preload(copies, _Gate(_raising(StoreError("down"))), log=warned.append) == 0
+    assert hot_module.preload(copies, _Gate(raising(StoreError("down"))), log=warned.append) == 0
     assert warned == ["copies of accounts not loaded in bulk: StoreError: down"]
     assert copies.surprises.counts == {} and copies.logged == []
 
@@ -96,7 +90,7 @@ def test_a_bug_in_the_bulk_check_is_counted_and_the_copies_kept(copies, monkeypa
     gate = _Gate(lambda *_a: [("alice", account, History())])
     gate.attempt = lambda user, channel, service: None
     gate.settings = None
-    monkeypatch.setattr(decide, "check", _raising(TypeError("check")))
+    monkeypatch.setattr(decide, "check", raising(TypeError("check")))
     assert hot_module.preload(copies, gate, check=True) == 1
     assert copies.surprises.counts == {"copies checked in bulk": 1}
     assert copies.get("alice", 0.0) is not None and not copies.quiet("alice", 0.0)
@@ -121,7 +115,7 @@ def handoff():
 
 
 def test_a_bug_starting_the_recorder_is_counted_and_the_outcome_recorded_here(handoff, monkeypatch):
-    monkeypatch.setattr(handoff_module, "_recorder_command", _raising(TypeError("argv")))
+    monkeypatch.setattr(handoff_module, "_recorder_command", raising(TypeError("argv")))
     handoff.hand(FAILURE, "alice", 1.8e9, KEY)
     assert handoff.recorded == [(FAILURE, "alice", 1.8e9, KEY, ())]
     assert handoff.surprises.counts == {"recorder: start": 1}
@@ -129,7 +123,7 @@ def test_a_bug_starting_the_recorder_is_counted_and_the_outcome_recorded_here(ha
 
 
 def test_a_recorder_that_cannot_start_is_logged_as_before_not_counted(handoff, monkeypatch):
-    monkeypatch.setattr(handoff_module, "_recorder_command", _raising(OSError("no exec")))
+    monkeypatch.setattr(handoff_module, "_recorder_command", raising(OSError("no exec")))
     handoff.hand(FAILURE, "alice", 1.8e9, KEY)
     assert handoff.recorded == [(FAILURE, "alice", 1.8e9, KEY, ())]
     assert handoff.surprises.counts == {}
