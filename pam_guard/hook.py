@@ -26,6 +26,7 @@ from __future__ import annotations
 import os
 import syslog
 
+from pam_guard.logline import attempt_line, shown
 from pam_guard.logline import send as log
 from policy.addresses import parse_address
 from policy.messages import USER_MESSAGES, user_message
@@ -82,13 +83,6 @@ def _item(pamh, name):
         return None
 
 
-def _shown(value) -> str:
-    """A PAM item fit for a log line: escaped and bounded (it may come from the network)."""
-    from policy.usernames import escape
-
-    return escape(value)[:200] if value else "-"
-
-
 def user_of(pamh):
     """The user name as PAM holds it (asking for it if the application has not set it).
 
@@ -135,7 +129,7 @@ def refuse_setuid(pamh, argv, phase: str) -> int:
     hook = args[0] if args else ""
     log(
         syslog.LOG_CRIT,
-        f"{phase}: pam_python runs in setuid program {_shown(_item(pamh, 'service'))} "
+        f"{phase}: pam_python runs in setuid program {shown(_item(pamh, 'service'))} "
         f"(uid {os.getuid()}, euid {os.geteuid()}): any local user can run code as root "
         f"through it. Replace the pam_python.so line by: "
         f"{exec_module_args(args[1:], phase != 'authfail', prefix_of_hook(hook))} "
@@ -155,27 +149,6 @@ def refuse_setuid(pamh, argv, phase: str) -> int:
     return pamh.PAM_PERM_DENIED
 
 
-def event_line(event: str, pamh, user, reason: str, **fields) -> str:
-    """pam-guard's key=value line (pam_guard.logline) for this PAM call: rhost is the
-    source address parsed (`-` when PAM_RHOST is empty or no address; the raw value, say a
-    host name, follows as rhost_raw)."""
-    from pam_guard.logline import line
-
-    raw = _item(pamh, "rhost") or None
-    address = parse_address(raw)
-    extra = {"rhost_raw": _shown(raw)} if raw and raw != address else {}
-    return line(
-        event,
-        address,
-        reason,
-        user=_shown(user),
-        service=_item(pamh, "service") or "",
-        channel=PAM,
-        **extra,
-        **fields,
-    )
-
-
 def say(pamh, text: str) -> None:
     try:
         pamh.conversation(pamh.Message(pamh.PAM_ERROR_MSG, text))
@@ -183,7 +156,7 @@ def say(pamh, text: str) -> None:
         pass
 
 
-def refuse(pamh, verdict, phase: str, user, gate) -> int:
+def refuse(pamh, verdict, phase: str, attempt, gate) -> int:
     """Tell the user one line, log the details, return the PAM code for this denial."""
     reasons = verdict.reasons or (STORE_ERROR,)
     first = reasons[0]
@@ -191,10 +164,9 @@ def refuse(pamh, verdict, phase: str, user, gate) -> int:
     detail = gate.last_error if first in (STORE_ERROR, INVALID_USER) else ""
     log(
         syslog.LOG_NOTICE,
-        event_line(
+        attempt_line(
             "refused",
-            pamh,
-            user,
+            attempt,
             ",".join(reasons),
             phase=phase,
             **({"detail": detail} if detail else {}),
@@ -248,7 +220,7 @@ def pam_sm_authenticate(pamh, flags, argv):
                 if verdict.reasons:  # store trouble let in per on_store_error: still say it
                     log(syslog.LOG_WARNING, f"preauth: let in despite {gate.last_error}")
                 return pamh.PAM_SUCCESS
-            return refuse(pamh, verdict, mode, user, gate)
+            return refuse(pamh, verdict, mode, attempt, gate)
         # Only reached after a failed password: record it and fail, whatever the store says
         # (the stack's [default=die] ends the login with the password module's error).
         verdict = gate.record_failure(attempt)
@@ -257,10 +229,10 @@ def pam_sm_authenticate(pamh, flags, argv):
         elif STORE_ERROR in verdict.reasons:
             log(
                 syslog.LOG_ERR,
-                f"authfail: failure of {_shown(user)} not recorded: {gate.last_error}",
+                f"authfail: failure of {shown(user)} not recorded: {gate.last_error}",
             )
         if verdict.lock is not None:
-            log(syslog.LOG_NOTICE, event_line("lock", pamh, user, LOCKED, detail=verdict.lock[0]))
+            log(syslog.LOG_NOTICE, attempt_line("lock", attempt, LOCKED, detail=verdict.lock[0]))
         return pamh.PAM_AUTH_ERR
     except Exception as exc:  # noqa: BLE001 - never crash the calling program
         return on_error(pamh, mode or "auth", exc, config)
@@ -284,7 +256,8 @@ def pam_sm_acct_mgmt(pamh, flags, argv):
         user = user_of(pamh)
         if user is None:
             return _no_user(pamh, "account")
-        verdict = gate.login(build_attempt(pamh, gate, user))
+        attempt = build_attempt(pamh, gate, user)
+        verdict = gate.login(attempt)
         if verdict.allowed:
             if verdict.reasons:
                 log(
@@ -293,7 +266,7 @@ def pam_sm_acct_mgmt(pamh, flags, argv):
                     + (f" ({gate.last_error})" if STORE_ERROR in verdict.reasons else ""),
                 )
             return pamh.PAM_SUCCESS
-        return refuse(pamh, verdict, "account", user, gate)
+        return refuse(pamh, verdict, "account", attempt, gate)
     except Exception as exc:  # noqa: BLE001 - never crash the calling program
         return on_error(pamh, "account", exc, config)
 

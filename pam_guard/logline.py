@@ -10,12 +10,16 @@
   `lock` (pam-guard locked an account), `unlock`, `admin_lock` (by an admin), `block`,
   `unblock` (address_block).
 
-Cheap on the login path: only the syslog C module.
+Cheap on the login path: the syslog C module and policy.usernames (already loaded there).
 """
 
 from __future__ import annotations
 
 import syslog
+
+from policy.usernames import escape
+
+SHOWN_MAX = 200  # characters of a user name or raw source in a line (they may come from anyone)
 
 _QUOTE_IF = (" ", '"', "\\", "=")
 
@@ -54,17 +58,23 @@ def send(priority: int, text: str) -> None:
         pass
 
 
+def shown(text) -> str:
+    """A user name or raw source as a line shows it: escaped and bounded, `-` for none."""
+    return escape(text)[:SHOWN_MAX] if text else "-"
+
+
 def attempt_line(event: str, attempt, reason, **fields) -> str:
-    """`line` for an Attempt (RADIUS, where no PAM handle gives the fields): rhost is its
-    parsed address, the raw value following as rhost_raw when it is not one."""
+    """`line` for an Attempt, over PAM and RADIUS alike: rhost is its parsed address (`-`
+    for none), the raw value following as rhost_raw when it is not one (a host name, a
+    MAC)."""
     extra = {}
     if attempt.address_raw and attempt.address_raw != attempt.address:
-        extra["rhost_raw"] = attempt.address_raw
+        extra["rhost_raw"] = shown(attempt.address_raw)
     return line(
         event,
         attempt.address,
         reason,
-        user=attempt.user,
+        user=shown(attempt.user),
         service=attempt.service,
         channel=attempt.channel,
         **extra,
