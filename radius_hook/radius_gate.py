@@ -83,22 +83,15 @@ class RadiusGate(Gate):
                 )
             else:
                 account, history = logins.account_and_denials(conn, user, first, self.settings)
-                if account is not None:
-                    history = history._replace(
-                        failures=logins.count_failures(conn, user, first, self.settings, account)
-                    )
-            stored = {
-                (ts, outcome)
-                for ts, outcome in conn.all(sql.OUTCOMES_SINCE, {"user": user, "since": first})
-            }
-            # No failure before this can count at `first` or later (the lockout window).
+            # One read tells how far the recorder got (outcomes from `first` on) and when the
+            # failures fell that can still count at `first` or later (the lockout window).
             since = first - self.settings.lockout.period_minutes * MINUTE
-            failed = [
-                ts for (ts,) in conn.all(sql.FAILURE_TIMES_SINCE, {"user": user, "since": since})
-            ]
-            return account, history, stored, failed
+            rows = conn.all(sql.OUTCOMES_SINCE, {"user": user, "since": since})
+            return account, history, rows
 
-        account, history, stored, failed = self.read(body)
+        account, history, rows = self.read(body)
+        stored = {(ts, outcome) for ts, outcome in rows if ts >= first}
+        failed = [ts for ts, outcome in rows if outcome == FAILURE]
         # The recorder stores a user's outcomes in order: everything up to the last one
         # found stored is done with (even one that left no event).
         done = max(

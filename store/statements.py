@@ -64,14 +64,9 @@ SELECT count(*) FROM events
 WHERE username = :user AND outcome = :outcome AND ts > :since
 """
 
-# When a user's failures since a time happened (radius_hook: the failure count as the window
-# slides over outcomes not yet stored); the (user, outcome, ts) index serves.
-FAILURE_TIMES_SINCE = """
-SELECT ts FROM events WHERE username = :user AND outcome = 'failure' AND ts > :since
-"""
-
-# Which of a user's outcomes since a time are stored (radius_hook: records handed to the
-# recorder and not yet confirmed); the IN list lets the (user, outcome, ts) index serve.
+# A user's outcomes since a time (radius_hook: which records handed to the recorder are
+# stored, and when the failures in the lockout window fell); the IN list lets the
+# (user, outcome, ts) index serve.
 OUTCOMES_SINCE = """
 SELECT ts, outcome FROM events
 WHERE username = :user AND outcome IN ('success', 'failure', 'denied') AND ts >= :since

@@ -203,12 +203,6 @@ def case_outcomes_since(conn):
     assert conn.all(sql.OUTCOMES_SINCE, {"user": "bob", "since": NOW}) == []
 
 
-def case_failure_times_since(conn):
-    rows = conn.all(sql.FAILURE_TIMES_SINCE, {"user": USER, "since": NOW - 4 * MIN})
-    assert [tuple(r) for r in rows] == [(NOW - 3 * MIN,)]  # strictly after; failures only
-    assert conn.all(sql.FAILURE_TIMES_SINCE, {"user": "bob", "since": NOW}) == []
-
-
 def case_address_failure_users(conn):
     got = _rows(conn, sql.ADDRESS_FAILURE_USERS, {"address": "192.0.2.9", "since": NOW - 5 * MIN})
     assert sorted(got) == [("alice",), ("alice",), ("bob",)]
@@ -435,7 +429,6 @@ READS = {
     "READ_ACCOUNT": {"user": "user7"},
     "ACCOUNT_AND_DENIALS": {"user": "user7", "since": BIG - 3600},
     "OUTCOMES_SINCE": {"user": "user7", "since": BIG - 60},
-    "FAILURE_TIMES_SINCE": {"user": "user7", "since": BIG - 300},
     "ADDRESS_RULES": {"user": "user7"},
     # Writes that find their rows by a WHERE clause: the same must hold for them.
     "TOUCH_SESSION": {"channel": "radius", "nas": "nas7", "key": "fill-7", "now": BIG},
