@@ -94,7 +94,7 @@ def examine(root: str) -> dict:
     flagged = set()
     for program in programs:
         for service in program.services:
-            for line in stacks.get(service) or tree.stack(service):
+            for line in stacks[service]:
                 key = (line.file, line.number, service)
                 if line.module_name == PAM_PYTHON and key not in flagged:
                     flagged.add(key)
