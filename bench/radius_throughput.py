@@ -302,8 +302,10 @@ def wait_stored(guard, url, count: int, timeout: float = 60.0) -> float:
 
 def start_radius(guard_path, module, env, code_from: str | None = None):
     """radiusd for one configuration; with `code_from`, its stable module file puts that
-    source tree ahead of the installed pam-guard (the A side of an A/B run)."""
+    source tree ahead of the installed pam-guard, and its packaging (module instance,
+    policies, site lines) is that tree's (the A side of an A/B run)."""
     original = radius_support.render_loader
+    packaging = radius_support.PACKAGING
 
     def loader(target_dir: str) -> str:
         path = original(target_dir)
@@ -320,10 +322,12 @@ def start_radius(guard_path, module, env, code_from: str | None = None):
 
     if code_from:
         radius_support.render_loader = loader
+        radius_support.PACKAGING = os.path.join(code_from, "packaging", "freeradius")
     try:
         return radius_support.start_radius(guard_path, module=module, env=env, threads=16)
     finally:
         radius_support.render_loader = original
+        radius_support.PACKAGING = packaging
 
 
 def main() -> int:

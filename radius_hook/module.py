@@ -26,6 +26,9 @@ Traps of rlm_python3 in FreeRADIUS 3.2.1 handled here:
   set), and runs on the REJECT path after our own authorize refusal: a per-thread mark
   (a request is processed from authorize to post-auth by one thread) makes each request count
   once.
+- A value that is not UTF-8 makes rlm_python3 3.2.1 fail the call before Python runs: the
+  instance gets the request list only, and the `pam_guard` policy (policy.d/pam_guard)
+  hands an odd User-Name over as octets (request.name_in) and hides an odd User-Password.
 - print goes nowhere once radiusd is a daemon: everything is logged with radiusd.radlog.
 - 802.1X: in the site the NAS talks to, an EAP request carries only the outer identity
   (often "anonymous"): authorize and post_auth leave it alone (request.outer_eap); the
@@ -442,7 +445,7 @@ def authorize(p):
             _leave_to_inner_tunnel(rq.user_name(p))
             return NOOP
         attrs = rq.pairs(p)
-        user = attrs.get("User-Name")
+        user = rq.name_in(attrs)
         if not user:
             log(L_AUTH, "authorize: request without User-Name: refused")
             _mark(user, "denied")
@@ -494,7 +497,7 @@ def post_auth(p):
             return NOOP  # the inner tunnel records the real user's outcome
         user = rq.user_name(p)
         stage = _take_mark(user)
-        rejecting = rq.control(p, "Post-Auth-Type") == "Reject"
+        rejecting = rq.rejecting(p)
         if stage == "accepted":
             # Second run for one request: a later post-auth module rejected after we recorded
             # the success. The password was right: no failure to count.
@@ -565,7 +568,7 @@ def _account(gate, attrs: dict, status: str):
             log(L_WARN, f"accounting: {status} without NAS address or identifier: ignored")
             return None
         return gate.nas_restart(RADIUS, nas)
-    user = attrs.get("User-Name")
+    user = rq.name_in(attrs)
     key = attrs.get("Acct-Session-Id")
     if not key or not user or invalid_reason(user) is not None:
         log(

@@ -2,7 +2,10 @@
 
 rlm_python3 (with `pass_all_vps_dict = yes`) passes a dict of lists ("request", "config",
 ...), each a tuple of (name, value) text pairs, or None when the list is empty. Values are
-text as FreeRADIUS prints them (NAS-Port-Type = "Virtual", addresses as dotted quads).
+text as FreeRADIUS prints them (NAS-Port-Type = "Virtual", addresses as dotted quads,
+octets as 0x-hex). A User-Name that is not printable ASCII comes as the octets of
+MOVED_NAME instead (the `pam_guard` policy moves it aside: rlm_python3 3.2.1 cannot hand
+non-UTF-8 text to Python and cuts text at a NUL).
 """
 
 from __future__ import annotations
@@ -29,14 +32,53 @@ _SOURCES = {
 }
 
 
+# policy.d/pam_guard: where the User-Name's bytes are when they are not printable ASCII.
+MOVED_NAME = "Tmp-Octets-9"
+
+
 def user_name(p):
-    """The request's User-Name, or None (cheaper than `pairs` when that is all one needs:
-    radiusd puts it first)."""
+    """The request's User-Name (text; bytes when it is not UTF-8), or None. Cheaper than
+    `pairs` when that is all one needs: radiusd puts it first."""
     items = p.get("request") if isinstance(p, dict) else p
     for item in items or ():
         if item[0] == "User-Name" and len(item) == 2:
             return item[1]
+    for item in items or ():
+        if item[0] == MOVED_NAME and len(item) == 2:
+            return _moved_name(item[1])
     return None
+
+
+def name_in(attrs: dict):
+    """user_name for a request already made into {attribute: value} (`pairs`)."""
+    name = attrs.get("User-Name")
+    if name is None and MOVED_NAME in attrs:
+        return _moved_name(attrs[MOVED_NAME])
+    return name
+
+
+def _moved_name(octets: str):
+    """The name the policy moved aside, from its octets ("0x..."): text when it is UTF-8
+    (the gate still refuses NUL and control characters), else its bytes, which the gate
+    refuses as invalid_user and records escaped."""
+    try:
+        raw = bytes.fromhex(octets.removeprefix("0x"))
+    except ValueError:
+        return octets.encode("utf-8", "surrogateescape")
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return raw
+
+
+def rejecting(p) -> bool:
+    """A call from Post-Auth-Type REJECT: control's Post-Auth-Type is Reject (FreeRADIUS
+    3.2.1 does not always set it; the pam_guard_reject policy does)."""
+    items = p.get("config") if isinstance(p, dict) else None
+    return _REJECT_MARK in (items or ())
+
+
+_REJECT_MARK = ("Post-Auth-Type", "Reject")
 
 
 _name = itemgetter(0)
@@ -129,15 +171,6 @@ def pairs(p, name: str = "request") -> dict:
     else:  # pass_all_vps_dict off: p is the request list itself
         items = p if name == "request" else None
     return _first_values(items) if items else {}
-
-
-def control(p, name: str):
-    """The first value of `name` in the call's control ("config") list, or None."""
-    items = p.get("config") if isinstance(p, dict) else None
-    for item in items or ():
-        if item[0] == name and len(item) == 2:
-            return item[1]
-    return None
 
 
 def source_address(attrs: dict, order) -> tuple:

@@ -76,8 +76,9 @@ def test_a_bidirectional_control_in_user_name_is_invalid(guard, server):
 
 
 def test_user_name_not_utf8_is_rejected_and_server_goes_on(guard, server):
-    # rlm_python3 fails the call before Python runs (PLATFORM.md): a reject, nothing stored.
+    # The `pam_guard` policy hands the name over as octets (test_text_bytes.py has the rest).
     assert server.auth(b"w\xffx", server.password).code == "Access-Reject"
+    assert guard.query("SELECT username, reasons FROM events") == [("w\\xffx", "invalid_user")]
     assert server.auth("wendy", server.password).code == "Access-Accept"
 
 

@@ -41,10 +41,14 @@ def test_printed_wiring_and_readme_name_what_the_snippets_use(site):
         assert used(site) <= set(re.findall(r"\b(pam_guard\w*)\b", part)), site
 
 
-def test_each_policy_called_is_defined():
-    policies = set(re.findall(r"(?m)^(pam_guard\w*) \{", read(PACKAGING, "policy.d", "pam_guard")))
-    called = (used("outer") | used("inner")) - {"pam_guard"}
-    assert called == policies
+def test_each_policy_called_is_defined_and_each_defined_one_is_called():
+    text = read(PACKAGING, "policy.d", "pam_guard")
+    policies = set(re.findall(r"(?m)^(pam_guard\w*) \{", text))
+    called = used("outer") | used("inner")
+    assert called <= policies
+    # pam_guard_python is the module instance the `pam_guard` policy calls.
+    inside = set(re.findall(r"(?m)^\t+(pam_guard\w*)\b", text)) - {"pam_guard_python"}
+    assert policies == called | inside
 
 
 def test_install_prints_the_wiring():

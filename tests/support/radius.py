@@ -421,6 +421,7 @@ def start_radius(
     *,
     module: str | None = "pam_guard",
     users: dict | None = None,
+    users_text: bytes = b"",
     password: str = DEFAULT_PASSWORD,
     env=None,
     threads: int = 8,
@@ -432,7 +433,8 @@ def start_radius(
     """Write a raddb in a temp dir and start freeradius on free loopback ports.
 
     Every user name not in `users` ({name: password}) has `password` (a DEFAULT entry), so
-    tests need not list their users. `env` is the server's environment (e.g. a private
+    tests need not list their users; `users_text` is more of the users file, as bytes (any
+    charset, reply items). `env` is the server's environment (e.g. a private
     PAM_GUARD_CACHE_DIR). `post_auth_before` / `post_auth_after` are unlang lines put around
     the packaged post-auth snippet (e.g. a policy that rejects). `run_as` is the user (and
     group) radiusd switches to once it has read its config, as Debian's radiusd.conf has it
@@ -464,8 +466,8 @@ def start_radius(
         raise ValueError(f"unknown module {module!r}")
     lines = [f'"{name}" Cleartext-Password := "{pw}"' for name, pw in (users or {}).items()]
     lines.append(f'DEFAULT Cleartext-Password := "{password}"')
-    with open(os.path.join(root, "users"), "w") as handle:
-        handle.write("\n".join(lines) + "\n")
+    with open(os.path.join(root, "users"), "wb") as handle:
+        handle.write(users_text + "\n".join(lines).encode() + b"\n")
     with open(os.path.join(root, "pyrad.dictionary"), "w") as handle:
         handle.write(PYRAD_DICTIONARY)
     secret = secrets.token_hex(12)
