@@ -159,14 +159,19 @@ class Gate:
         invalid = invalid_reason(attempt.user)
         if invalid is not None:
             return Verdict(False, (INVALID_USER,), None, (), None, invalid, None), History()
+        history = self.history(attempt)
+        return decide.check(attempt, history, self.settings), history
+
+    def history(self, attempt) -> History:
+        """Everything every rule reads for `attempt` (a valid user name), writing nothing.
+        Raises StoreError, DirectoryError."""
         directory = self._directory_state(attempt.user)
 
         def body(conn):
             account = logins.account_row(conn, attempt.user, attempt.time, lock=False)
-            history = logins.load_history(
+            return logins.load_history(
                 conn, attempt, self.settings, account, full=True, directory=directory
             )
-            return decide.check(attempt, history, self.settings), history
 
         return self.read(body)
 

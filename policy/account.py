@@ -216,10 +216,20 @@ def with_success(history: History, attempt: Attempt, settings: Settings) -> Hist
             ]
         )
     if settings.concurrent.enabled:
-        history = history._replace(
-            recent_logins=tuple(history.recent_logins) + (Login(attempt.time, attempt.address),)
-        )
+        logins = tuple(history.recent_logins) + (Login(attempt.time, attempt.address),)
+        history = as_of(history._replace(recent_logins=logins), attempt.time, settings)
     return history
+
+
+def as_of(history: History, now: float, settings: Settings) -> History:
+    """`history` as a read at a later `now` gives it: the successes that have left the
+    concurrent window dropped (the store reads those after now - window)."""
+    if not settings.concurrent.enabled:
+        return history
+    since = now - settings.concurrent.window_minutes * MINUTE
+    return history._replace(
+        recent_logins=tuple(login for login in history.recent_logins if login.time > since)
+    )
 
 
 def _with(history: History, account: Account) -> History:

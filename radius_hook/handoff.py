@@ -4,7 +4,7 @@ passwords over, and know which are stored.
 What waits and what does not:
 - An outcome is not durable when its reply leaves: the reply does not depend on it (a
   failure is rejected either way). The recorder commits it within milliseconds. If the
-  recorder dies first, what it had not confirmed is recorded in radiusd (`fallback`; one
+  recorder dies first, what it had not confirmed is recorded in radiusd (`record_here`; one
   it had committed but not yet confirmed is then stored twice: the one window where a
   record can double). If radiusd dies first, the pipe still holds what it handed over and
   the recorder stores it before it exits; successes are kept back in radiusd for up to
@@ -17,7 +17,7 @@ What waits and what does not:
   has a flag or notice to record. So a lock from a failure acts on the user's next request,
   and a failure count never misses a success this server already accepted.
 - If the recorder cannot be started, is gone, or does not take a record within
-  WRITE_WAIT, it is recorded in radiusd itself (`fallback`): slower, never lost.
+  WRITE_WAIT, it is recorded in radiusd itself (`record_here`): slower, never lost.
 """
 
 from __future__ import annotations
@@ -79,23 +79,19 @@ def _python() -> str:
 class Handoff:
     """Successes to a recorder process; `pending`/`settle`/`flush` say what is stored."""
 
-    def __init__(
-        self, config_path: str, log, fallback, note=None, trouble=None, kept=None, facts_of=None
-    ) -> None:
-        """`log(text)` writes an error to radiusd's log, `note(text)` an auth line (a lock);
-        `fallback(kind, user, time, key, reasons)` records one outcome in this process (when the
-        recorder cannot take it); `trouble()` is told when the recorder could not store;
-        `kept(user, stamp, account, history fields, quiet)` gets a user's state the
+    def __init__(self, config_path: str, owner) -> None:
+        """`owner` (radius_hook.accounts.Accounts) is told what the recorder process does
+        not do: `record_here(kind, user, time, key, reasons)` records one outcome in this
+        process (the recorder cannot take it), `store_trouble()` that the recorder could not
+        store, `keep_copy(user, stamp, account, history fields, quiet)` a user's state the
         recorder read with a failure it stored (see the recorder's protocol), when no record
-        of that user was handed over since. `facts_of(request)` is the fact key of a request
-        given to `hand_later`."""
+        of that user was handed over since; `facts_of(request)` is the fact key of a request
+        given to `hand_later`; `log(text)` writes an error to radiusd's log, `note(text)` an
+        auth line (a lock)."""
         self._config_path = config_path
-        self._log = log
-        self._note = note or log
-        self.surprises = Surprises(log)  # bugs caught where radiusd must go on
-        self._trouble = trouble or (lambda: None)
-        self._kept = kept
-        self._fallback = fallback
+        self._owner = owner
+        self._log = owner.log
+        self.surprises = Surprises(owner.log)  # bugs caught where radiusd must go on
         self._lock = threading.Lock()
         self._proc: subprocess.Popen | None = None
         self._to_fd = -1  # our ends of its stdin and stdout, while _proc is set
@@ -123,7 +119,6 @@ class Handoff:
         # they go over in the order they came and before anything handed over after them
         self._later: deque = deque()
         self._later_pid = _pid[0]  # the process whose successes _later holds
-        self._facts_of = facts_of
         self._ticker_pid = 0  # the process whose thread hands over a quiet spell's successes
         self._ticking = False  # that thread runs
         self._wake = threading.Event()  # set when _later gets its first record
@@ -193,7 +188,7 @@ class Handoff:
                 except OSError:
                     pass
         for _seq, user, kind, at, key, reasons, _before in orphans:
-            self._fallback(kind, user, at, key, reasons)
+            self._owner.record_here(kind, user, at, key, reasons)
 
     # --- handing over ----------------------------------------------------------------------
 
@@ -207,7 +202,7 @@ class Handoff:
             else:
                 refused.append((kind, user, at, key, reasons))
         for record in refused:
-            self._fallback(*record)
+            self._owner.record_here(*record)
 
     def hand_later(self, user: str, at: float, request) -> None:
         """A success of `request` (its fact key is taken later, `facts_of`), handed over
@@ -235,12 +230,12 @@ class Handoff:
             if drain:
                 self._maybe_drain(SUCCESS)
         for record in refused:
-            self._fallback(*record)
+            self._owner.record_here(*record)
 
     def _hand_later_ones(self) -> list:
         """(Under the lock) hand over what `hand_later` kept back, in order; returns the
         records the recorder could not take, to record here once the lock is released."""
-        later, facts_of = self._later, self._facts_of
+        later, facts_of = self._later, self._owner.facts_of
         if self._later_pid != _pid[0]:  # a forked child: what it inherited is its parent's
             later.clear()
             self._later_pid = _pid[0]
@@ -359,20 +354,18 @@ class Handoff:
             self._log(f"recorder: {message[1]}")
             return
         if kind == "auth":
-            self._note(message[1])
+            self._owner.note(message[1])
             return
         if kind == "copy":
             _kind, seq, user, stamp, account, fields, quiet = message
-            if (
-                self._kept is not None
-                and self._last_of.get(user, 0) <= seq
-                and not any(record[0] == user for record in self._later)
+            if self._last_of.get(user, 0) <= seq and not any(
+                record[0] == user for record in self._later
             ):
-                self._kept(user, tuple(stamp), account, fields, quiet)
+                self._owner.keep_copy(user, tuple(stamp), account, fields, quiet)
             return
         if kind == "lost":
             self._log(f"recorder: {message[2]}")
-            self._trouble()
+            self._owner.store_trouble()
         upto = message[1]
         inflight = self._inflight
         if inflight and inflight[0][0] <= upto:

@@ -47,10 +47,9 @@ from pam_guard.errors import DirectoryError
 from pam_guard.logline import announce
 from policy import decide
 from policy.messages import REFUSED, user_message
-from policy.types import DENIED, FAILURE, INVALID_USER, LOCKED, RADIUS, STORE_ERROR, History
+from policy.types import INVALID_USER, RADIUS, STORE_ERROR
 from policy.usernames import escape, invalid_reason
 from radius_hook import request as rq
-from radius_hook.hot import lets_in_quietly
 from radius_hook.surprises import Surprises
 from store.db import StoreError
 
@@ -111,17 +110,27 @@ ENTRY_SURPRISES = Surprises(lambda text: log(L_ERR, text))
 
 
 class Guard:
-    """The module's state: settings and gate for one config file, reloaded when it changes."""
+    """The module's state: settings, gate and accounts (radius_hook.accounts) for one
+    config file, reloaded when it changes."""
 
     def __init__(self, config_path: str) -> None:
         self.config_path = config_path
         self.gate: Any = None  # radius_hook.radius_gate.RadiusGate once loaded
-        self.recorder: Any = None  # radius_hook.handoff.Handoff once loaded
-        self.hot: Any = None  # radius_hook.hot.HotAccounts, when copies of accounts may be kept
+        self.accounts: Any = None  # radius_hook.accounts.Accounts once loaded
         self.error = "not loaded yet"
         self.surprises = Surprises(lambda text: log(L_ERR, text))  # bugs behind fallbacks
         self._key: Any = None
         self._next_check = 0.0
+
+    @property
+    def hot(self):
+        """The kept copies of accounts (radius_hook.hot.HotAccounts), or None."""
+        return self.accounts.copies if self.accounts is not None else None
+
+    @property
+    def recorder(self):
+        """The hand-over to the recorder process (radius_hook.handoff.Handoff), or None."""
+        return self.accounts.recorder if self.accounts is not None else None
 
     def _config_key(self):
         """What identifies the config's files now, drop-ins included (any file added,
@@ -139,6 +148,7 @@ class Guard:
     def load(self) -> None:
         """(Re)load settings and make a gate; on failure keep the error, refuse requests."""
         from pam_guard.config import load_settings
+        from radius_hook.accounts import Accounts
         from radius_hook.handoff import Handoff
         from radius_hook.radius_gate import RadiusGate
 
@@ -153,33 +163,38 @@ class Guard:
             return
         self._close()
         rq.forget_gates()
-        from radius_hook import hot
-
-        self.hot = hot.for_settings(
-            settings, log=lambda text: log(L_WARN, text), surprises=self.surprises
-        )
         self.gate = RadiusGate(settings, connector=_connector(REQUEST_CHECKPOINT_PAGES))
+        accounts = Accounts(
+            self.gate,
+            self._copies(settings),
+            log=lambda text: log(L_ERR, text),
+            note=lambda text: log(L_AUTH, text),
+            lock=_gate_lock,
+        )
         copies = ""
-        if self.hot is not None:
+        if accounts.copies is not None:
+            from radius_hook import hot
+
             loaded = hot.preload(
-                self.hot, self.gate, log=lambda text: log(L_WARN, text), check=True
+                accounts.copies, self.gate, log=lambda text: log(L_WARN, text), check=True
             )
             copies = f", {loaded} copies of accounts loaded"
-        self.recorder = Handoff(
-            self.config_path,
-            log=lambda text: log(L_ERR, text),
-            fallback=self._record_here,
-            note=lambda text: log(L_AUTH, text),
-            trouble=self._store_trouble,
-            kept=self._keep_copy,
-            facts_of=rq.facts_of,
-        )
+        accounts.recorder = Handoff(self.config_path, accounts)
+        self.accounts = accounts
         self.error = ""
         self._key = key
         self._next_check = time.monotonic() + CHECK_SECONDS
         log(
             L_INFO,
             f"loaded {self.config_path} (store {settings.store.url.split('://')[0]}{copies})",
+        )
+
+    def _copies(self, settings):
+        """Kept copies of accounts for these settings, or None (hot.for_settings)."""
+        from radius_hook import hot
+
+        return hot.for_settings(
+            settings, log=lambda text: log(L_WARN, text), surprises=self.surprises
         )
 
     def current(self):
@@ -196,52 +211,19 @@ class Guard:
             elif self.hot is not None and not self.hot.same_files():
                 # Store or counter file replaced: no copy can be trusted. The old object is
                 # left to the garbage collector (a request may still be reading it).
-                from radius_hook import hot
-
                 log(L_INFO, "store or change counters replaced: copies of accounts dropped")
-                self.hot = hot.for_settings(
-                    self.gate.settings, log=lambda text: log(L_WARN, text), surprises=self.surprises
-                )
+                self.accounts.copies = self._copies(self.gate.settings)
                 with _gate_lock:
                     self.gate.close()  # a replaced store file: open the new one
         return self.gate
 
-    def _keep_copy(self, user, stamp, account, fields, quiet) -> None:
-        """The recorder stored a failure of `user` and read their state with it, known
-        current (HotAccounts.keep_written): the copy here, so that their next request reads
-        nothing (most store reads in authorize were the next request after a wrong
-        password); `quiet` when the recorder's decide.check let it in with nothing to say
-        (then the next request needs no check either: far dearer in radiusd than in the
-        recorder). Figures: docs/PERF.md, radius_hook."""
-        if self.hot is not None:
-            self.hot.keep(user, stamp, account, History(*fields), time.monotonic(), quiet)
-
-    def _store_trouble(self) -> None:
-        """The recorder could not store: stop answering from copies (the next requests read
-        the store, and refuse per failure.on_store_error while it is down)."""
-        if self.hot is not None:
-            self.hot.clear()
-
-    def _record_here(self, kind, user, at, key, reasons=()) -> None:
-        """An outcome the recorder could not take: recorded in radiusd, synchronously."""
-        gate = self.gate
-        if gate is None:
-            return
-        attempt = rq.attempt_from(gate, user, at, key)
-        with _gate_lock:
-            verdict = gate.record(kind, attempt, reasons)
-        if verdict.lock is not None:
-            log(L_AUTH, announce("lock", attempt, LOCKED, detail=verdict.lock[0]))
-        elif STORE_ERROR in verdict.reasons:
-            log(L_ERR, f"post_auth: {kind} of {escape(user)[:100]} not recorded: {gate.last_error}")
-
     def _close(self) -> None:
-        if self.recorder is not None:
-            self.recorder.stop()
-            self.recorder = None
-        if self.hot is not None:
-            self.hot.close()
-            self.hot = None
+        accounts, self.accounts = self.accounts, None
+        if accounts is not None:
+            if accounts.recorder is not None:
+                accounts.recorder.stop()  # what it cannot store is recorded through the gate
+            if accounts.copies is not None:
+                accounts.copies.close()
         if self.gate is not None:
             self.gate.close()
             self.gate = None
@@ -294,123 +276,27 @@ def _reject(text: str):
     return REJECT, {"reply": (("Reply-Message", text),)}
 
 
-_quiet = lets_in_quietly  # let in with no reason and no notice: nothing to record first
-
-
-def _decide(gate, attempt, key=None):
-    """authorize's verdict: a read-only check first; a refusal of a valid user name is
-    handed to the recorder (with the request's fact `key`), and the gate's recording path
-    runs here only when there is something else to record (a flag, a notice), or for an
-    invalid name, or when the check cannot run. Takes _gate_lock itself around the gate's
-    calls, never around a hand-over (the recorder's fallback takes it)."""
-    try:
-        with _gate_lock:
-            verdict = gate.check_quick(attempt)
-    except Exception as exc:  # noqa: BLE001 - the gate's path decides (STORE_TROUBLE)
-        _unless_store_trouble("authorize: quick check", exc)
-        with _gate_lock:
-            return gate.authorize(attempt)
-    if _quiet(verdict):
-        return verdict
-    if key is not None and invalid_reason(attempt.user) is None:
-        return _record_verdict(gate, attempt, key, verdict, pending=False)
-    with _gate_lock:
-        return gate.authorize(attempt)
-
-
-def _record_verdict(gate, attempt, key, verdict, pending: bool):
-    """What a verdict reached outside the gate's recording path leads to (the caller does
-    not hold _gate_lock: a hand-over may fall back to recording here): a refusal is handed to the recorder (with its reasons); a yes
-    with a flag or notice to record goes through the gate's path, once the user's outcomes
-    not yet stored (`pending`) are, so that it is recorded on the stored history."""
-    if not verdict.allowed:
-        _guard.recorder.hand(DENIED, attempt.user, attempt.time, key, verdict.reasons)
-        return verdict
-    if pending:
-        _guard.recorder.settle(attempt.user)
-    with _gate_lock:
-        return gate.authorize(attempt)
-
-
-def _decide_hot(gate, hot, attempt, key):
-    """`_decide` from the kept copy of the account (radius_hook.hot), loading it on a miss;
-    the gate's recording path for anything but a plain yes, and the recorder's for a no.
-
-    Nothing here waits for the recorder: calls into rlm_python3 are serialised, so a request
-    that waited (tens of ms behind a busy recorder) stalled the whole server, and
-    a user hammered with wrong passwords stalled it on every request. A user with outcomes
-    handed over and not yet stored is decided on the store plus those outcomes
-    (RadiusGate.projected_state), and a refusal is handed to the recorder like them."""
-    user = attempt.user
-    pending: list = []
-    state = hot.get(user, time.monotonic())
-    if state is None:
-        if invalid_reason(user) is not None:
-            with _gate_lock:
-                return gate.authorize(attempt)
-        pending = _guard.recorder.unstored(user)
-        if not pending:  # the answers just read may have brought the recorder's copy
-            state = hot.get(user, time.monotonic())
-    if state is None:
-        stamp = hot.stamp(user)  # before the read: a write after it shows as a new value
-        try:
-            with _gate_lock:
-                if pending:
-                    state = gate.projected_state(attempt, _outcomes(gate, user, pending))
-                else:
-                    state = gate.account_state(user, attempt.time)
-        except Exception as exc:  # noqa: BLE001 - the gate's path decides (STORE_TROUBLE)
-            _unless_store_trouble("authorize: account read", exc)
-            return _decide(gate, attempt)
-        account, history = state
-        if not pending and account is not None and not history.denied_recent:
-            hot.keep(user, stamp, account, history, time.monotonic())
-    verdict = decide.check(attempt, state[1], gate.settings)
-    if _quiet(verdict):
-        hot.set_quiet(user)  # the next requests of this copy need no check (hot.set_quiet)
-        return verdict
-    hot.drop(user)
-    return _record_verdict(gate, attempt, key, verdict, bool(pending))
-
-
-def _decide_full(gate, attempt, key):
-    """`_decide` for the rules that read the whole history (and PostgreSQL, custom
-    authentication: no kept copies). As in `_decide_hot`, nothing waits for the recorder
-    when it need not: a user with outcomes not yet stored is decided on the store plus those
-    (RadiusGate.projected_state), and a refusal is handed to the recorder. Only a verdict with
-    something to record besides (a flag or notice that lets the user in) first waits for
-    the user's outcomes to be stored, so that the gate records it on the same history."""
-    user = attempt.user
-    pending = _guard.recorder.unstored(user) if invalid_reason(user) is None else []
-    if not pending:
-        return _decide(gate, attempt, key)
-    try:
-        with _gate_lock:
-            _account, history = gate.projected_state(attempt, _outcomes(gate, user, pending))
-    except Exception as exc:  # noqa: BLE001 - the gate's path decides (STORE_TROUBLE)
-        _unless_store_trouble("authorize: projection", exc)
-        _guard.recorder.settle(user)
-        return _decide(gate, attempt, key)
-    verdict = decide.check(attempt, history, gate.settings)
-    if _quiet(verdict):
-        return verdict
-    return _record_verdict(gate, attempt, key, verdict, pending=True)
-
-
 def _unless_store_trouble(place: str, exc: Exception) -> None:
-    """A read before the gate's path failed with `exc`: store or directory trouble is what
-    that path is for (it decides per failure.on_store_error, and says so); anything else
-    is a bug, counted and logged (Guard.surprises) before the same path decides."""
+    """An exception reading a user's state: store or directory trouble is expected (the
+    gate's path decides, per failure.on_store_error); anything else is a bug, counted and
+    logged (Guard.surprises) before the same path decides."""
     if not isinstance(exc, STORE_TROUBLE):
         _guard.surprises.note(place, exc)
 
 
-def _outcomes(gate, user, pending) -> list:
-    """Handoff.unstored's records as [(kind, Attempt, reasons)] for RadiusGate.projected_state."""
-    return [
-        (kind, rq.attempt_from(gate, user, at, facts), reasons)
-        for kind, at, facts, reasons in pending
-    ]
+def _decide(accounts, attempt, key):
+    """authorize's verdict: the user's state (Accounts.state_for), the rules
+    (decide.check), then what the verdict asks (Accounts.after_check). An invalid user name,
+    and a state that cannot be read, go the gate's own path (Accounts.decide_here)."""
+    if invalid_reason(attempt.user) is not None:
+        return accounts.decide_here(attempt)
+    try:
+        history, pending = accounts.state_for(attempt)
+    except Exception as exc:  # noqa: BLE001 - the gate's path decides (STORE_TROUBLE)
+        _unless_store_trouble("authorize: account state", exc)
+        return accounts.decide_here(attempt)
+    verdict = decide.check(attempt, history, accounts.gate.settings)
+    return accounts.after_check(attempt, key, verdict, pending)
 
 
 # --- rlm_python3 entry points --------------------------------------------------------------------
@@ -436,9 +322,9 @@ def authorize(p):
     gate = None
     try:
         # Most requests: a current copy of the account already known to let the user in.
-        if _guard is not None and _guard.current() is not None and _guard.hot is not None:
+        if _guard is not None and _guard.current() is not None:
             user = rq.user_name(p)
-            if user and _guard.hot.quiet(user, time.monotonic()):
+            if user and _guard.accounts.quiet(user):
                 _mark(user, "allowed")
                 return NOOP
         if rq.outer_eap(p):
@@ -461,11 +347,7 @@ def authorize(p):
             return _reject(user_message(STORE_ERROR))
         key = rq.fact_key(attrs)
         attempt = rq.attempt_from(gate, user, gate.clock(), key)
-        hot = _guard.hot
-        if hot is not None:
-            verdict = _decide_hot(gate, hot, attempt, key)
-        else:
-            verdict = _decide_full(gate, attempt, key)
+        verdict = _decide(_guard.accounts, attempt, key)
         if verdict.allowed:
             if verdict.reasons:
                 log(
@@ -518,12 +400,10 @@ def post_auth(p):
             )
             return NOOP
         if rejecting:
-            if _guard.hot is not None:
-                _guard.hot.drop(user)  # the failure may lock: the next request reads the store
-            _guard.recorder.hand(FAILURE, user, gate.clock(), rq.facts_of(p))
+            _guard.accounts.record_failure(user, gate.clock(), rq.facts_of(p))
         else:
             _mark(user, "accepted")
-            _guard.recorder.hand_later(user, gate.clock(), p)
+            _guard.accounts.record_success_later(user, gate.clock(), p)
         return NOOP
     except Exception as exc:  # noqa: BLE001 - never raise into radiusd
         ENTRY_SURPRISES.note("post_auth", exc, "this request's outcome may not be recorded")

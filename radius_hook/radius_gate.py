@@ -13,9 +13,8 @@ import time
 
 from pam_guard.gate import Gate
 from policy import account as transition
-from policy import decide
 from policy.rules import MINUTE
-from policy.types import FAILURE, SUCCESS, Verdict
+from policy.types import FAILURE, SUCCESS, History, Verdict
 from policy.usernames import invalid_reason
 from store import logins
 from store import statements as sql
@@ -24,17 +23,14 @@ from store import statements as sql
 class RadiusGate(Gate):
     """A Gate with the reads and batched writes of a RADIUS server."""
 
-    def check_quick(self, attempt) -> Verdict:
-        """`explain`'s verdict, read with one statement when the settings allow it.
-
-        RADIUS authorize's first look, so the cheapest read that gives the same answer: when
-        the enabled rules need nothing of the history but the account and its recent
-        denials (`logins.account_only`, the default settings), one SELECT, and on SQLite no
-        transaction around it (one statement reads one consistent snapshot). Otherwise,
-        and for an invalid user name, exactly `explain`. Raises like `explain`.
-        """
-        if not logins.account_only(self.settings) or invalid_reason(attempt.user) is not None:
-            return self.explain(attempt)[0]
+    def history_for(self, attempt) -> History:
+        """What decide.check needs to decide `attempt` (a valid user name), read the
+        cheapest way: when the enabled rules need nothing of the history but the account and
+        its recent denials (`logins.account_only`, the default settings), one SELECT, and on
+        SQLite no transaction around it (one statement reads one consistent snapshot);
+        otherwise the whole History (Gate.history). Raises StoreError, DirectoryError."""
+        if not logins.account_only(self.settings):
+            return self.history(attempt)
         directory = self._directory_state(attempt.user)
 
         def body(conn):
@@ -42,7 +38,7 @@ class RadiusGate(Gate):
                 conn, attempt.user, attempt.time, self.settings, directory
             )[1]
 
-        return decide.check(attempt, self._read_single(body), self.settings)
+        return self._read_single(body)
 
     def account_state(self, user: str, now: float):
         """(account dict or None, History) read in one statement, under `logins.account_only`
@@ -114,8 +110,10 @@ class RadiusGate(Gate):
         return account, self._failures_at(failed, account, history, attempt.time)
 
     def _failures_at(self, failed, account, history, now):
-        """`history` with the failure count at `now` (policy.account.failures_at)."""
+        """`history` as read at `now`: the failure count then (policy.account.failures_at)
+        and the windows slid (policy.account.as_of)."""
         state = account if account is not None else transition.new_account(now)
+        history = transition.as_of(history, now, self.settings)
         return history._replace(failures=transition.failures_at(failed, state, now, self.settings))
 
     def record(self, kind: str, attempt, reasons: tuple = ()) -> Verdict:

@@ -34,21 +34,22 @@ def test_a_bug_reading_the_account_is_counted_logged_once_and_decided_by_the_gat
     monkeypatch.setattr(loaded.gate, "account_state", raising(TypeError("bad")))
     assert module.authorize(REQUEST) == module.NOOP
     assert module.authorize(REQUEST) == module.NOOP
-    assert loaded.surprises.counts == {"authorize: account read": 2}
+    assert loaded.surprises.counts == {"authorize: account state": 2}
     said = [text for level, text in loaded.logged if "unexpected" in text]
-    assert len(said) == 1 and said[0].startswith("authorize: account read: unexpected TypeError")
+    assert len(said) == 1 and said[0].startswith("authorize: account state: unexpected TypeError")
 
 
-def test_a_bug_in_the_quick_check_is_counted_and_decided_by_the_gate(loaded, monkeypatch):
-    monkeypatch.setattr(loaded.gate, "account_state", raising(StoreError("down")))
-    monkeypatch.setattr(loaded.gate, "check_quick", raising(KeyError("x")))
+def test_a_bug_reading_the_whole_history_is_counted_and_decided_by_the_gate(loaded, monkeypatch):
+    # No kept copies (rules that read more than the account, PostgreSQL): the gate's read.
+    monkeypatch.setattr(loaded.accounts, "copies", None)
+    monkeypatch.setattr(loaded.gate, "history_for", raising(KeyError("x")))
     assert module.authorize(REQUEST) == module.NOOP
-    assert loaded.surprises.counts == {"authorize: quick check": 1}
+    assert loaded.surprises.counts == {"authorize: account state": 1}
 
 
 def test_store_trouble_reading_the_account_stays_quiet(loaded, monkeypatch):
     monkeypatch.setattr(loaded.gate, "account_state", raising(StoreError("down")))
-    assert module.authorize(REQUEST) == module.NOOP  # the quick check reads the store itself
+    assert module.authorize(REQUEST) == module.NOOP  # the gate's path reads the store itself
     assert loaded.surprises.counts == {}
     assert not [text for _level, text in loaded.logged if "unexpected" in text]
 

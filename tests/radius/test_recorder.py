@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import os
 import signal
+import threading
 
 import pytest
 
 from pam_guard.config import load_settings
 from policy.types import DENIED, FAILURE, SUCCESS, History
 from radius_hook import request as rq
+from radius_hook.accounts import Accounts
 from radius_hook.frames import frame
 from radius_hook.handoff import Handoff
 from radius_hook.radius_gate import RadiusGate
@@ -37,10 +39,8 @@ def handoff(guard, monkeypatch):
     gate = RadiusGate(load_settings(guard.path))
     logged: list = []
 
-    def fallback(kind, user, at, key, reasons=()):
-        gate.record(kind, rq.attempt_from(gate, user, at, key), reasons)
-
-    made = Handoff(guard.path, log=logged.append, fallback=fallback, facts_of=rq.facts_of)
+    owner = Accounts(gate, None, log=logged.append, note=logged.append, lock=threading.Lock())
+    made = owner.recorder = Handoff(guard.path, owner)
     made.logged = logged
     yield made
     made.stop()
@@ -173,7 +173,7 @@ def test_radiusd_keeps_the_recorders_state_after_a_failure_unless_it_handed_more
     it only when it handed over no record of that user after that one (a later failure
     may lock: the copy would miss it)."""
     kept: list = []
-    handoff._kept = lambda *args: kept.append(args)
+    handoff._owner.keep_copy = lambda *args: kept.append(args)
     t = 1_800_000_000.0
     handoff.hand(FAILURE, "gus", t, KEY)
     handoff.settle("gus")
@@ -326,7 +326,7 @@ def test_a_success_kept_back_goes_over_soon_with_no_further_call(guard, handoff)
 def test_no_copy_is_kept_for_a_user_with_a_success_kept_back(guard, handoff):
     """A copy the recorder read with a failure misses a success kept back since."""
     kept: list = []
-    handoff._kept = lambda *args: kept.append(args)
+    handoff._owner.keep_copy = lambda *args: kept.append(args)
     handoff.hand(FAILURE, "sam", 1_800_000_000.0, KEY)
     handoff.flush()
     (copy,) = kept
@@ -401,7 +401,7 @@ def test_a_dead_recorder_is_logged_and_later_successes_still_stored(guard, hando
 
 def test_store_trouble_is_reported_as_lost(guard, handoff):
     troubles = []
-    handoff._trouble = lambda: troubles.append(1)  # the module drops its copies then
+    handoff._owner.store_trouble = lambda: troubles.append(1)  # the module drops its copies then
     os.rename(guard.store_path, guard.store_path + ".away")
     os.mkdir(guard.store_path)  # the store is now a directory: nothing can be stored
     try:
@@ -419,7 +419,7 @@ def test_failures_and_successes_are_stored_in_order_and_lock(guard, handoff):
     """A success between failures resets the count, as on the synchronous path; the third
     failure in a row locks, and the lock line reaches radiusd's log."""
     notes: list = []
-    handoff._note = notes.append
+    handoff._owner.note = notes.append
     t = 1_800_000_000.0
     for i, kind in enumerate([FAILURE, FAILURE, SUCCESS, FAILURE, FAILURE]):
         handoff.hand(kind, "erin", t + i, KEY)

@@ -16,6 +16,7 @@ import time
 
 import pytest
 
+from policy.decide import check
 from policy.settings import build_settings
 from policy.types import INVALID_USER, LOCKED, SESSION_LIMIT, STORE_ERROR
 from radius_hook.radius_gate import RadiusGate
@@ -497,7 +498,8 @@ def test_postgresql_one_statement_reads_leave_no_transaction(postgres_server, po
         raw = gate._connection().raw
         return raw.get_transaction_status() == TRANSACTION_STATUS_IDLE and not raw.autocommit
 
-    assert gate.check_quick(gate.attempt("alice", "radius", "vpn", ADDR, ADDR)).allowed
+    attempt = gate.attempt("alice", "radius", "vpn", ADDR, ADDR)
+    assert check(attempt, gate.history_for(attempt), gate.settings).allowed
     assert idle()
     postgres_server.pause()
     postgres_server.resume()
@@ -516,6 +518,6 @@ def test_sessions_of_a_user_with_no_account_yet_count(store_url):
     assert query(store_url, "SELECT count(*) FROM accounts WHERE username = 'alice'") == [(0,)]
     second = gate.attempt("alice", "radius", "wifi", "198.51.100.2", "198.51.100.2")
     assert gate.explain(second)[0].reasons == (SESSION_LIMIT,)
-    assert gate.check_quick(second).reasons == (SESSION_LIMIT,)
+    assert check(second, gate.history_for(second), gate.settings).reasons == (SESSION_LIMIT,)
     verdict = gate.authorize(second)
     assert not verdict.allowed and verdict.reasons == (SESSION_LIMIT,)

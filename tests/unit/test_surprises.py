@@ -5,6 +5,7 @@ goes on as before; the store trouble it is written for stays as quiet as it was.
 from __future__ import annotations
 
 import os
+from types import SimpleNamespace
 
 import pytest
 
@@ -103,12 +104,15 @@ def test_a_bug_in_the_bulk_check_is_counted_and_the_copies_kept(copies, monkeypa
 def handoff():
     logged: list = []
     recorded: list = []
-    made = Handoff(
-        "/nonexistent/pam-guard.toml",
+    owner = SimpleNamespace(
         log=logged.append,
-        fallback=lambda *record: recorded.append(record),
+        note=logged.append,
+        record_here=lambda *record: recorded.append(record),
         facts_of=lambda request: request["facts"],
+        keep_copy=None,
+        store_trouble=None,
     )
+    made = Handoff("/nonexistent/pam-guard.toml", owner)
     made.logged, made.recorded = logged, recorded
     yield made
     made.stop()
