@@ -12,7 +12,7 @@ rlm_python3 serialises calls, so a wait holds up every request. `after_check` do
 rules' verdict asks: nothing for a plain yes, a refusal handed over like any outcome, the
 gate's recording path for a yes with a flag or notice to record (once the user's outcomes in
 flight are stored, so that it is recorded on the stored history). `record_failure` and
-`record_success_later` hand post-auth's outcomes over.
+`record_success` hand post-auth's outcomes over.
 
 The recorder calls back here (`record_here` when it cannot take an outcome, `keep_copy` with
 a state it read while storing a failure, `store_trouble` when it could not store).
@@ -25,7 +25,7 @@ import time
 from typing import Any
 
 from pam_guard.logline import announce
-from policy.types import DENIED, FAILURE, LOCKED, STORE_ERROR, History, Verdict
+from policy.types import DENIED, FAILURE, LOCKED, STORE_ERROR, SUCCESS, History, Verdict
 from policy.usernames import escape
 from radius_hook import request as rq
 from radius_hook.hot import lets_in_quietly
@@ -114,9 +114,9 @@ class Accounts:
             self.copies.drop(user)
         self.recorder.hand(FAILURE, user, at, key)
 
-    def record_success_later(self, user, at: float, request) -> None:
-        """A success, handed over with the next ones (Handoff.hand_later)."""
-        self.recorder.hand_later(user, at, request)
+    def record_success(self, user, at: float, key: tuple) -> None:
+        """A success (successes change no kept copy: hot.py)."""
+        self.recorder.hand(SUCCESS, user, at, key)
 
     # --- the recorder's calls back ------------------------------------------------------
 
@@ -145,8 +145,6 @@ class Accounts:
         store, and refuse per failure.on_store_error while it is down)."""
         if self.copies is not None:
             self.copies.clear()
-
-    facts_of = staticmethod(rq.facts_of)  # a kept-back success's facts (Handoff.hand_later)
 
 
 __all__ = ["Accounts"]

@@ -7,10 +7,9 @@ What waits and what does not:
   recorder dies first, what it had not confirmed is recorded in radiusd (`record_here`; one
   it had committed but not yet confirmed is then stored twice: the one window where a
   record can double). If radiusd dies first, the pipe still holds what it handed over and
-  the recorder stores it before it exits; successes are kept back in radiusd for up to
-  LATER_SECONDS and handed over in runs (`hand_later`), and those die with it. Only a
-  crash of the machine loses what was not yet committed (history rows, the failure-count
-  reset of a success, a failure's count toward a lock).
+  the recorder stores it before it exits. Only a crash of the machine loses what was not
+  yet committed (history rows, the failure-count reset of a success, a failure's count
+  toward a lock).
 - A decision on a user with outcomes handed over and not yet stored takes them into
   account from `unstored` (RadiusGate.projected_state), with no wait: calls into rlm_python3 are
   serialised, so a wait (`settle`) holds up every request; it is left for the rare yes that
@@ -29,10 +28,8 @@ import subprocess
 import sys
 import threading
 import time
-from collections import deque
 
 from policy.types import SUCCESS
-from policy.usernames import escape
 from radius_hook.frames import FrameReader, frame
 from radius_hook.surprises import Surprises
 
@@ -42,8 +39,6 @@ WRITE_WAIT = 1.0  # seconds a full pipe may hold up a request before radiusd rec
 DRAIN_EVERY = 4096  # records handed over between looks at the recorder's answers...
 DRAIN_SECONDS = 0.5  # ...or seconds: a recorder that died is noticed (and logged) soon
 LAST_OF_KEPT = 65536  # users whose last hand-over is remembered before confirmed ones go
-LATER_RECORDS = 32  # successes kept back before they are handed over together...
-LATER_SECONDS = 0.01  # ...or seconds (a thread hands over what a quiet spell left)
 WAIT_STEP = 0.005  # seconds a waiting request sleeps before it looks at the answers again
 RESTART_PAUSE = 5.0  # seconds before starting a recorder again after one could not run
 F_SETPIPE_SZ = getattr(fcntl, "F_SETPIPE_SZ", 1031)
@@ -85,9 +80,8 @@ class Handoff:
         process (the recorder cannot take it), `store_trouble()` that the recorder could not
         store, `keep_copy(user, stamp, account, history fields, quiet)` a user's state the
         recorder read with a failure it stored (see the recorder's protocol), when no record
-        of that user was handed over since; `facts_of(request)` is the fact key of a request
-        given to `hand_later`; `log(text)` writes an error to radiusd's log, `note(text)` an
-        auth line (a lock)."""
+        of that user was handed over since; `log(text)` writes an error to radiusd's log,
+        `note(text)` an auth line (a lock)."""
         self._config_path = config_path
         self._owner = owner
         self._log = owner.log
@@ -114,14 +108,6 @@ class Handoff:
         self._drained_at = 0.0
         self._since_drain = 0  # records handed over since the last look at the answers
         self._stopping = False
-        # (user, time, request) of successes not handed over yet (`hand_later`): appended
-        # without the lock (deque appends are atomic), taken from the left under it, so
-        # they go over in the order they came and before anything handed over after them
-        self._later: deque = deque()
-        self._later_pid = _pid[0]  # the process whose successes _later holds
-        self._ticker_pid = 0  # the process whose thread hands over a quiet spell's successes
-        self._ticking = False  # that thread runs
-        self._wake = threading.Event()  # set when _later gets its first record
 
     # --- the recorder process ------------------------------------------------------------
 
@@ -196,93 +182,11 @@ class Handoff:
         """Hand one outcome over (SUCCESS, FAILURE, or DENIED with the refusal's reasons),
         or record it here when the recorder cannot take it."""
         with self._lock:
-            refused = self._hand_later_ones() if self._later else []
-            if self._hand_one(kind, user, at, key, reasons):
+            handed = self._hand_one(kind, user, at, key, reasons)
+            if handed:
                 self._maybe_drain(kind)
-            else:
-                refused.append((kind, user, at, key, reasons))
-        for record in refused:
-            self._owner.record_here(*record)
-
-    def hand_later(self, user: str, at: float, request) -> None:
-        """A success of `request` (its fact key is taken later, `facts_of`), handed over
-        with the next ones: within LATER_SECONDS, once LATER_RECORDS wait, and always
-        before anything else is handed over or asked of this object. Inside radiusd code
-        runs on cold caches between radiusd's own work: a success framed and handed over
-        in its own call cost more of radiusd's CPU than in a run of them (docs/PERF.md,
-        radius_hook). If radiusd dies, the
-        successes kept back (at most LATER_SECONDS' worth) are lost with it."""
-        if self._ticker_pid != _pid[0]:
-            self._start_ticker()
-        later = self._later
-        later.append((user, at, request))
-        waiting = len(later)
-        if waiting >= LATER_RECORDS or not self._ticking:
-            self.hand_over_later()
-        elif waiting == 1:
-            self._wake.set()
-
-    def hand_over_later(self, drain: bool = True) -> None:
-        """Hand over the successes kept back by `hand_later` now (then read the recorder's
-        answers if it is time to, unless not to `drain`)."""
-        with self._lock:
-            refused = self._hand_later_ones()
-            if drain:
-                self._maybe_drain(SUCCESS)
-        for record in refused:
-            self._owner.record_here(*record)
-
-    def _hand_later_ones(self) -> list:
-        """(Under the lock) hand over what `hand_later` kept back, in order; returns the
-        records the recorder could not take, to record here once the lock is released."""
-        later, facts_of = self._later, self._owner.facts_of
-        if self._later_pid != _pid[0]:  # a forked child: what it inherited is its parent's
-            later.clear()
-            self._later_pid = _pid[0]
-        refused = []
-        while later:
-            user, at, request = later.popleft()
-            try:
-                key = facts_of(request)
-            except Exception as exc:  # noqa: BLE001 - not what rlm_python3 gives: dropped
-                self.surprises.note(
-                    "recorder: facts of a kept-back success",
-                    exc,
-                    f"a success of {escape(user)[:100]} not recorded",
-                )
-                continue
-            if not self._hand_one(SUCCESS, user, at, key, ()):
-                refused.append((SUCCESS, user, at, key, ()))
-        return refused
-
-    def _start_ticker(self) -> None:
-        self._ticker_pid = _pid[0]  # a forked child needs its own: threads do not fork
-        try:
-            threading.Thread(
-                target=self._tick, args=(_pid[0],), name="pam-guard-later", daemon=True
-            ).start()
-            self._ticking = True
-        except RuntimeError as exc:  # no thread to be had: each success goes over at once
-            self._ticking = False
-            self._log(
-                f"recorder: no thread to hand successes over in runs ({exc}); "
-                "handing each over in its own request"
-            )
-
-    def _tick(self, pid: int) -> None:
-        """Hands over the successes a quiet spell leaves kept back, LATER_SECONDS after the
-        first of them."""
-        while not self._stopping and _pid[0] == pid:
-            self._wake.wait()
-            self._wake.clear()
-            time.sleep(LATER_SECONDS)
-            if self._later and not self._stopping:
-                try:
-                    # Answers are read in request threads only: what they call back with
-                    # changes radiusd's copies of accounts, which requests read unlocked.
-                    self.hand_over_later(drain=False)
-                except Exception as exc:  # noqa: BLE001 - a bug: counted; keep handing over
-                    self.surprises.note("recorder: handing over in runs", exc)
+        if not handed:
+            self._owner.record_here(kind, user, at, key, reasons)
 
     def _hand_one(self, kind: str, user: str, at: float, key: tuple, reasons: tuple) -> bool:
         """(Under the lock) write one record to the recorder; False when it cannot take it."""
@@ -358,9 +262,7 @@ class Handoff:
             return
         if kind == "copy":
             _kind, seq, user, stamp, account, fields, quiet = message
-            if self._last_of.get(user, 0) <= seq and not any(
-                record[0] == user for record in self._later
-            ):
+            if self._last_of.get(user, 0) <= seq:
                 self._owner.keep_copy(user, tuple(stamp), account, fields, quiet)
             return
         if kind == "lost":
@@ -386,8 +288,6 @@ class Handoff:
     def unstored(self, user: str) -> list:
         """[(kind, time, fact key, reasons)] of `user`'s outcomes handed over and not yet
         known to be stored, in the order they were handed over."""
-        if self._later:
-            self.hand_over_later(drain=False)  # the answers are read below if need be
         if not self._has_unstored(user):
             return []
         with self._lock:
@@ -417,8 +317,6 @@ class Handoff:
         """Wait until done() (under the lock), reading the recorder's answers. The wait
         itself is outside the lock, so that no other thread's hand-over waits behind it
         should calls ever run side by side (rlm_python3 3.2 serialises them anyway)."""
-        if self._later:
-            self.hand_over_later(drain=False)  # the loop below reads the answers
         deadline = time.monotonic() + timeout
         while True:
             with self._lock:
@@ -441,10 +339,7 @@ class Handoff:
 
     def stop(self, timeout: float = 15.0) -> None:
         """Let the recorder store what it has, then end it."""
-        if self._later:
-            self.hand_over_later(drain=False)  # read below, to the end
         self._stopping = True
-        self._wake.set()  # the ticker thread ends
         with self._lock:
             proc = self._proc if self._pid == _pid[0] else None
             if proc is None:

@@ -403,7 +403,7 @@ def post_auth(p):
             _guard.accounts.record_failure(user, gate.clock(), rq.facts_of(p))
         else:
             _mark(user, "accepted")
-            _guard.accounts.record_success_later(user, gate.clock(), p)
+            _guard.accounts.record_success(user, gate.clock(), rq.facts_of(p))
         return NOOP
     except Exception as exc:  # noqa: BLE001 - never raise into radiusd
         ENTRY_SURPRISES.note("post_auth", exc, "this request's outcome may not be recorded")

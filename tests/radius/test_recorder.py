@@ -200,29 +200,26 @@ def test_radiusd_keeps_the_recorders_state_after_a_failure_unless_it_handed_more
     assert kept[-1][:2] == ("hal", (1, 2, 3))
 
 
-def test_successes_kept_back_go_over_before_anything_handed_after_them(guard, handoff, monkeypatch):
-    """post_auth keeps successes back (hand_later) and hands them over in runs: a failure,
-    a refusal, `unstored`, `settle` and `flush` each hand them over first, so every user's
-    records reach the recorder in the order they came, with the request's facts."""
-    import radius_hook.handoff as handoff_module
-
-    monkeypatch.setattr(handoff_module, "LATER_SECONDS", 30.0)  # only what the test does
+def test_each_users_records_are_stored_in_the_order_handed_over(guard, handoff):
+    """Successes, failures and refusals of several users, interleaved, with `unstored`,
+    `settle` and `flush` between them: every user's records are stored in the order they
+    came, with the request's facts (RadiusGate.projected_state counts on that order)."""
     t = 1_800_000_000.0
     assert rq.facts_of(REQUEST) == KEY
-    handoff.hand_later("kim", t, REQUEST)
-    handoff.hand_later("kim", t + 1, REQUEST)
+    handoff.hand(SUCCESS, "kim", t, KEY)
+    handoff.hand(SUCCESS, "kim", t + 1, KEY)
     handoff.hand(FAILURE, "kim", t + 2, KEY)
-    handoff.hand_later("lou", t + 3, REQUEST)
+    handoff.hand(SUCCESS, "lou", t + 3, KEY)
     handoff.unstored("lou")
-    handoff.hand_later("kim", t + 4, REQUEST)
+    handoff.hand(SUCCESS, "kim", t + 4, KEY)
     handoff.hand(DENIED, "kim", t + 5, KEY, ("locked",))
-    handoff.hand_later("may", t + 6, REQUEST)
+    handoff.hand(SUCCESS, "may", t + 6, KEY)
     handoff.settle("may")
     assert guard.query("SELECT count(*) FROM events WHERE username = 'may'") == [(1,)]
-    handoff.hand_later("ned", t + 7, REQUEST)
+    handoff.hand(SUCCESS, "ned", t + 7, KEY)
     handoff.flush()
     rows = guard.query("SELECT username, outcome, ts, address FROM events ORDER BY id")
-    assert [(o, ts) for u, o, ts, _a in rows if u == "kim"] == [  # stored in the order come
+    assert [(o, ts) for u, o, ts, _a in rows if u == "kim"] == [
         ("success", t),
         ("success", t + 1),
         ("failure", t + 2),
@@ -235,109 +232,6 @@ def test_successes_kept_back_go_over_before_anything_handed_after_them(guard, ha
         ("ned", "success"),
     ]
     assert {a for _u, _o, _ts, a in rows} == {"10.0.0.1"}  # the facts of each request
-
-
-def test_a_request_without_usable_facts_costs_only_its_own_record(guard, handoff, monkeypatch):
-    """Taking the facts of a kept-back request fails (nothing rlm_python3 sends does):
-    that success is logged and counted (a bug) and dropped, and the records around it still
-    go over."""
-    import radius_hook.handoff as handoff_module
-
-    monkeypatch.setattr(handoff_module, "LATER_SECONDS", 30.0)
-    t = 1_800_000_000.0
-    handoff.hand_later("una", t, REQUEST)
-    handoff.hand_later("vic", t + 1, {"request": (("User-Name", "vic"), 7)})
-    handoff.hand(FAILURE, "una", t + 2, KEY)
-    handoff.flush()
-    assert guard.query("SELECT username, outcome FROM events ORDER BY ts") == [
-        ("una", "success"),
-        ("una", "failure"),
-    ]
-    assert any(
-        "unexpected TypeError" in line and "a success of vic not recorded" in line
-        for line in handoff.logged
-    )
-    assert handoff.surprises.counts == {"recorder: facts of a kept-back success": 1}
-
-
-def test_without_a_thread_each_success_goes_over_in_its_own_call(guard, handoff, monkeypatch):
-    import threading
-
-    def refuse(_thread):
-        raise RuntimeError("can't start new thread")
-
-    monkeypatch.setattr(threading.Thread, "start", refuse)
-    handoff.hand_later("wes", 1_800_000_000.0, REQUEST)
-    assert len(handoff._later) == 0  # not kept back: nothing would hand it over
-    handoff.flush()
-    assert guard.query("SELECT username FROM events") == [("wes",)]
-    assert any("no thread to hand successes over" in line for line in handoff.logged)
-
-
-def test_unstored_sees_a_success_kept_back(guard, handoff, monkeypatch):
-    import radius_hook.handoff as handoff_module
-
-    monkeypatch.setattr(handoff_module, "LATER_SECONDS", 30.0)
-    handoff.hand(SUCCESS, "opa", 1_800_000_000.0, KEY)  # starts the recorder
-    pid = handoff._proc.pid
-    os.kill(pid, signal.SIGSTOP)  # nothing gets stored meanwhile
-    try:
-        handoff.hand_later("pia", 1_800_000_001.0, REQUEST)
-        assert handoff.unstored("pia") == [(SUCCESS, 1_800_000_001.0, KEY, ())]
-    finally:
-        os.kill(pid, signal.SIGCONT)
-    handoff.settle("pia")
-    assert handoff.unstored("pia") == []
-
-
-def test_kept_back_successes_go_over_once_enough_wait(guard, handoff, monkeypatch):
-    import radius_hook.handoff as handoff_module
-
-    monkeypatch.setattr(handoff_module, "LATER_SECONDS", 30.0)
-    t = 1_800_000_000.0
-    for i in range(handoff_module.LATER_RECORDS - 1):
-        handoff.hand_later(f"q{i}", t + i, REQUEST)
-    assert len(handoff._later) == handoff_module.LATER_RECORDS - 1  # still kept back
-    handoff.hand_later("q-last", t + 100, REQUEST)
-    assert len(handoff._later) == 0
-    handoff.flush()
-    assert guard.query("SELECT count(*) FROM events")[0][0] == handoff_module.LATER_RECORDS
-
-
-def test_a_success_kept_back_goes_over_soon_with_no_further_call(guard, handoff):
-    """A quiet spell: a thread of radiusd's hands the last successes over ~LATER_SECONDS
-    after the first of them."""
-    import time
-
-    from tests.radius.helpers import wait_for
-
-    for n, user in enumerate(("rex", "roy")):  # the second after the thread's first round
-        started = time.monotonic()
-        handoff.hand_later(user, 1_800_000_000.0 + n, REQUEST)
-        assert wait_for(
-            lambda name=user: (
-                guard.query("SELECT count(*) FROM events WHERE username = ?", (name,))[0][0] == 1
-            ),
-            5,
-        )
-        assert time.monotonic() - started < 2
-
-
-def test_no_copy_is_kept_for_a_user_with_a_success_kept_back(guard, handoff):
-    """A copy the recorder read with a failure misses a success kept back since."""
-    kept: list = []
-    handoff._owner.keep_copy = lambda *args: kept.append(args)
-    handoff.hand(FAILURE, "sam", 1_800_000_000.0, KEY)
-    handoff.flush()
-    (copy,) = kept
-    _user, stamp, account, fields, quiet = copy
-    kept.clear()
-    handoff._later.append(("sam", 1_800_000_001.0, REQUEST))
-    handoff._answer(("copy", handoff._seq, "sam", stamp, account, fields, quiet))
-    assert kept == []
-    handoff._later.clear()
-    handoff._answer(("copy", handoff._seq, "sam", stamp, account, fields, quiet))
-    assert [k[0] for k in kept] == ["sam"]
 
 
 def test_trouble_with_a_copy_after_the_commit_does_not_lose_the_batch(guard, monkeypatch):
@@ -495,12 +389,11 @@ def test_a_forked_child_starts_its_own_recorder(guard, handoff):
     handoff.hand(SUCCESS, "fay", 1_800_000_000.0, KEY)
     handoff.flush()
     parent_recorder = handoff._proc.pid
-    handoff._later.append(("kit", 1_800_000_002.0, REQUEST))  # kept back in the parent
     read_end, write_end = os.pipe()
     child = os.fork()
     if child == 0:  # pragma: no cover - runs in the child
         try:
-            handoff.hand(SUCCESS, "gus", 1_800_000_001.0, KEY)  # not the parent's "kit"
+            handoff.hand(SUCCESS, "gus", 1_800_000_001.0, KEY)
             handoff.flush()
             os.write(write_end, str(handoff._proc.pid).encode())
             handoff.stop()
@@ -512,7 +405,9 @@ def test_a_forked_child_starts_its_own_recorder(guard, handoff):
     os.waitpid(child, 0)
     assert child_recorder not in (0, parent_recorder)
     assert [r[0] for r in guard.query("SELECT username FROM events ORDER BY ts")] == ["fay", "gus"]
+    handoff.hand(SUCCESS, "kit", 1_800_000_002.0, KEY)  # the parent's own recorder still
     handoff.flush()
+    assert handoff._proc.pid == parent_recorder
     assert [r[0] for r in guard.query("SELECT username FROM events ORDER BY ts")] == [
         "fay",
         "gus",

@@ -108,7 +108,6 @@ def handoff():
         log=logged.append,
         note=logged.append,
         record_here=lambda *record: recorded.append(record),
-        facts_of=lambda request: request["facts"],
         keep_copy=None,
         store_trouble=None,
     )
@@ -132,14 +131,3 @@ def test_a_recorder_that_cannot_start_is_logged_as_before_not_counted(handoff, m
     assert handoff.recorded == [(FAILURE, "alice", 1.8e9, KEY, ())]
     assert handoff.surprises.counts == {}
     assert handoff.logged == ["recorder: cannot start: no exec; recording in radiusd"]
-
-
-def test_a_success_whose_facts_cannot_be_taken_is_counted_and_dropped(handoff):
-    handoff.hand_later("alice", 1.8e9, {})  # facts_of raises KeyError
-    handoff.hand_over_later()
-    assert handoff.surprises.counts == {"recorder: facts of a kept-back success": 1}
-    assert handoff.logged[0].startswith(
-        "recorder: facts of a kept-back success: unexpected KeyError"
-    )
-    assert "; a success of alice not recorded; 1 so far" in handoff.logged[0]
-    assert handoff.recorded == []
