@@ -162,7 +162,6 @@ class Guard:
             self._next_check = time.monotonic() + RETRY_SECONDS
             return
         self._close()
-        rq.forget_gates()
         self.gate = RadiusGate(settings, connector=_connector(REQUEST_CHECKPOINT_PAGES))
         accounts = Accounts(
             self.gate,

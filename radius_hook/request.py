@@ -14,7 +14,7 @@ import functools
 from operator import itemgetter
 
 from policy.addresses import parse_address
-from policy.types import RADIUS, Attempt
+from policy.types import RADIUS
 
 # ipaddress parsing costs more than the rest of a request's facts, and the same stations
 # come back again and again; the result depends only on the text, so it can be kept
@@ -131,37 +131,12 @@ def _first_values(items) -> dict:
 
 
 def attempt_from(gate, user: str, at: float, key: tuple):
-    """The gate's Attempt for a request with these facts (fact_key) at time `at`. What the
-    facts say (address, service, client) is worked out once for each set of values: the
-    same NASes and stations come back again and again."""
-    return Attempt(user, *_attempt_facts(gate, key), at)
-
-
-@functools.lru_cache(maxsize=65536)
-def _attempt_facts(
-    gate, key: tuple
-) -> tuple[str, str, str | None, str | None, str | None, bool | None]:
-    """(channel, service, address, address_raw, client, secure) of an Attempt with these
-    facts, as gate.attempt makes them (an Attempt built from these is cheaper than a
-    namedtuple's _replace: the recorder makes one for every record)."""
+    """The gate's Attempt for a request with these facts (fact_key) at time `at`."""
     attrs = dict(zip(FACT_ATTRIBUTES, key, strict=True))
     settings = gate.settings
     address, raw = source_address(attrs, settings.radius.address_order)
-    made = gate.attempt(
-        "",
-        RADIUS,
-        session_type(attrs, settings.radius.port_type_map),
-        address,
-        raw,
-        client_detail(attrs),
-        None,
-    )
-    return made.channel, made.service, made.address, made.address_raw, made.client, made.secure
-
-
-def forget_gates() -> None:
-    """Drop the worked-out facts (they hold the gate they were made with)."""
-    _attempt_facts.cache_clear()
+    service = session_type(attrs, settings.radius.port_type_map)
+    return gate.attempt(user, RADIUS, service, address, raw, client_detail(attrs))._replace(time=at)
 
 
 def pairs(p, name: str = "request") -> dict:

@@ -1,7 +1,10 @@
 """The projection radiusd decides on (RadiusGate.projected_state: policy.account.step folded
 over outcomes not yet stored) equals the store once they are, for random interleavings of
-successes, failed passwords, refusals and admin unlocks, with random gaps across the lockout
-window and a lock's end, and any number of them stored already (issue 17)."""
+successes, failed passwords, refusals and admin locks and unlocks, with random gaps across
+the lockout window and a lock's end, and any number of them stored already (issue 17). An
+admin's write lands in the store while outcomes are in flight, as it would from
+`pam-guard lock|unlock` beside a running radiusd: the store then holds it before those
+outcomes (the recorder stores them after), and so must the projection."""
 
 from __future__ import annotations
 
@@ -17,17 +20,23 @@ from tests.store.test_projection import MIN, REFUSED, RULES, T0, _attempt, _comp
 from tests.store.test_projection import _stored_state as stored_state
 
 UNLOCK = "unlock"
+LOCK = "lock"
+ADMIN = (UNLOCK, LOCK)
 GAPS = [1.0, 30.0, 2 * MIN, 6 * MIN]  # 5 min window, 1 min locks: inside, across, past
 STEPS = st.tuples(
-    st.sampled_from([SUCCESS, FAILURE, FAILURE, DENIED, UNLOCK]), st.sampled_from(GAPS)
+    st.sampled_from([SUCCESS, FAILURE, FAILURE, DENIED, UNLOCK, LOCK]), st.sampled_from(GAPS)
 )
 
 
-def _unlock(url: str, user: str, at: float) -> None:
+def _admin(url: str, kind: str, user: str, at: float) -> None:
+    """`pam-guard unlock` or `pam-guard lock` of `user` at `at`."""
     engine = engine_for(url)
     try:
         with engine.begin() as conn:
-            admin.unlock(conn, user, at)
+            if kind == UNLOCK:
+                admin.unlock(conn, user, at)
+            else:
+                admin.lock(conn, user, at, "locked by admin")
     finally:
         engine.dispose()
 
@@ -60,15 +69,17 @@ def test_random_interleavings_project_what_the_store_holds(
         at = T0 - 60 * MIN
         for n, (kind, gap) in enumerate(past):  # stored and confirmed long ago
             at += gap
-            if kind == UNLOCK:
-                _unlock(url, user, at)
+            if kind in ADMIN:
+                _admin(url, kind, user, at)
             else:
                 gate.record(kind, _attempt(gate, user, at, n), REFUSED if kind == DENIED else ())
-        outcomes = []
+        outcomes, admin_writes = [], []
         at = max(at, T0)
         for i, (kind, gap) in enumerate(pending):
             at += gap
-            if kind != UNLOCK:  # an admin's unlock is the store's, never in flight
+            if kind in ADMIN:  # the store's, never in flight
+                admin_writes.append((kind, at))
+            else:
                 reasons = REFUSED if kind == DENIED else ()
                 outcomes.append((kind, _attempt(gate, user, at, 100 + i), reasons))
         if not outcomes:
@@ -76,6 +87,8 @@ def test_random_interleavings_project_what_the_store_holds(
             return
         for kind, attempt, reasons in outcomes[:stored_first]:  # committed, not confirmed
             gate.record(kind, attempt, reasons)
+        for kind, when in admin_writes:  # committed while the rest are in flight
+            _admin(url, kind, user, min(when, outcomes[-1][1].time))
         projected = gate.projected_state(outcomes[-1][1], outcomes)
         for kind, attempt, reasons in outcomes[stored_first:]:
             gate.record(kind, attempt, reasons)
