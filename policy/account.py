@@ -9,9 +9,12 @@ the two together (tests/store/test_projection.py).
 - success: the failure count starts again, last activity and the status move on;
 - failure: counted; it may lock (policy.decide.after_failure);
 - refusal: counted among the recent denials; last activity and the status move on;
+- a lock (`locked`: a failure's, with its expiry, or an admin's, with none) and an admin's
+  unlock (`unlocked`: the failure count starts again);
 - a lock that lapses by itself (unlock_after_minutes) gives the whole failure budget back
   (`failures_since`).
-An admin's lock and unlock are written by store.admin and drop every kept copy.
+store/ writes the fields `locked` and `unlocked` give; an admin's write drops every kept
+copy (the global change counter).
 """
 
 from __future__ import annotations
@@ -91,6 +94,18 @@ def failures_at(
     failures: the window slides, a success or unlock starts it again, a lapsed lock too."""
     since = failures_since(account, now, settings)
     return sum(1 for t in failure_times if since < t <= now)
+
+
+def locked(now: float, reason: str, expires: float | None = None) -> Account:
+    """The account fields a lock sets: a failure's (with the expiry after_failure gives)
+    or an admin's (none: until an admin unlocks)."""
+    return dict(locked_at=now, lock_expires=expires, lock_reason=reason[:TEXT_LIMIT])
+
+
+def unlocked(now: float) -> Account:
+    """The account fields an admin's unlock sets: no lock, and failures before `now` no
+    longer count."""
+    return dict(locked_at=None, lock_expires=None, lock_reason="", reset_at=now)
 
 
 def later(stored: float | None, now: float) -> float:
@@ -174,8 +189,7 @@ def step(
             last_activity=later(account["last_activity"], now), status=verdict.status
         )
         if verdict.lock is not None:
-            reason, expires = verdict.lock
-            changes.update(locked_at=now, lock_expires=expires, lock_reason=reason[:TEXT_LIMIT])
+            changes.update(locked(now, *verdict.lock))
         account = dict(account, **changes)
         return account, _with(history, account), verdict
     verdict = refusal_verdict(attempt, history, settings, refused)

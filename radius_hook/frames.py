@@ -1,9 +1,6 @@
 """The frames radiusd (radius_hook.handoff) and its recorder (radius_hook.recorder) send each
 other on their pipes: a 4-byte little-endian length, then a marshal payload. Both sides
 import this module, so that radiusd never imports the recorder.
-
-marshal version 2: it builds no table of shared references for each frame, which makes a
-frame cheaper, and post_auth makes one for every request (docs/PERF.md, radius_hook).
 """
 
 from __future__ import annotations
@@ -16,7 +13,7 @@ HEADER = struct.Struct("<I")
 
 def frame(payload) -> bytes:
     """One frame of `payload` (values marshal can carry)."""
-    data = marshal.dumps(payload, 2)
+    data = marshal.dumps(payload)
     return HEADER.pack(len(data)) + data
 
 

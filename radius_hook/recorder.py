@@ -32,7 +32,6 @@ bump would make every copy of a busy user stale at once. Failures bump them like
 
 from __future__ import annotations
 
-import gc
 import marshal
 import os
 import select
@@ -315,10 +314,6 @@ class Checkpointer:
 
 def run(config_path: str, inp: int, out: int) -> int:
     listening = [True]
-    # A batch holds thousands of young objects (frames, Attempts, rows) alive at once: with
-    # the default thresholds the collector runs hundreds of times a round, some of them
-    # full (docs/PERF.md, radius_hook). Nothing here makes cycles worth collecting sooner.
-    gc.set_threshold(10_000, 10, 10)
 
     def send(message) -> None:
         if not listening[0]:

@@ -10,6 +10,7 @@ from sqlalchemy import and_, delete, func, or_, select, text, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
+from policy import account as transition
 from policy.addresses import LOCAL, parse_network
 from store import statements as sql
 from store.schema import accounts, address_rules, audit, events, outbox, sessions
@@ -65,17 +66,17 @@ def user_known(conn: Connection, user: str) -> bool:
 
 
 def lock(conn: Connection, user: str, now: float, reason: str) -> None:
-    """Lock by hand until an admin unlocks (the login path's SET_LOCK, with no expiry)."""
+    """Lock by hand until an admin unlocks (policy.account.locked, with no expiry)."""
     ensure_account(conn, user, now)
-    conn.execute(
-        text(sql.SET_LOCK), {"user": user, "now": now, "expires": None, "reason": reason[:256]}
-    )
+    conn.execute(text(sql.SET_LOCK), {"user": user, **transition.locked(now, reason)})
 
 
 def unlock(conn: Connection, user: str, now: float) -> bool:
-    """Clear the lock and start the failure count afresh (the login path's CLEAR_LOCK:
-    failures before `now` no longer count); False when the user has no account."""
-    return conn.execute(text(sql.CLEAR_LOCK), {"user": user, "now": now}).rowcount > 0
+    """Clear the lock and start the failure count afresh (policy.account.unlocked: failures
+    before `now` no longer count); False when the user has no account."""
+    return (
+        conn.execute(text(sql.CLEAR_LOCK), {"user": user, **transition.unlocked(now)}).rowcount > 0
+    )
 
 
 def set_exempt(conn: Connection, user: str, now: float, exempt: bool) -> None:

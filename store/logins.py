@@ -248,13 +248,13 @@ def set_status(conn: Connection, user: str, now: float, status: str, why: str) -
 
 
 def set_lock(conn: Connection, user: str, now: float, reason: str, expires: float | None) -> None:
-    conn.execute(
-        sql.SET_LOCK, {"user": user, "now": now, "reason": reason[:256], "expires": expires}
-    )
+    """Lock `user` (policy.account.locked): a failure's lock, or an admin's (no expiry)."""
+    conn.execute(sql.SET_LOCK, {"user": user, **transition.locked(now, reason, expires)})
 
 
 def clear_lock(conn: Connection, user: str, now: float) -> None:
-    conn.execute(sql.CLEAR_LOCK, {"user": user, "now": now})
+    """An admin's unlock (policy.account.unlocked), as the tests' cases write it."""
+    conn.execute(sql.CLEAR_LOCK, {"user": user, **transition.unlocked(now)})
 
 
 def reset_failures(conn: Connection, user: str, now: float) -> None:

@@ -149,14 +149,16 @@ UPDATE accounts SET
 WHERE username = :user
 """
 
+# The fields policy.account.locked gives.
 SET_LOCK = """
-UPDATE accounts SET locked_at = :now, lock_expires = :expires, lock_reason = :reason
+UPDATE accounts SET locked_at = :locked_at, lock_expires = :lock_expires, lock_reason = :lock_reason
 WHERE username = :user
 """
 
-# Clears the lock and starts the failure count afresh (pam-guard unlock).
+# The fields policy.account.unlocked gives (pam-guard unlock).
 CLEAR_LOCK = """
-UPDATE accounts SET locked_at = NULL, lock_expires = NULL, lock_reason = '', reset_at = :now
+UPDATE accounts SET locked_at = :locked_at, lock_expires = :lock_expires,
+       lock_reason = :lock_reason, reset_at = :reset_at
 WHERE username = :user
 """
 

@@ -139,13 +139,13 @@ def test_removed_change_counters_are_noticed(guard, server):
     the module's copies would never hear of a change. Within a second the module notices,
     makes a new file and reads the store again, so an admin's lock still acts."""
     import os
-    import time
 
     for _ in range(2):
         assert server.auth("ivy", server.password, **ADDR).code == "Access-Accept"
     os.unlink(guard.store_path + "-changes")
     guard.cli("lock", "ivy")
-    time.sleep(1.2)  # the module looks at its files once a second
+    # the module looks at its files once a second: the first request after that is refused
+    assert wait_for(lambda: server.auth("ivy", server.password, **ADDR).code == "Access-Reject")
     reply = server.auth("ivy", server.password, **ADDR)
     assert reply.code == "Access-Reject" and reply.attrs["Reply-Message"].startswith(LOCK_MESSAGE)
 
@@ -171,7 +171,6 @@ def test_a_drop_in_takes_effect_in_a_running_radiusd(guard, server):
     a change to the main file is (SPEC §2 drop-ins): here it turns the address lists on,
     which authorize applies itself."""
     import os
-    import time
 
     from pam_guard.config import dropin_dir
 
@@ -181,7 +180,8 @@ def test_a_drop_in_takes_effect_in_a_running_radiusd(guard, server):
     os.makedirs(directory, mode=0o755, exist_ok=True)
     with open(os.path.join(directory, "10-ip-lock.toml"), "w") as handle:
         handle.write("[ip_lock]\nenabled = true\n")
-    time.sleep(1.2)  # the module looks at its files once a second
+    # the module looks at its files once a second
+    assert wait_for(lambda: server.auth("jill", server.password, **ADDR).code == "Access-Reject")
     reply = server.auth("jill", server.password, **ADDR)
     assert reply.code == "Access-Reject", reply
     assert "not allowed from this address" in reply.attrs.get("Reply-Message", "")

@@ -17,6 +17,7 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
+from policy import account as transition
 from store import statements as sql
 from store.db import connect
 from store.migrate import create_or_upgrade, engine_for
@@ -300,13 +301,13 @@ def case_reset_failures(conn):
 
 
 def case_set_lock(conn):
-    conn.execute(sql.SET_LOCK, {"user": USER, "now": NOW, "reason": "3 failures", "expires": None})
+    conn.execute(sql.SET_LOCK, {"user": USER, **transition.locked(NOW, "3 failures")})
     assert tuple(_account(conn)[1:4]) == (NOW, None, "3 failures")
 
 
 def case_clear_lock(conn):
-    conn.execute(sql.SET_LOCK, {"user": USER, "now": NOW, "reason": "x", "expires": NOW + 600})
-    conn.execute(sql.CLEAR_LOCK, {"user": USER, "now": NOW + 1})
+    conn.execute(sql.SET_LOCK, {"user": USER, **transition.locked(NOW, "x", NOW + 600)})
+    conn.execute(sql.CLEAR_LOCK, {"user": USER, **transition.unlocked(NOW + 1)})
     assert tuple(_account(conn)[:4]) == (NOW + 1, None, None, "")
 
 

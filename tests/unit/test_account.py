@@ -108,3 +108,26 @@ def test_the_failure_count_slides_with_the_window_and_starts_again_after_a_reset
     assert transition.failures_at(times, account, T0 + 30 * MIN, settings) == 0
     reset = dict(account, reset_at=T0 + 0.5 * MIN)  # a success at T0 + 30 s
     assert transition.failures_at(times, reset, T0 + 2 * MIN, settings) == 1
+
+
+def test_an_admins_lock_holds_until_unlocked_and_the_unlock_starts_the_count_again():
+    account, history = fresh()
+    for i in range(2):
+        account, history, _verdict = transition.step(
+            account, history, FAILURE, attempt(T0 + i), DEFAULTS
+        )
+    account = dict(account, **transition.locked(T0 + 5, "locked by admin"))
+    assert account["lock_expires"] is None  # an admin's lock has no end
+    a_year_on = attempt(T0 + 365 * 86400)
+    history = History(**transition.facts(account))
+    _account, _history, verdict = transition.step(account, history, DENIED, a_year_on, DEFAULTS)
+    assert verdict.reasons == (LOCKED,)  # still refused a year on
+    account = dict(account, **transition.unlocked(T0 + 10))
+    assert account["locked_at"] is None and account["lock_reason"] == ""
+    # failures before the unlock no longer count, later ones do
+    assert transition.failures_at([T0, T0 + 1, T0 + 11], account, T0 + 12, DEFAULTS) == 1
+
+
+def test_a_lock_from_a_failure_keeps_its_expiry_and_a_long_reason_is_cut():
+    fields = transition.locked(T0, "x" * 1000, T0 + 600)
+    assert fields["lock_expires"] == T0 + 600 and len(fields["lock_reason"]) == 256
