@@ -14,8 +14,8 @@ gate's recording path for a yes with a flag or notice to record (once the user's
 flight are stored, so that it is recorded on the stored history). `record_failure` and
 `record_success` hand post-auth's outcomes over.
 
-The recorder calls back here (`record_here` when it cannot take an outcome, `keep_copy` with
-a state it read while storing a failure, `store_trouble` when it could not store).
+The recorder calls back here (`record_here` when it cannot take an outcome, `store_trouble`
+when it could not store).
 """
 
 from __future__ import annotations
@@ -131,14 +131,6 @@ class Accounts:
             self.log(
                 f"post_auth: {kind} of {escape(user)[:100]} not recorded: {self.gate.last_error}"
             )
-
-    def keep_copy(self, user, stamp, account, fields, quiet) -> None:
-        """The recorder stored a failure of `user` and read their state with it, known
-        current (HotAccounts.keep_written): kept here too, so that their next request reads
-        nothing (most store reads in authorize were the request after a wrong password);
-        `quiet` when the recorder's decide.check let it in with nothing to say."""
-        if self.copies is not None:
-            self.copies.keep(user, stamp, account, History(*fields), time.monotonic(), quiet)
 
     def store_trouble(self) -> None:
         """The recorder could not store: no copy is trusted (the next requests read the

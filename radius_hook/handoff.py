@@ -78,10 +78,8 @@ class Handoff:
         """`owner` (radius_hook.accounts.Accounts) is told what the recorder process does
         not do: `record_here(kind, user, time, key, reasons)` records one outcome in this
         process (the recorder cannot take it), `store_trouble()` that the recorder could not
-        store, `keep_copy(user, stamp, account, history fields, quiet)` a user's state the
-        recorder read with a failure it stored (see the recorder's protocol), when no record
-        of that user was handed over since; `log(text)` writes an error to radiusd's log,
-        `note(text)` an auth line (a lock)."""
+        store; `log(text)` writes an error to radiusd's log, `note(text)` an auth line (a
+        lock)."""
         self._config_path = config_path
         self._owner = owner
         self._log = owner.log
@@ -259,11 +257,6 @@ class Handoff:
             return
         if kind == "auth":
             self._owner.note(message[1])
-            return
-        if kind == "copy":
-            _kind, seq, user, stamp, account, fields, quiet = message
-            if self._last_of.get(user, 0) <= seq:
-                self._owner.keep_copy(user, tuple(stamp), account, fields, quiet)
             return
         if kind == "lost":
             self._log(f"recorder: {message[2]}")

@@ -17,11 +17,7 @@ Protocol (pipes, frames of radius_hook.frames):
           key: request.fact_key);
 - stdout: ("ok", seq) once everything up to seq is committed (or dropped as invalid),
           ("lost", seq, text) when what is left up to seq could not be stored,
-          ("log", text) for radiusd's log (errors), ("auth", text) (a lock),
-          ("copy", seq, user, stamp, account, History fields, quiet): a user's state read
-          in the transaction that stored their failure up to seq, known current (RadiusGate.
-          record_outcomes' `kept`), for radiusd to keep as its copy of the account; quiet:
-          decide.check lets it in with nothing to say (hot.lets_in_quietly).
+          ("log", text) for radiusd's log (errors), ("auth", text) (a lock).
 End of stdin: record what is left, then exit. If radiusd dies, what it wrote is still in
 the pipe: it is recorded (nobody left to confirm to), then the recorder exits.
 
@@ -32,17 +28,14 @@ bump would make every copy of a busy user stale at once. Failures bump them like
 
 from __future__ import annotations
 
-import marshal
 import os
 import select
 import sys
 import time
 
 from pam_guard.logline import announce
-from policy import decide
 from policy.types import FAILURE, LOCKED, STORE_ERROR, SUCCESS
 from radius_hook.frames import FrameReader, frame
-from radius_hook.hot import lets_in_quietly
 from radius_hook.surprises import Surprises
 
 RETRIES = 3  # attempts at committing a batch while the store is unreachable
@@ -150,25 +143,10 @@ class Recording:
             for kind, run in runs
         ]
         count = sum(len(attempts) for _kind, attempts, _reasons in prepared)
-        # each user's last failure, (seq, Attempt): radiusd keeps the state read after it
-        # only if it handed over nothing of theirs since (a later success in the same group
-        # just makes it keep less), and the copy's quiet check runs on that Attempt
-        last_failure = (
-            {
-                record[2]: (record[0], attempt)
-                for (kind, run), (_k, attempts, _r) in zip(runs, prepared, strict=True)
-                if kind != SUCCESS
-                for record, attempt in zip(run, attempts, strict=True)
-            }
-            if together
-            else {}
-        )
         for attempt_no in range(RETRIES):
             try:
                 if together:
-                    self._together(
-                        [(kind, attempts) for kind, attempts, _r in prepared], send, last_failure
-                    )
+                    self._together([(kind, attempts) for kind, attempts, _r in prepared], send)
                 else:
                     for kind, attempts, reasons in prepared:
                         self._one_by_one(kind, attempts, reasons, send)
@@ -182,46 +160,20 @@ class Recording:
                 return f"{count} records lost: {type(exc).__name__}: {exc}"
         return None
 
-    def _together(self, runs, send, last_failure) -> None:
-        """Runs of successes and failures in one transaction; a lock is told to radiusd, and
-        so is the state of each user with a failure, read in the transaction, when it is
-        known current (RadiusGate.record_outcomes' `kept`): radiusd keeps it as its copy unless
-        it handed over a record of that user after their last failure (`last_failure`:
-        user -> (seq, Attempt))."""
-        kept: dict = {}
+    def _together(self, runs, send) -> None:
+        """Runs of successes and failures in one transaction; a lock is told to radiusd."""
         try:
-            verdicts = self.gate.record_outcomes(runs, self.copies, kept)
+            verdicts = self.gate.record_outcomes(runs, self.copies)
         except BaseException:
             if self.copies is not None:
                 self.copies.clear()  # they may hold what was rolled back
             raise
-        self._send_copies(kept, last_failure, send)
         for (kind, run), run_verdicts in zip(runs, verdicts, strict=True):
             if kind == SUCCESS:
                 continue
             for attempt, verdict in zip(run, run_verdicts, strict=True):
                 if verdict.lock is not None:
                     send(("auth", announce("lock", attempt, LOCKED, detail=verdict.lock[0])))
-
-    def _send_copies(self, kept, last_failure, send) -> None:
-        """The "copy" answers for `kept` (RadiusGate.record_outcomes). The batch is committed by
-        now: nothing here may make it count as lost, so trouble only leaves radiusd
-        reading the store for that user, as it would without a copy."""
-        for user, (stamp, account, history) in kept.items():
-            try:
-                seq, attempt = last_failure[user]
-                # Quiet or not is the same from any address, at any later time, while the
-                # copy is current (tests/unit/test_quiet_copies.py): checked here, where it
-                # is cheap.
-                quiet = lets_in_quietly(decide.check(attempt, history, self.settings))
-                message = ("copy", seq, user, stamp, account, tuple(history), quiet)
-                marshal.dumps(message, 2)  # a value marshal cannot carry raises here
-            except Exception as exc:  # noqa: BLE001 - a bug: counted and said; see above
-                self.surprises.note("copy for radiusd", exc)
-                continue
-            if quiet and self.copies is not None:
-                self.copies.set_quiet(user)
-            send(message)
 
     def _one_by_one(self, kind, attempts: list, reasons: list, send) -> None:
         """Failures (which may lock) or refusals (with their reasons), each through the

@@ -13,7 +13,7 @@ import threading
 import pytest
 
 from pam_guard.config import load_settings
-from policy.types import DENIED, FAILURE, SUCCESS, History
+from policy.types import DENIED, FAILURE, SUCCESS
 from radius_hook import request as rq
 from radius_hook.accounts import Accounts
 from radius_hook.frames import frame
@@ -47,21 +47,12 @@ def handoff(guard, monkeypatch):
     gate.close()
 
 
-def test_a_batch_is_one_commit_up_to_a_refusal_and_each_users_order_is_kept(guard, monkeypatch):
-    """Successes and failed passwords of a batch share one commit (a failure alone costs
-    one); a refusal (which may ask the directory) is stored on its own, and what comes after
-    it in a later commit, so each user's outcomes are stored in the order they came
-    (RadiusGate.projected_state counts on that)."""
+def test_a_batch_keeps_each_users_order_and_the_state_read_with_a_failure(guard, monkeypatch):
+    """A batch with a refusal in the middle (stored on its own: it may ask the directory)
+    stores each user's outcomes in the order they came (RadiusGate.projected_state counts
+    on that), and keeps the state of a user read with their last failure."""
     monkeypatch.setenv("PAM_GUARD_CACHE_DIR", guard.cache_dir)
     recording = Recording(guard.path)
-    commits: list = []
-    real = recording.gate._in_transaction
-
-    def counting(users, body):
-        commits.append(users)
-        return real(users, body)
-
-    monkeypatch.setattr(recording.gate, "_in_transaction", counting)
     t = 1_800_000_000.0
     records = [
         (1, SUCCESS, "amy", t, KEY, ()),
@@ -76,22 +67,13 @@ def test_a_batch_is_one_commit_up_to_a_refusal_and_each_users_order_is_kept(guar
     try:
         recording.record(records, sent.append)
         gate = recording.gate
-        copies = {m[2]: m for m in sent if m[0] == "copy"}
-        # The state of each user with a failure, read with it, for radiusd's copy: ben's
-        # after his first failure (seq 2), not after his refusal (a user with recent
-        # denials is never kept), cat's after her failure (seq 7).
-        assert sorted((m[2], m[1]) for m in copies.values()) == [("ben", 2), ("cat", 7)]
-        _c, _seq, _u, stamp, account, fields, quiet = copies["cat"]
-        assert quiet is True  # one failure: the rules let her in with nothing to say
-        assert (account, History(*fields)) == gate.account_state("cat", t + 6)
-        assert recording.copies.get("cat", 0.0) == (account, History(*fields))
-        assert stamp[1] == recording.copies.stamp("cat")[1]  # current: kept at the bumped value
+        # The recorder keeps the state of a user read with their failure (cat's), not of
+        # one with recent denials (ben's refusal)
+        assert recording.copies.get("cat", 0.0) == gate.account_state("cat", t + 6)
+        assert recording.copies.get("ben", 0.0) is None
     finally:
         recording.close()
-    assert [m for m in sent if m[0] != "copy"] == [("ok", 7)]
-    # amy's and cat's successes with ben's first failure; ben's refusal; the rest of ben's
-    # and cat's (her failure goes with them: nothing of hers is left behind a refusal).
-    assert commits == [["ben"], ("ben",), ["ben", "cat"]]
+    assert sent == [("ok", 7)]
     assert guard.query("SELECT outcome FROM events WHERE username = 'ben' ORDER BY id") == [
         ("failure",),
         ("denied",),
@@ -168,38 +150,6 @@ def test_unstored_gives_a_users_records_in_order_until_they_are_stored(guard, ha
     ] == ["success", "failure", "success"]
 
 
-def test_radiusd_keeps_the_recorders_state_after_a_failure_unless_it_handed_more(guard, handoff):
-    """The recorder sends the state it read with a stored failure ("copy"); radiusd keeps
-    it only when it handed over no record of that user after that one (a later failure
-    may lock: the copy would miss it)."""
-    kept: list = []
-    handoff._owner.keep_copy = lambda *args: kept.append(args)
-    t = 1_800_000_000.0
-    handoff.hand(FAILURE, "gus", t, KEY)
-    handoff.settle("gus")
-    handoff.flush()
-    assert [k[0] for k in kept] == ["gus"]
-    user, stamp, account, fields, quiet = kept[0]
-    assert quiet is True  # one failure: let in with nothing to say, no check needed
-    gate = RadiusGate(load_settings(guard.path))
-    try:
-        assert (account, History(*fields)) == gate.account_state("gus", t)
-    finally:
-        gate.close()
-    # Three failures lock (the default lockout): that copy shows the lock and is not quiet.
-    for i in range(3):
-        handoff.hand(FAILURE, "ivy", t + i, KEY)
-    handoff.flush()
-    ivy = [k for k in kept if k[0] == "ivy"]
-    assert ivy[-1][2]["locked_at"] == t + 2 and ivy[-1][4] is False
-    kept.clear()
-    handoff._last_of["hal"] = 10
-    handoff._answer(("copy", 9, "hal", (1, 2, 3), account, fields, True))  # hal's 10 came since
-    assert kept == []
-    handoff._answer(("copy", 10, "hal", (1, 2, 3), account, fields, True))
-    assert kept[-1][:2] == ("hal", (1, 2, 3))
-
-
 def test_each_users_records_are_stored_in_the_order_handed_over(guard, handoff):
     """Successes, failures and refusals of several users, interleaved, with `unstored`,
     `settle` and `flush` between them: every user's records are stored in the order they
@@ -232,36 +182,6 @@ def test_each_users_records_are_stored_in_the_order_handed_over(guard, handoff):
         ("ned", "success"),
     ]
     assert {a for _u, _o, _ts, a in rows} == {"10.0.0.1"}  # the facts of each request
-
-
-def test_trouble_with_a_copy_after_the_commit_does_not_lose_the_batch(guard, monkeypatch):
-    """The copy answers come after the batch is committed: if working one out fails, the
-    batch is still confirmed stored (never reported lost), with no copy sent."""
-    import radius_hook.recorder as recorder_module
-
-    monkeypatch.setenv("PAM_GUARD_CACHE_DIR", guard.cache_dir)
-
-    def broken(*_args, **_kwargs):
-        raise RuntimeError("check broke")
-
-    monkeypatch.setattr(recorder_module.decide, "check", broken)
-    recording = Recording(guard.path)
-    sent: list = []
-    try:
-        recording.record(
-            [
-                (1, SUCCESS, "kim", 1_800_000_000.0, KEY, ()),
-                (2, FAILURE, "lou", 1_800_000_001.0, KEY, ()),
-            ],
-            sent.append,
-        )
-    finally:
-        recording.close()
-    assert sent == [("ok", 2)]
-    assert guard.query("SELECT username, outcome FROM events ORDER BY id") == [
-        ("kim", "success"),
-        ("lou", "failure"),
-    ]
 
 
 def test_every_success_is_stored_and_settle_waits_for_it(guard, handoff):

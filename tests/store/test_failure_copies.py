@@ -1,8 +1,8 @@
 """After the recorder stores a failed password (RadiusGate.record_outcomes with kept copies), the
-user's state read in that transaction is kept as a copy, and handed to radiusd, only when no
-other writer came between the read and the counter bump (HotAccounts.keep_written): then the
-user's next request needs no store read, and it still sees the failure, the lock it caused,
-and anyone else's later write.
+user's state read in that transaction is kept as the recorder's copy only when no other writer
+came between the read and the counter bump (HotAccounts.keep_written): then the user's next
+success needs no store read, and the copy still holds the failure, the lock it caused, and
+goes stale with anyone else's later write.
 """
 
 from __future__ import annotations
@@ -26,20 +26,16 @@ def _at(gate, user, when, address="10.0.0.1"):
     return gate.attempt(user, "radius", "vpn", address, address, "nas=n1")._replace(time=when)
 
 
-def _record(gate, copies, kind, user, when, kept=None):
-    (verdicts,) = gate.record_outcomes([(kind, [_at(gate, user, when)])], copies, kept)
+def _record(gate, copies, kind, user, when):
+    (verdicts,) = gate.record_outcomes([(kind, [_at(gate, user, when)])], copies)
     return verdicts[0] if verdicts else None
 
 
-def test_the_state_after_a_failure_is_kept_and_handed_on(store):
+def test_the_state_after_a_failure_is_kept(store):
     gate, copies = store
     _record(gate, copies, SUCCESS, "alice", T0)
-    kept: dict = {}
-    _record(gate, copies, FAILURE, "alice", T0 + 1, kept)
-    stamp, account, history = kept["alice"]
-    assert (account, history) == gate.account_state("alice", T0 + 1)
-    assert copies.get("alice", 0.0) == (account, history)
-    assert stamp == copies.stamp("alice")  # kept under the counters as they are now
+    _record(gate, copies, FAILURE, "alice", T0 + 1)
+    assert copies.get("alice", 0.0) == gate.account_state("alice", T0 + 1)
     # The next success reads nothing and stores the reset: the count starts again.
     _record(gate, copies, SUCCESS, "alice", T0 + 2)
     assert _record(gate, copies, FAILURE, "alice", T0 + 3).lock is None
@@ -49,11 +45,10 @@ def test_the_state_after_a_failure_is_kept_and_handed_on(store):
 
 def test_a_kept_state_shows_the_lock_its_failure_caused(store):
     gate, copies = store
-    kept: dict = {}
     for i in range(3):  # the default lockout locks at the third failure
-        verdict = _record(gate, copies, FAILURE, "bob", T0 + i, kept)
+        verdict = _record(gate, copies, FAILURE, "bob", T0 + i)
     assert verdict.lock is not None
-    _stamp, account, history = kept["bob"]
+    account, history = copies.get("bob", 0.0)
     assert account["locked_at"] == T0 + 2
     assert not decide.check(_at(gate, "bob", T0 + 3), history, gate.settings).allowed
 
@@ -70,16 +65,13 @@ def test_another_writer_between_the_read_and_the_bump_keeps_nothing(store, monke
         return real(users)
 
     monkeypatch.setattr(gate, "_on_commit", another_writer_first)
-    kept: dict = {}
-    _record(gate, copies, FAILURE, "carol", T0 + 1, kept)
-    assert kept == {}
+    _record(gate, copies, FAILURE, "carol", T0 + 1)
     assert copies.get("carol", 0.0) is None
 
 
 def test_a_global_change_after_the_read_makes_the_kept_state_stale(store):
     gate, copies = store
-    kept: dict = {}
-    _record(gate, copies, FAILURE, "dave", T0, kept)
+    _record(gate, copies, FAILURE, "dave", T0)
     assert copies.get("dave", 0.0) is not None
     changes.bump_users(copies.path, None)  # an admin command: every copy is stale
     assert copies.get("dave", 0.0) is None
@@ -90,17 +82,14 @@ def test_a_user_with_recent_denials_is_not_kept(store):
     for i in range(3):
         _record(gate, copies, FAILURE, "erin", T0 + i)
     assert not gate.authorize(_at(gate, "erin", T0 + 3)).allowed  # locked: a denial
-    kept: dict = {}
-    _record(gate, copies, FAILURE, "erin", T0 + 4, kept)
-    assert kept == {}
+    _record(gate, copies, FAILURE, "erin", T0 + 4)
     assert copies.get("erin", 0.0) is None
 
 
 def test_without_copies_nothing_is_kept(store):
-    gate, _copies = store
-    kept: dict = {}
-    _record(gate, None, FAILURE, "fay", T0, kept)
-    assert kept == {}
+    gate, copies = store
+    _record(gate, None, FAILURE, "fay", T0)
+    assert copies.get("fay", 0.0) is None
 
 
 def test_copies_loaded_at_start_are_checked_once(store):

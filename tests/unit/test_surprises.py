@@ -108,7 +108,6 @@ def handoff():
         log=logged.append,
         note=logged.append,
         record_here=lambda *record: recorded.append(record),
-        keep_copy=None,
         store_trouble=None,
     )
     made = Handoff("/nonexistent/pam-guard.toml", owner)
