@@ -15,6 +15,10 @@ Stacks (no pam_unix anywhere: its yescrypt hash would dilute every ratio, PLATFO
                    puts the packages on sys.path directly, as a regular install does: the
                    editable install's setuptools finder costs every login its own imports
 
+With `--code-a TREE` (e.g. `git worktree add /tmp/pam-guard-a HEAD~3`), "pam-guard, A" runs
+the pam-guard stack with that tree's pam_guard, policy and store ahead of the installed ones:
+an A/B of two versions in one run.
+
 Rounds are interleaved (each round runs every stack once, in a shuffled order) so that drift
 in the shared machine's load hits every stack alike. Target: pam-guard <= 1.5x the hook.
 Runs as root; takes the bench lock itself too; removes its service files and temp dir.
@@ -61,15 +65,15 @@ def editable_finder() -> str | None:
     return found[0] if found else None
 
 
-def plain_path_hook(tmp: str) -> str:
-    """A stable hook file shaped like a regular (non-editable) install: the packages on
-    sys.path directly, no setuptools finder (which imports pathlib, fnmatch, importlib.util
-    and urllib.parse in every login process)."""
-    site = os.path.dirname(editable_finder() or "")
-    path = os.path.join(tmp, "plain_hook.py")
+def path_hook(tmp: str, name: str, first: str) -> str:
+    """A stable hook file shaped like a regular (non-editable) install: `first`, then the
+    venv's site-packages on sys.path directly, no setuptools finder (which imports pathlib,
+    fnmatch, importlib.util and urllib.parse in every login process)."""
+    site = glob.glob("/opt/pam-guard/lib/python3*/site-packages")[0]
+    path = os.path.join(tmp, f"{name}.py")
     with open(path, "w") as handle:
         handle.write(
-            f"import sys\nsys.path[:0] = [{ROOT!r}, {site!r}]\n"
+            f"import sys\nsys.path[:0] = [{first!r}, {site!r}]\n"
             "from pam_guard.hook import (pam_sm_acct_mgmt, pam_sm_authenticate,  # noqa\n"
             "    pam_sm_close_session, pam_sm_open_session, pam_sm_setcred)\n"
         )
@@ -86,7 +90,9 @@ def guard_stack(config: str, hook_file: str = HOOK) -> str:
     )
 
 
-def stacks(tmp: str, guard: GuardConfig, all_rules: GuardConfig) -> dict[str, str]:
+def stacks(
+    tmp: str, guard: GuardConfig, all_rules: GuardConfig, code_a: str | None = None
+) -> dict[str, str]:
     noop = os.path.join(tmp, "noop_hook.py")
     with open(noop, "w") as handle:
         handle.write(NOOP_HOOK)
@@ -108,7 +114,9 @@ def stacks(tmp: str, guard: GuardConfig, all_rules: GuardConfig) -> dict[str, st
         "pam-guard, all rules": guard_stack(all_rules.path),
     }
     if editable_finder():
-        result["pam-guard, no finder"] = guard_stack(guard.path, plain_path_hook(tmp))
+        result["pam-guard, no finder"] = guard_stack(guard.path, path_hook(tmp, "plain", ROOT))
+    if code_a:
+        result["pam-guard, A"] = guard_stack(guard.path, path_hook(tmp, "tree_a", code_a))
     return result
 
 
@@ -173,6 +181,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rounds", type=int, default=40, help="measured logins a stack")
     parser.add_argument("--warmup", type=int, default=3, help="unmeasured rounds first")
+    parser.add_argument("--code-a", help="another source tree, run as 'pam-guard, A'")
     args = parser.parse_args()
     if os.geteuid() != 0:
         print("bench/pam_login.py: run as root (it writes /etc/pam.d files)", file=sys.stderr)
@@ -190,7 +199,7 @@ def main() -> int:
     )
     services: dict[str, str] = {}
     try:
-        for name, text in stacks(tmp, guard, all_rules).items():
+        for name, text in stacks(tmp, guard, all_rules, args.code_a).items():
             services[name] = write_service(text, f"pgpam-bench-{len(services)}-{os.getpid()}")
         # One private settings cache (snapshots are named by config path), one environment
         # for every stack.
