@@ -91,7 +91,7 @@ def guard_stack(config: str, hook_file: str = HOOK) -> str:
 
 
 def stacks(
-    tmp: str, guard: GuardConfig, all_rules: GuardConfig, code_a: str | None = None
+    tmp: str, guard: GuardConfig, all_rules: GuardConfig, guard_a: GuardConfig | None = None
 ) -> dict[str, str]:
     noop = os.path.join(tmp, "noop_hook.py")
     with open(noop, "w") as handle:
@@ -115,8 +115,11 @@ def stacks(
     }
     if editable_finder():
         result["pam-guard, no finder"] = guard_stack(guard.path, path_hook(tmp, "plain", ROOT))
-    if code_a:
-        result["pam-guard, A"] = guard_stack(guard.path, path_hook(tmp, "tree_a", code_a))
+    if guard_a is not None:
+        # its own config file and store: settings snapshots are cached by config path, and
+        # two versions writing one snapshot would each load the config every login
+        tree_a = path_hook(tmp, "tree_a", guard_a.code_a)
+        result["pam-guard, A"] = guard_stack(guard_a.path, tree_a)
     return result
 
 
@@ -197,9 +200,16 @@ def main() -> int:
             "status": {"access_point_limit": 3},
         }
     )
+    guard_a = None
+    if args.code_a:
+        guard_a = GuardConfig()
+        guard_a.code_a = os.path.abspath(args.code_a)
+        # compiled beforehand, as an install does: pam_python's interpreter writes no .pyc,
+        # so a source tree would be compiled again in every login
+        subprocess.run([sys.executable, "-m", "compileall", "-q", guard_a.code_a], check=True)
     services: dict[str, str] = {}
     try:
-        for name, text in stacks(tmp, guard, all_rules, args.code_a).items():
+        for name, text in stacks(tmp, guard, all_rules, guard_a).items():
             services[name] = write_service(text, f"pgpam-bench-{len(services)}-{os.getpid()}")
         # One private settings cache (snapshots are named by config path), one environment
         # for every stack.
@@ -210,6 +220,8 @@ def main() -> int:
             remove_service(service)
         guard.remove()
         all_rules.remove()
+        if guard_a is not None:
+            guard_a.remove()
         shutil.rmtree(tmp, ignore_errors=True)
         if lock is not None:
             lock.close()

@@ -303,7 +303,8 @@ def wait_stored(guard, url, count: int, timeout: float = 60.0) -> float:
 def start_radius(guard_path, module, env, code_from: str | None = None):
     """radiusd for one configuration; with `code_from`, its stable module file puts that
     source tree ahead of the installed pam-guard, and its packaging (module instance,
-    policies, site lines) is that tree's (the A side of an A/B run)."""
+    policies, site lines) is that tree's when it has policy.d/pam_guard, this tree's
+    otherwise (the A side of an A/B run)."""
     original = radius_support.render_loader
     packaging = radius_support.PACKAGING
 
@@ -322,7 +323,9 @@ def start_radius(guard_path, module, env, code_from: str | None = None):
 
     if code_from:
         radius_support.render_loader = loader
-        radius_support.PACKAGING = os.path.join(code_from, "packaging", "freeradius")
+        theirs = os.path.join(code_from, "packaging", "freeradius")
+        if os.path.exists(os.path.join(theirs, "policy.d", "pam_guard")):
+            radius_support.PACKAGING = theirs  # else (older trees) this tree's wiring
     try:
         return radius_support.start_radius(guard_path, module=module, env=env, threads=16)
     finally:

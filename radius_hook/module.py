@@ -326,10 +326,10 @@ def authorize(p):
             if user and _guard.accounts.quiet(user):
                 _mark(user, "allowed")
                 return NOOP
-        if rq.outer_eap(p):
-            _leave_to_inner_tunnel(rq.user_name(p))
-            return NOOP
         attrs = rq.pairs(p)
+        if rq.outer_eap(attrs):
+            _leave_to_inner_tunnel(rq.name_in(attrs))
+            return NOOP
         user = rq.name_in(attrs)
         if not user:
             log(L_AUTH, "authorize: request without User-Name: refused")
@@ -374,9 +374,10 @@ def authorize(p):
 def post_auth(p):
     """Record the outcome of authentication: success, or (REJECT path) failure, once."""
     try:
-        if rq.outer_eap(p):
+        attrs = rq.pairs(p)
+        if rq.outer_eap(attrs):
             return NOOP  # the inner tunnel records the real user's outcome
-        user = rq.user_name(p)
+        user = rq.name_in(attrs)
         stage = _take_mark(user)
         rejecting = rq.rejecting(p)
         if stage == "accepted":
@@ -399,10 +400,10 @@ def post_auth(p):
             )
             return NOOP
         if rejecting:
-            _guard.accounts.record_failure(user, gate.clock(), rq.facts_of(p))
+            _guard.accounts.record_failure(user, gate.clock(), rq.fact_key(attrs))
         else:
             _mark(user, "accepted")
-            _guard.accounts.record_success(user, gate.clock(), rq.facts_of(p))
+            _guard.accounts.record_success(user, gate.clock(), rq.fact_key(attrs))
         return NOOP
     except Exception as exc:  # noqa: BLE001 - never raise into radiusd
         ENTRY_SURPRISES.note("post_auth", exc, "this request's outcome may not be recorded")

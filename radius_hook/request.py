@@ -11,7 +11,6 @@ non-UTF-8 text to Python and cuts text at a NUL).
 from __future__ import annotations
 
 import functools
-from operator import itemgetter
 
 from policy.addresses import parse_address
 from policy.types import RADIUS
@@ -81,21 +80,12 @@ def rejecting(p) -> bool:
 _REJECT_MARK = ("Post-Auth-Type", "Reject")
 
 
-_name = itemgetter(0)
-
-
-def outer_eap(p) -> bool:
-    """An EAP request in the site the NAS talks to: its User-Name is the outer identity
-    (often "anonymous"), never the person, whose name only the inner tunnel sees. rlm_eap
-    marks the requests it sends through the tunnel with FreeRADIUS-Proxied-To = 127.0.0.1
-    (PEAP's carry an EAP-Message too; TTLS/PAP's none)."""
-    items = p.get("request") if isinstance(p, dict) else p
-    if not items or "EAP-Message" not in map(_name, items):
-        return False
-    return _TUNNELLED not in items
-
-
-_TUNNELLED = ("FreeRADIUS-Proxied-To", "127.0.0.1")
+def outer_eap(attrs: dict) -> bool:
+    """An EAP request (`pairs`) in the site the NAS talks to: its User-Name is the outer
+    identity (often "anonymous"), never the person, whose name only the inner tunnel sees.
+    rlm_eap marks the requests it sends through the tunnel with FreeRADIUS-Proxied-To =
+    127.0.0.1 (PEAP's carry an EAP-Message too; TTLS/PAP's none)."""
+    return "EAP-Message" in attrs and attrs.get("FreeRADIUS-Proxied-To") != "127.0.0.1"
 
 
 # Every attribute the recorded facts of a request (address, service, client) come from.
@@ -113,11 +103,6 @@ FACT_ATTRIBUTES = (
 def fact_key(attrs: dict) -> tuple:
     """The values `source_address`, `session_type` and `client_detail` read, as one key."""
     return tuple(map(attrs.get, FACT_ATTRIBUTES))
-
-
-def facts_of(p) -> tuple:
-    """The fact key of a call's request (post_auth's path)."""
-    return tuple(map(pairs(p).get, FACT_ATTRIBUTES))
 
 
 def _first_values(items) -> dict:

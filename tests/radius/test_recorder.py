@@ -155,7 +155,7 @@ def test_each_users_records_are_stored_in_the_order_handed_over(guard, handoff):
     `settle` and `flush` between them: every user's records are stored in the order they
     came, with the request's facts (RadiusGate.projected_state counts on that order)."""
     t = 1_800_000_000.0
-    assert rq.facts_of(REQUEST) == KEY
+    assert rq.fact_key(rq.pairs(REQUEST)) == KEY
     handoff.hand(SUCCESS, "kim", t, KEY)
     handoff.hand(SUCCESS, "kim", t + 1, KEY)
     handoff.hand(FAILURE, "kim", t + 2, KEY)

@@ -60,22 +60,24 @@ def test_user_and_facts_take_first_values_and_skip_odd_items():
         ("NAS-IP-Address", "192.0.2.1", "extra"),
     )
     assert rq.user_name({"request": items}) == "a"
-    facts = rq.facts_of({"request": items})
+    facts = rq.fact_key(rq.pairs({"request": items}))
     assert facts == rq.fact_key({"Calling-Station-Id": "10.0.0.1", "NAS-Port-Type": "Virtual"})
     assert facts[0] == "10.0.0.1" and facts[-1] == "Virtual"
     assert rq.user_name({"request": None}) is None
-    assert rq.facts_of({"request": None}) == (None,) * len(rq.FACT_ATTRIBUTES)
+    assert rq.fact_key(rq.pairs({"request": None})) == (None,) * len(rq.FACT_ATTRIBUTES)
     assert rq.user_name(items[:2]) == "a"
-    assert rq.facts_of(items[:2]) == rq.fact_key({"Calling-Station-Id": "10.0.0.1"})
+    assert rq.fact_key(rq.pairs(items[:2])) == rq.fact_key({"Calling-Station-Id": "10.0.0.1"})
 
 
 def test_outer_eap_is_an_eap_request_not_sent_through_a_tunnel():
     outer = (("User-Name", "anonymous"), ("EAP-Message", "0x0201"))
-    assert rq.outer_eap({"request": outer})
-    assert rq.outer_eap(outer)  # pass_all_vps_dict off
+    assert rq.outer_eap(rq.pairs({"request": outer}))
+    assert rq.outer_eap(rq.pairs(outer))  # pass_all_vps_dict off
     # PEAP's inner requests carry EAP too, and rlm_eap's mark; TTLS/PAP's no EAP at all.
-    assert not rq.outer_eap({"request": outer + (("FreeRADIUS-Proxied-To", "127.0.0.1"),)})
-    assert not rq.outer_eap({"request": (("User-Name", "alice"), ("User-Password", "x"))})
-    assert not rq.outer_eap({"request": None})
+    assert not rq.outer_eap(
+        rq.pairs({"request": outer + (("FreeRADIUS-Proxied-To", "127.0.0.1"),)})
+    )
+    assert not rq.outer_eap(rq.pairs({"request": (("User-Name", "alice"), ("User-Password", "x"))}))
+    assert not rq.outer_eap(rq.pairs({"request": None}))
     # A request proxied to this server names its home server there, never 127.0.0.1.
-    assert rq.outer_eap({"request": outer + (("FreeRADIUS-Proxied-To", "192.0.2.9"),)})
+    assert rq.outer_eap(rq.pairs({"request": outer + (("FreeRADIUS-Proxied-To", "192.0.2.9"),)}))
