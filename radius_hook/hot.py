@@ -33,9 +33,7 @@ from store.db import StoreError
 MAX_ENTRIES = 200_000  # copies kept at most (~1 KB each); all are dropped beyond it
 # Seconds a copy is trusted at most: the safety net for a writer that died between its
 # commit and its counter, or a store changed by hand (sqlite3) rather than by pam-guard.
-# Most users log in far less often than every minute: a shorter limit leaves most copies
-# cold (docs/PERF.md, radius_hook).
-MAX_AGE = 600.0
+MAX_AGE = 60.0
 
 # Copies loaded in bulk when the module (or its recorder) starts, of the accounts most
 # recently active within PRELOAD_ACTIVE_SECONDS: otherwise each user's first request after

@@ -10,15 +10,8 @@ non-UTF-8 text to Python and cuts text at a NUL).
 
 from __future__ import annotations
 
-import functools
-
 from policy.addresses import parse_address
 from policy.types import RADIUS
-
-# ipaddress parsing costs more than the rest of a request's facts, and the same stations
-# come back again and again; the result depends only on the text, so it can be kept
-# (bounded).
-_parse_address = functools.lru_cache(maxsize=65536)(parse_address)
 
 # SPEC §9: the NAS-Port-Type names that have an obvious session type.
 DEFAULT_PORT_TYPES = {"Virtual": "vpn", "Wireless-802.11": "wifi", "Ethernet": "lan"}
@@ -142,7 +135,7 @@ def source_address(attrs: dict, order) -> tuple:
             value = attrs.get(name)
             if not value:
                 continue
-            address = _parse_address(value)
+            address = parse_address(value)
             if address is not None:
                 return address, value
             if raw is None:
