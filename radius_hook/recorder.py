@@ -43,8 +43,13 @@ RETRY_PAUSE = 0.2  # seconds between them
 MAX_BATCH = 2048  # successes committed in one transaction at most
 # Seconds a batch waits for company once its first record came: fewer, larger commits (a
 # success costs less CPU in a large batch) and fewer wake-ups, for at most this much more
-# wait in a `settle`.
+# wait in a `settle`...
 LINGER = 0.005
+# ...and when radiusd keeps copies of accounts (radius_hook.hot), where no request waits
+# for the recorder (outcomes not yet stored are projected: RadiusGate.projected_state), longer:
+# larger batches, less CPU a record (docs/PERF.md, radius_hook). A crash of the machine can
+# lose this much more of what was handed over (the reply never depended on it).
+LINGER_KEPT = 0.05
 # SQLite WAL checkpoints (copy the WAL into the database file, fsync: long enough to stall
 # a commit) run in the recorder's Checkpointer thread, every CHECKPOINT_RECORDS records:
 # never inside a commit someone waits for (a `settle` in radiusd). The recording connection
@@ -54,8 +59,10 @@ LINGER = 0.005
 # most of its pages recur, over 2,000 few do (docs/PERF.md, radius_hook). The WAL then
 # grows to ~10,000 pages (~40 MB) between checkpoints.
 CHECKPOINT_RECORDS = 10000
+CACHE_KIB = 65536  # SQLite page cache of this connection: index pages of busy users stay in
 
 
+# memory (2,000 pages by default; docs/PERF.md, radius_hook)
 class Recording:
     """The recorder's gate and its kept copies of accounts."""
 
@@ -194,6 +201,7 @@ def _connector(url, timeout):
     conn = connect(url, timeout)
     if conn.dialect == "sqlite":
         conn.raw.execute("PRAGMA wal_autocheckpoint=0")
+        conn.raw.execute(f"PRAGMA cache_size=-{CACHE_KIB}")
     return conn
 
 
@@ -281,6 +289,7 @@ def run(config_path: str, inp: int, out: int) -> int:
         if store.url.startswith("sqlite")
         else None
     )
+    linger = LINGER if recording.copies is None else LINGER_KEPT
     open_input = True
     while open_input or pending:
         if open_input:
@@ -290,7 +299,7 @@ def run(config_path: str, inp: int, out: int) -> int:
             ready, _w, _x = select.select([inp], [], [], None if idle else 0)
             if ready:
                 if idle:
-                    time.sleep(LINGER)
+                    time.sleep(linger)
                 data = os.read(inp, 1 << 20)
                 if data:
                     pending.extend(reader.feed(data))
