@@ -66,6 +66,7 @@ L_AUTH, L_INFO, L_ERR, L_WARN = 2, 3, 4, 5
 DEFAULT_CONFIG = "/etc/pam-guard/pam-guard.toml"
 CHECK_SECONDS = 1.0  # how often the config file is looked at for changes
 RETRY_SECONDS = 5.0  # how often a config that failed to load is tried again
+SAY_AGAIN_SECONDS = 60.0  # the same load error is logged again after this long
 MARK_SECONDS = 5.0  # a post-auth mark older than this belongs to another request
 
 # SQLite runs a WAL checkpoint (copy to the database file, fsync) inside the commit that
@@ -119,6 +120,7 @@ class Guard:
         self.accounts: Any = None  # radius_hook.accounts.Accounts once loaded
         self.error = "not loaded yet"
         self.surprises = Surprises(lambda text: log(L_ERR, text))  # bugs behind fallbacks
+        self._said = ("", 0.0)  # the last load error logged, and when
         self._key: Any = None
         self._next_check = 0.0
 
@@ -157,7 +159,10 @@ class Guard:
             settings = load_settings(self.config_path)
         except Exception as exc:  # noqa: BLE001 - ConfigError, OSError, anything: fail closed
             self.error = f"config {self.config_path}: {exc}"
-            log(L_ERR, f"{self.error}; refusing every request until it loads")
+            now = time.monotonic()
+            if self.error != self._said[0] or now - self._said[1] >= SAY_AGAIN_SECONDS:
+                log(L_ERR, f"{self.error}; refusing every request until it loads")
+                self._said = (self.error, now)
             self._close()
             self._next_check = time.monotonic() + RETRY_SECONDS
             return
@@ -181,6 +186,7 @@ class Guard:
         accounts.recorder = Handoff(self.config_path, accounts)
         self.accounts = accounts
         self.error = ""
+        self._said = ("", 0.0)
         self._key = key
         self._next_check = time.monotonic() + CHECK_SECONDS
         log(

@@ -157,6 +157,7 @@ class Recording:
                     return f"{count} records lost: store: {exc}"
                 time.sleep(RETRY_PAUSE)
             except Exception as exc:  # noqa: BLE001 - the recorder must outlive any one batch
+                self.surprises.note("recording a batch", exc, f"{count} records lost")
                 return f"{count} records lost: {type(exc).__name__}: {exc}"
         return None
 

@@ -66,3 +66,24 @@ def test_a_bug_reaching_an_entry_point_is_counted_and_logged_once_a_minute(loade
     assert module.ENTRY_SURPRISES.counts == {"authorize": 3}
     said = [text for _level, text in loaded.logged if text.startswith("authorize: unexpected")]
     assert len(said) == 1 and "AttributeError: boom" in said[0]
+
+
+def test_a_config_that_will_not_load_is_logged_once_a_minute_not_every_retry(guard, monkeypatch):
+    monkeypatch.setenv("PAM_GUARD_CACHE_DIR", guard.cache_dir)
+    logged: list = []
+    monkeypatch.setattr(module, "log", lambda level, text: logged.append(text))
+    with open(guard.path) as handle:
+        good = handle.read()
+    with open(guard.path, "w") as handle:
+        handle.write(good + "\n[lockout]\nmax_attempts = 'three'\n")
+    made = module.Guard(guard.path)
+    try:
+        for _ in range(3):  # radiusd retries every RETRY_SECONDS
+            made.load()
+        assert made.gate is None and len(logged) == 1 and "max_attempts" in logged[0]
+        with open(guard.path, "w") as handle:  # another error is said at once
+            handle.write(good + "\n[nosuchsection]\nx = 1\n")
+        made.load()
+        assert len(logged) == 2
+    finally:
+        made.close()

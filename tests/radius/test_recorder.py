@@ -20,6 +20,7 @@ from radius_hook.frames import frame
 from radius_hook.handoff import Handoff
 from radius_hook.radius_gate import RadiusGate
 from radius_hook.recorder import Recording
+from tests.support.fixtures import raising
 
 KEY = ("10.0.0.1", None, None, "192.0.2.1", None, None, "Virtual")
 # What rlm_python3 gives post_auth (pass_all_vps_dict) for a request with KEY's facts.
@@ -227,6 +228,23 @@ def test_store_trouble_is_reported_as_lost(guard, handoff):
     finally:
         os.rmdir(guard.store_path)
         os.rename(guard.store_path + ".away", guard.store_path)
+
+
+def test_a_bug_in_a_batch_is_counted_as_well_as_reported_lost(guard, monkeypatch):
+    """Store trouble is "lost" and expected; anything else losing a batch is a bug: it is
+    counted and logged once a minute too (Recording.surprises), never only "lost"."""
+    monkeypatch.setenv("PAM_GUARD_CACHE_DIR", guard.cache_dir)
+    logged: list = []
+    recording = Recording(guard.path, log=logged.append)
+    monkeypatch.setattr(recording.gate, "record_outcomes", raising(TypeError("bad row")))
+    sent: list = []
+    try:
+        recording.record([(1, SUCCESS, "amy", 1_800_000_000.0, KEY, ())], sent.append)
+    finally:
+        recording.close()
+    assert sent[-1][0] == "lost" and "TypeError: bad row" in sent[-1][2]
+    assert recording.surprises.counts == {"recording a batch": 1}
+    assert logged and "recording a batch: unexpected TypeError" in logged[0]
 
 
 def test_failures_and_successes_are_stored_in_order_and_lock(guard, handoff):
