@@ -275,9 +275,24 @@ def toml_value(value) -> str:
     if isinstance(value, int | float):
         return str(value)
     if isinstance(value, str):
-        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+        import json  # not on the login path: check-config, man pages, tests
+
+        # JSON's escapes are TOML's (\", \\, \n, \u00XX); TOML also wants DEL escaped
+        return json.dumps(value, ensure_ascii=False).replace("\x7f", "\\u007f")
     if isinstance(value, list | tuple):
         return "[" + ", ".join(toml_value(v) for v in value) + "]"
     if isinstance(value, dict):
-        return "{ " + ", ".join(f"{k} = {toml_value(v)}" for k, v in value.items()) + " }"
+        if not value:
+            return "{}"
+        return (
+            "{ " + ", ".join(f"{_toml_key(k)} = {toml_value(v)}" for k, v in value.items()) + " }"
+        )
     raise TypeError(value)
+
+
+def _toml_key(key: str) -> str:
+    """A key bare when TOML allows it (letters, digits, - and _), else quoted: a dot would
+    make it a dotted key (port_type_map's "Wireless-802.11")."""
+    if key and all(c.isascii() and (c.isalnum() or c in "-_") for c in key):
+        return key
+    return toml_value(key)

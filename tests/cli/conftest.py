@@ -15,7 +15,7 @@ import time
 
 import pytest
 
-from pam_guard.config import parse_file
+from pam_guard.config import parse_file, toml_value
 from policy.addresses import parse_address
 from radius_hook.radius_gate import RadiusGate
 from tests.support.fixtures import made_then_removed
@@ -34,18 +34,6 @@ class Clock:
 
     def __call__(self) -> float:
         return self.now
-
-
-def _toml(value) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int | float):
-        return str(value)
-    if isinstance(value, str):
-        return json.dumps(value)
-    if isinstance(value, list | tuple):
-        return "[" + ", ".join(_toml(v) for v in value) + "]"
-    raise TypeError(value)
 
 
 class Site:
@@ -89,10 +77,10 @@ class Site:
     def write(self, sections: dict) -> None:
         """(Re)write the config; [store] url and a short timeout are filled in."""
         store = {"url": self.url, "timeout_seconds": 2, **sections.get("store", {})}
-        lines = ["[store]"] + [f"{k} = {_toml(v)}" for k, v in store.items()]
+        lines = ["[store]"] + [f"{k} = {toml_value(v)}" for k, v in store.items()]
         for section, values in sections.items():
             if section != "store":
-                lines += [f"[{section}]"] + [f"{k} = {_toml(v)}" for k, v in values.items()]
+                lines += [f"[{section}]"] + [f"{k} = {toml_value(v)}" for k, v in values.items()]
         fd = os.open(self.config + ".new", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as handle:
             handle.write("\n".join(lines) + "\n")
