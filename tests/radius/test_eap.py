@@ -68,6 +68,21 @@ def test_three_wrong_inner_passwords_lock_the_real_user_only(guard, start_stock_
     assert no_outer_identity(guard)
 
 
+def test_a_latin1_inner_password_lets_in_and_wrong_ones_lock(guard, start_stock_server):
+    # TTLS/PAP: the inner User-Password is the client's bytes; the `pam_guard` policy keeps
+    # it aside for the call (rlm_python3 cannot hand non-UTF-8 text to Python).
+    server = start_stock_server(guard, users={"lena": b"p\xe4ss"})
+    assert eap_login(server, "TTLS", "lena", b"p\xe4ss").ok
+    for wrong in (b"p\xe4s", b"w\xe4rong", b"\xff\xfe"):
+        assert not eap_login(server, "TTLS", "lena", wrong).ok
+    assert wait_for(lambda: outcomes(guard, "lena") == [("success", "")] + [("failure", "")] * 3), (
+        outcomes(guard, "lena")
+    )
+    assert not eap_login(server, "TTLS", "lena", b"p\xe4ss").ok  # locked
+    assert "UnicodeDecodeError" not in server.log_text()
+    assert no_outer_identity(guard)
+
+
 def test_wrong_peap_passwords_each_count_once_whatever_the_identifier(
     make_guard, start_stock_server
 ):

@@ -29,10 +29,12 @@ _USER_NAME = re.compile(r"Attribute 1 \(User-Name\) length=\d+\n\s+Value: '([^']
 _MSCHAPV2_ID = re.compile(r"EAP-MSCHAPV2: RX identifier \d+ mschapv2_id (\d+)")
 
 
-def _network(method: str, user: str, password: str, outer: str) -> str:
+def _network(method: str, user: str, password: str | bytes, outer: str) -> str:
+    # bytes (a Latin-1 password): wpa_supplicant reads an unquoted password as hex
+    secret = password.hex() if isinstance(password, bytes) else f'"{password}"'
     return (
         f'network={{\n\tkey_mgmt=WPA-EAP\n\teap={method}\n\tidentity="{user}"\n'
-        f'\tanonymous_identity="{outer}"\n\tpassword="{password}"\n'
+        f'\tanonymous_identity="{outer}"\n\tpassword={secret}\n'
         f'\tphase2="{PHASE2[method]}"\n}}\n'
     )
 
@@ -41,7 +43,7 @@ def eap_login(
     server,
     method: str,
     user: str,
-    password: str,
+    password: str | bytes,
     *,
     station: str = "02:00:00:00:00:01",
     nas: str = "192.0.2.1",

@@ -169,11 +169,16 @@ def start_stock_radius(
         handle.write(support.render_module(guard.path, python_dir))
     with open(os.path.join(root, "policy.d", "pam_guard"), "w") as handle:
         handle.write(support.policy_text())
-    lines = [f'"{name}" Cleartext-Password := "{pw}"' for name, pw in (users or {}).items()]
-    lines.append(f'DEFAULT Cleartext-Password := "{password}"')
+    # a password may be bytes (a Latin-1 one): the users file takes them as they are
+    lines = [
+        b'"%s" Cleartext-Password := "%s"'
+        % (name.encode(), pw if isinstance(pw, bytes) else pw.encode())
+        for name, pw in (users or {}).items()
+    ]
+    lines.append(f'DEFAULT Cleartext-Password := "{password}"'.encode())
     users_file = os.path.realpath(os.path.join(root, "users"))
-    with open(users_file, "w") as handle:
-        handle.write("\n".join(lines) + "\n")
+    with open(users_file, "wb") as handle:
+        handle.write(b"\n".join(lines) + b"\n")
     with open(os.path.join(root, "pyrad.dictionary"), "w") as handle:
         handle.write(support.PYRAD_DICTIONARY)
     secret = secrets.token_hex(12)
