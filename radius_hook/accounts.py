@@ -72,9 +72,6 @@ class Accounts:
         if copies is None:
             with self.lock:
                 return self.gate.history_for(attempt), False
-        kept = copies.get(user, time.monotonic())  # the answers just read may have brought one
-        if kept is not None:
-            return kept[1], False
         stamp = copies.stamp(user)  # before the read: a write after it shows as a new value
         with self.lock:
             account, history = self.gate.account_state(user, attempt.time)

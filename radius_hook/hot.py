@@ -126,30 +126,25 @@ class HotAccounts:
         slot = slot_of(user)
         return slot, self._view[slot], self._view[GLOBAL]
 
-    def keep(
-        self, user: str, stamp: tuple, account: dict, history, now: float, quiet: bool = False
-    ) -> None:
-        """Keep a copy loaded after `stamp` was read (`quiet`: already known, `set_quiet`)."""
+    def keep(self, user: str, stamp: tuple, account: dict, history, now: float) -> None:
+        """Keep a copy loaded after `stamp` was read (not yet quiet: `set_quiet`)."""
         if len(self._entries) >= MAX_ENTRIES:
             self._entries.clear()
-        self._entries[user] = [*stamp, now, account, history, quiet, None]
+        self._entries[user] = [*stamp, now, account, history, False, None]
 
-    def keep_written(self, user: str, stamp: tuple, account, history, bumped, now: float):
+    def keep_written(self, user: str, stamp: tuple, account, history, bumped, now: float) -> None:
         """Keep a copy that this process read inside its own write transaction, once that
         committed and bumped the user's counter: `stamp` was taken (`stamp`) before the
         read, `bumped` is what the bump found ({slot: value before}: note_change). If the
         slot still held the stamp's value then, no other writer bumped it in between; and
         as the read ran under the store's write lock, no write came between the read and
         this commit. So the copy is the user's state as of the bump: it is kept under the
-        value after it, and any later write by anyone shows as a newer one. The stamp it
-        is kept under, or None (not kept: a bump in between, no account, recent
-        denials)."""
+        value after it, and any later write by anyone shows as a newer one. Nothing is
+        kept after a bump in between, for no account, or with recent denials."""
         slot, value, global_value = stamp
         if not bumped or bumped.get(slot) != value or account is None or history.denied_recent:
-            return None
-        kept = (slot, value + 1, global_value)
-        self.keep(user, kept, account, history, now)
-        return kept
+            return
+        self.keep(user, (slot, value + 1, global_value), account, history, now)
 
     def preload(self, read, now: float) -> int:
         """Keep a copy of each of `read()`'s [(user, account, History)], read after the

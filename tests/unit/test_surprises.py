@@ -97,7 +97,7 @@ def test_a_bug_in_the_bulk_check_is_counted_and_the_copies_kept(copies, monkeypa
     assert copies.get("alice", 0.0) is not None and not copies.quiet("alice", 0.0)
 
 
-# --- Handoff: the recorder's start, successes kept back ----------------------------------
+# --- Handoff: the recorder's start ----------------------------------------------------------
 
 
 @pytest.fixture
