@@ -64,6 +64,15 @@ if [ ! -e "$ETC/audit.key" ]; then
     chmod 0600 "$ETC/audit.key"
     say "wrote $ETC/audit.key"
 fi
+# lockout.ignore_repeated_password's key (pam_guard/digests.py): radiusd (freerad) reads it too.
+if [ ! -e "$ETC/digest.key" ]; then
+    (umask 077; head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' > "$ETC/digest.key")
+    chmod 0600 "$ETC/digest.key"
+    say "wrote $ETC/digest.key"
+fi
+if getent group freerad >/dev/null 2>&1; then
+    chgrp freerad "$ETC/digest.key" && chmod 0640 "$ETC/digest.key"
+fi
 # Made 0700 once; a store shared with radiusd's user (share-store.sh, below) stays shared.
 [ -d "$STATE" ] || install -d -m 0700 -o root -g root "$STATE"
 "$PREFIX/bin/pam-guard" --config "$ETC/pam-guard.toml" init-store

@@ -34,6 +34,7 @@ PAM_USER_UNKNOWN = 10
 PAM_ACCT_EXPIRED = 13
 PAM_IGNORE = 25
 PAM_ERROR_MSG = 3
+PAM_TEXT_INFO = 4
 
 # PAM_TYPE -> the hook function for it (pam_exec sets PAM_TYPE to the management group).
 _PHASES = {
@@ -58,7 +59,11 @@ class ExecPamh:
     PAM_ACCT_EXPIRED = PAM_ACCT_EXPIRED
     PAM_IGNORE = PAM_IGNORE
     PAM_ERROR_MSG = PAM_ERROR_MSG
+    PAM_TEXT_INFO = PAM_TEXT_INFO
     exception = _NoUser
+    # pam_exec hands no password over here (expose_authtok is not used): a repeated wrong
+    # password counts again on su and sudo (lockout.ignore_repeated_password).
+    authtok = None
 
     def __init__(self, environ, out=None) -> None:
         self._environ = environ  # bytes -> bytes (os.environb): names may not be UTF-8

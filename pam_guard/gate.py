@@ -19,10 +19,12 @@ import time
 from pam_guard.errors import DirectoryError
 from policy import account as transition
 from policy import decide
+from policy.sources import pam_source
 from policy.types import (
     DENIED,
     FAILURE,
     INVALID_USER,
+    PAM,
     STORE_ERROR,
     SUCCESS,
     Attempt,
@@ -103,8 +105,13 @@ class Gate:
         client=None,
         secure=None,
         ruser=None,
+        source=None,
+        digest=None,
     ) -> Attempt:
-        """An Attempt stamped with the gate's clock; `address` must be canonical or None."""
+        """An Attempt stamped with the gate's clock; `address` must be canonical or None.
+        `source` (policy.sources): on PAM the address, else `local`, unless given."""
+        if source is None and channel == PAM:
+            source = pam_source(address)
         return Attempt(
             user,
             channel,
@@ -115,6 +122,8 @@ class Gate:
             secure,
             self.clock(),
             _sanitize_text(ruser),
+            source,
+            digest,
         )
 
     def preauth(self, attempt) -> Verdict:
@@ -123,15 +132,21 @@ class Gate:
         Most logins are not locked, so the first look is one read that takes no write lock;
         only a refusal goes on to the write transaction that records it.
         """
+        directory = None
+
+        def read(conn):
+            account = logins.account_row(conn, attempt.user, attempt.time, lock=False)
+            return logins.load_history(
+                conn, attempt, self.settings, account, full=False, directory=directory
+            )
 
         def run(attempt):
+            nonlocal directory
             directory = self._directory_state(attempt.user)
-            account = self._read_single(
-                lambda conn: logins.account_row(conn, attempt.user, attempt.time, lock=False)
-            )
-            history = logins.load_history(
-                None, attempt, self.settings, account, full=False, directory=directory
-            )
+            # one statement needs no transaction around it; smart lockout and address
+            # blocks read more (logins.lock_facts)
+            reader = self.read if logins.locks_read_more(self.settings) else self._read_single
+            history = reader(read)
             verdict = decide.check_preauth(attempt, history, self.settings)
             if verdict.allowed:
                 return verdict
@@ -232,6 +247,11 @@ class Gate:
     def record_failure(self, attempt) -> Verdict:
         """A failed authentication: record it; it may lock the account and alert the admin."""
         return self._guarded(attempt, self._record_failure)
+
+    def failed_since_last_login(self, user):
+        """(how many, when the last, where from) of `user`'s failures between this login
+        and the one before, or None (the session-open line). Raises StoreError."""
+        return self.read(lambda conn: logins.failures_since_last_login(conn, user))
 
     # --- sessions --------------------------------------------------------------------------
 
@@ -340,6 +360,7 @@ class Gate:
         elif record_success:
             logins.insert_event(conn, attempt, SUCCESS, verdict.reasons)
             logins.reset_failures(conn, attempt.user, attempt.time)
+            logins.note_familiar(conn, attempt, self.settings)
             self._user_notice(conn, attempt, account, SUCCESS)
         self._finish(conn, attempt, verdict, touch=not verdict.allowed or record_success)
         return verdict
@@ -353,6 +374,7 @@ class Gate:
         verdict = transition.success_verdict(history, attempt, self.settings)
         logins.insert_event(conn, attempt, SUCCESS)
         logins.reset_failures(conn, attempt.user, attempt.time)
+        logins.note_familiar(conn, attempt, self.settings)
         self._user_notice(conn, attempt, account, SUCCESS)
         self._finish(conn, attempt, verdict, touch=True)
         return verdict
@@ -361,14 +383,24 @@ class Gate:
         return self._in_transaction((attempt.user,), lambda conn: self._failure_in(conn, attempt))
 
     def _failure_in(self, conn, attempt) -> Verdict:
-        account = logins.account_row(conn, attempt.user, attempt.time, lock=True)
-        logins.insert_event(conn, attempt, FAILURE)
-        history = logins.load_history(conn, attempt, self.settings, account, full=True)
-        spray = logins.address_failure_users(conn, attempt.address, attempt.time, self.settings)
-        verdict = decide.after_failure(attempt, history, self.settings, spray)
-        if verdict.lock is not None:
-            logins.set_lock(conn, attempt.user, attempt.time, *verdict.lock)
+        """A failure, as policy.account.step makes it: counted in its bucket, then what it
+        leads to (locks, an address block, notices)."""
+        settings, now = self.settings, attempt.time
+        account = logins.account_row(conn, attempt.user, now, lock=True)
+        history = logins.load_history(conn, attempt, settings, account, full=True)
+        earlier = logins.address_failures(conn, attempt, settings)
+        bucket, history = decide.count_failure(attempt, history, settings)
+        verdict = decide.after_failure(attempt, history, settings, earlier, bucket)
+        logins.insert_event(conn, attempt, FAILURE, (), bucket)
+        locks = transition.failure_locks(verdict, history, now, settings)
+        if locks:
+            logins.write_locks(conn, attempt.user, dict(account, **locks))
+        if verdict.block is not None:
+            users = {u for u, _t in earlier} | {attempt.user}
+            logins.write_block(conn, verdict.block, len(earlier) + 1, ", ".join(sorted(users)))
         self._user_notice(conn, attempt, account, FAILURE)
+        if locks:
+            self._user_notice(conn, attempt, account, "lock", verdict)
         self._finish(conn, attempt, verdict, touch=True)
         return verdict
 
@@ -379,17 +411,28 @@ class Gate:
         for notice in transition.notices_to_queue(verdict, status_saved=touch):
             self._queue(conn, attempt.time, notice)
 
-    def _user_notice(self, conn, attempt, account, outcome) -> None:
+    def _user_notice(self, conn, attempt, account, outcome, verdict=None) -> None:
+        """The user's own notice of a failure, a success, or (`outcome` "lock", with the
+        failure's verdict) a lock of their account, when they asked for it."""
         wanted = account.get("notify_on", "") if account else ""
         if not wanted or outcome not in wanted.split(","):
             return
-        facts = (
+        facts: tuple = (
             ("user", attempt.user),
             ("time", attempt.time),
             ("outcome", outcome),
             ("address", attempt.address or attempt.address_raw or "local"),
             ("service", attempt.service),
         )
+        if verdict is not None:
+            lock = verdict.lock or verdict.unfamiliar_lock
+            scope = "account" if verdict.lock is not None else "unfamiliar sources"
+            told = next((dict(n.facts) for n in verdict.notices if n.kind == "lock"), {})
+            facts += (
+                ("expires", lock[1]),
+                ("scope", scope),
+                ("failures", told.get("failures", 1)),
+            )
         self._queue(
             conn,
             attempt.time,

@@ -114,6 +114,20 @@ def build_attempt(pamh, gate, user):
     )
 
 
+def with_digest(pamh, gate, attempt):
+    """`attempt` with the keyed digest of the wrong password PAM holds (PAM_AUTHTOK, set by
+    the password module that failed), for lockout.ignore_repeated_password."""
+    from pam_guard.digests import digest
+
+    def warn(text):
+        log(syslog.LOG_WARNING, text)
+
+    password = _item(pamh, "authtok")
+    if isinstance(attempt.user, bytes):
+        return attempt
+    return attempt._replace(digest=digest(gate.settings.source, attempt.user, password, warn))
+
+
 def in_setuid_process() -> bool:
     """True in a setuid or setgid program (real and effective ids differ): its caller chose
     the environment pam_python's interpreter started in."""
@@ -160,7 +174,7 @@ def refuse(pamh, verdict, phase: str, attempt, gate) -> int:
     """Tell the user one line, log the details, return the PAM code for this denial."""
     reasons = verdict.reasons or (STORE_ERROR,)
     first = reasons[0]
-    say(pamh, user_message(first))
+    say(pamh, user_message(first, verdict.until, attempt.time))
     detail = gate.last_error if first in (STORE_ERROR, INVALID_USER) else ""
     log(
         syslog.LOG_NOTICE,
@@ -223,6 +237,8 @@ def pam_sm_authenticate(pamh, flags, argv):
             return refuse(pamh, verdict, mode, attempt, gate)
         # Only reached after a failed password: record it and fail, whatever the store says
         # (the stack's [default=die] ends the login with the password module's error).
+        if gate.settings.lockout.ignore_repeated_password:
+            attempt = with_digest(pamh, gate, attempt)
         verdict = gate.record_failure(attempt)
         if INVALID_USER in verdict.reasons:
             log(syslog.LOG_NOTICE, f"authfail: {gate.last_error}")
@@ -289,6 +305,7 @@ def _session(pamh, argv, opening: bool):
             return pamh.PAM_IGNORE
         nas = os.uname().nodename
         if opening:
+            tell_failures(pamh, gate, user)
             rhost = _item(pamh, "rhost")
             ok = gate.session_start(
                 user,
@@ -307,6 +324,31 @@ def _session(pamh, argv, opening: bool):
     except Exception as exc:  # noqa: BLE001 - sessions never block a login
         log(syslog.LOG_ERR, f"session: internal error {type(exc).__name__}: {exc}")
         return pamh.PAM_IGNORE
+
+
+def tell_failures(pamh, gate, user) -> None:
+    """One line at session open when the user's password failed since their last login
+    ("3 failed logins since your last login, last from 203.0.113.7 at 10:42"), as
+    pam_lastlog's showfailed does. Never stops the session."""
+    try:
+        found = gate.failed_since_last_login(user)
+    except Exception as exc:  # noqa: BLE001 - store trouble: the session goes on
+        log(syslog.LOG_WARNING, f"session: failures since last login not read: {exc}")
+        return
+    if found is None:
+        return
+    count, when, where = found
+    import time
+
+    at = time.strftime("%H:%M", time.localtime(when))
+    if time.time() - when > 86400:
+        at = time.strftime("%Y-%m-%d %H:%M", time.localtime(when))
+    plural = "s" if count != 1 else ""
+    text = f"{count} failed login{plural} since your last login, last from {where} at {at}"
+    try:
+        pamh.conversation(pamh.Message(pamh.PAM_TEXT_INFO, text))
+    except Exception:  # noqa: BLE001 - a caller with no conversation
+        pass
 
 
 def pam_sm_open_session(pamh, flags, argv):

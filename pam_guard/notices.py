@@ -44,13 +44,37 @@ def failure_sources(conn, user: str, now: float, failures: int) -> str:
     return _listed(f"{source} ({n}x)" for source, n in counts.items())
 
 
+def _stays(f) -> str:
+    if f["expires"] is None:
+        return "Locked until an admin unlocks it."
+    minutes = max(1, round((float(f["expires"]) - float(f["time"])) / 60))
+    return f"Unlocks by itself at {_when(f['expires'])} (in {minutes} min)."
+
+
+def _what_locked(f) -> str:
+    """'account alice' or 'logins of alice from unfamiliar places' (smart lockout)."""
+    if f.get("scope") == "unfamiliar sources":
+        return f"logins of {f['user']} from unfamiliar places"
+    return f"account {f['user']}"
+
+
 def _lock(f, settings):
     user = f["user"]
-    if f["expires"] is None:
-        stays = "Locked until an admin unlocks it."
-    else:
-        stays = f"Unlocks by itself at {_when(f['expires'])}."
+    stays = _stays(f)
     sources = f.get("sources") or f"{f['address']} ({f['failures']}x)"
+    if f.get("scope") == "unfamiliar sources":
+        return (
+            f"pam-guard: {user} locked for unfamiliar sources",
+            f"Logins of {user} from sources unfamiliar to them are refused after "
+            f"{f['failures']} failed logins from such sources; familiar places still get in.\n"
+            f"When: {_when(f['time'])}\n"
+            f"From: {sources}\n"
+            f"Last try: {f['address']}, service {f['service'] or '-'}\n"
+            f"{stays}\n"
+            f"\n"
+            f"Unlock: pam-guard unlock {user}\n"
+            f"See:    pam-guard history {user} --failed\n",
+        )
     return (
         f"pam-guard: account {user} locked",
         f"Account {user} was locked after {f['failures']} failed logins.\n"
@@ -67,11 +91,23 @@ def _lock(f, settings):
 def _ip_alert(f, settings):
     address = f["address"]
     users = [u for u in f["users"].split(", ") if u]
+    blocked = ""
+    title = f"pam-guard: {f['failures']} failed logins from {address}"
+    if "blocked_until" in f:
+        until = f["blocked_until"]
+        blocked = (
+            f"Blocked for every user until {_when(until)}.\n"
+            if until is not None
+            else "Blocked for every user until an admin unblocks it.\n"
+        )
+        blocked += f"Unblock: pam-guard unblock {address}\n"
+        title = f"pam-guard: {address} blocked after {f['failures']} failed logins"
     return (
-        f"pam-guard: {f['failures']} failed logins from {address}",
+        title,
         f"Address {address} failed {f['failures']} logins within {f['minutes']} min"
         f" on {len(users)} account(s).\n"
         f"Accounts tried: {_listed(users)}\n"
+        f"{blocked}"
         f"\n"
         f"See: pam-guard history --ip {address} --failed\n",
     )
@@ -127,6 +163,20 @@ def _user_login(f, settings):
     )
 
 
+def _user_lock(f, settings):
+    what = _what_locked(f)
+    return (
+        f"pam-guard: your {what} was locked",
+        f"Your {what} was locked after failed logins.\n"
+        f"When: {_when(f['time'])}\n"
+        f"From: {f.get('sources') or f['address']}\n"
+        f"{_stays(f)}\n"
+        f"\n"
+        f"If these were not you, tell your administrator; if they were, wait or ask for an "
+        f"unlock.\n",
+    )
+
+
 _RENDER = {
     "lock": _lock,
     "ip_alert": _ip_alert,
@@ -135,6 +185,7 @@ _RENDER = {
     "status": _status,
     "user_failure": _user_login,
     "user_success": _user_login,
+    "user_lock": _user_lock,
 }
 KINDS = tuple(_RENDER)  # every kind of notice that is ever queued
 
@@ -157,6 +208,7 @@ def render(notice, settings, conn=None) -> tuple[str, str]:
     """(title, body) of a notice; with `conn` (the event's transaction) a lock notice also
     lists every address its failures came from."""
     facts = dict(notice.facts)
-    if notice.kind == "lock" and conn is not None:
-        facts["sources"] = failure_sources(conn, facts["user"], facts["time"], facts["failures"])
+    if notice.kind in ("lock", "user_lock") and conn is not None:
+        failures = facts.get("failures", 3)
+        facts["sources"] = failure_sources(conn, facts["user"], facts["time"], failures)
     return _RENDER[notice.kind](facts, settings)

@@ -12,15 +12,20 @@ the two together (tests/store/test_projection.py).
 - a lock (`locked`: a failure's, with its expiry, or an admin's, with none) and an admin's
   unlock (`unlocked`: the failure count starts again);
 - a lock that lapses by itself (unlock_after_minutes) gives the whole failure budget back
-  (`failures_since`).
+  (`failures_since`);
+- smart lockout: a failure from a source unfamiliar to the user counts in a bucket of its
+  own and may lock unfamiliar sources only; a success makes its source familiar; a wrong
+  password repeated counts toward nothing (policy.decide.failure_bucket).
 store/ writes the fields `locked` and `unlocked` give; an admin's write drops every kept
 copy (the global change counter).
 """
 
 from __future__ import annotations
 
-from policy.decide import after_failure, check, compute_status, status_notices
+from policy.decide import after_failure, check, compute_status, count_failure, status_notices
+from policy.locks import next_lock_count
 from policy.rules import MINUTE
+from policy.sources import familiar_key
 from policy.types import FAILURE, SUCCESS, Login, Verdict
 
 TYPE_CHECKING = False
@@ -59,6 +64,10 @@ def new_account(now: float) -> Account:
         status=None,
         notify_on="",
         notify_to="",
+        lock_count=0,
+        last_lock_at=None,
+        unfamiliar_locked_at=None,
+        unfamiliar_lock_expires=None,
     )
 
 
@@ -73,39 +82,90 @@ def facts(account: Account, directory: str | None = None) -> dict[str, Any]:
         last_activity=account["last_activity"],
         status=account["status"],
         directory=directory,
+        lock_count=account["lock_count"] or 0,
+        last_lock_at=account["last_lock_at"],
+        unfamiliar_locked_at=account["unfamiliar_locked_at"],
+        unfamiliar_lock_expires=account["unfamiliar_lock_expires"],
     )
 
 
-def failures_since(account: Account, now: float, settings: Settings) -> float:
-    """From when failures count toward the lock: the lockout window, the last success or
-    unlock, and the end of a lock that lifted by itself (which gives the whole budget back,
-    as pam_faillock does once unlock_time has passed)."""
+def failures_since(
+    account: Account, now: float, settings: Settings, bucket: str | None = None
+) -> float:
+    """From when failures of `bucket` (None: the account lock's; UNFAMILIAR: smart
+    lockout's) count: the lockout window, the last success or unlock, and the end of that
+    bucket's lock if it lifted by itself (which gives the whole budget back, as pam_faillock
+    does once unlock_time has passed)."""
     since = max(now - settings.lockout.period_minutes * MINUTE, account["reset_at"] or 0.0)
-    expires = account["lock_expires"]
-    if account["locked_at"] is not None and expires is not None and expires <= now:
+    prefix = "" if bucket is None else "unfamiliar_"
+    expires = account[prefix + "lock_expires"]
+    if account[prefix + "locked_at"] is not None and expires is not None and expires <= now:
         since = max(since, expires)
     return float(since)
 
 
 def failures_at(
-    failure_times: Sequence[float], account: Account, now: float, settings: Settings
+    failure_times: Sequence[float],
+    account: Account,
+    now: float,
+    settings: Settings,
+    bucket: str | None = None,
 ) -> int:
-    """The failure count at `now` (what the store counts then) from the times of the user's
-    failures: the window slides, a success or unlock starts it again, a lapsed lock too."""
-    since = failures_since(account, now, settings)
+    """The failure count of `bucket` at `now` (what the store counts then) from the times
+    of the user's failures in it: the window slides, a success or unlock starts it again, a
+    lapsed lock too."""
+    since = failures_since(account, now, settings, bucket)
     return sum(1 for t in failure_times if since < t <= now)
 
 
 def locked(now: float, reason: str, expires: float | None = None) -> Account:
-    """The account fields a lock sets: a failure's (with the expiry after_failure gives)
-    or an admin's (none: until an admin unlocks)."""
+    """The account fields an admin's lock sets (store.statements.SET_LOCK): until an admin
+    unlocks, unless `expires`."""
     return dict(locked_at=now, lock_expires=expires, lock_reason=reason[:TEXT_LIMIT])
 
 
+# The fields a failure's locks write (store.statements.WRITE_LOCKS).
+LOCK_FIELDS = (
+    "locked_at",
+    "lock_expires",
+    "lock_reason",
+    "unfamiliar_locked_at",
+    "unfamiliar_lock_expires",
+    "lock_count",
+    "last_lock_at",
+)
+
+
+def failure_locks(verdict: Verdict, history: History, now: float, settings: Settings) -> Account:
+    """The account fields the locks of a failure's verdict set (none: {}): the account
+    lock, smart lockout's lock of unfamiliar sources, and the count that makes the next
+    lock longer (policy.locks)."""
+    changes: dict[str, Any] = {}
+    if verdict.lock is not None:
+        changes.update(locked(now, *verdict.lock))
+    if verdict.unfamiliar_lock is not None:
+        changes.update(unfamiliar_locked_at=now, unfamiliar_lock_expires=verdict.unfamiliar_lock[1])
+    if changes:
+        changes.update(
+            lock_count=next_lock_count(history.lock_count, history.last_lock_at, now, settings),
+            last_lock_at=now,
+        )
+    return changes
+
+
 def unlocked(now: float) -> Account:
-    """The account fields an admin's unlock sets: no lock, and failures before `now` no
-    longer count."""
-    return dict(locked_at=None, lock_expires=None, lock_reason="", reset_at=now)
+    """The account fields an admin's unlock sets: no lock of either kind, failures before
+    `now` no longer count, and the next lock is a first one again."""
+    return dict(
+        locked_at=None,
+        lock_expires=None,
+        lock_reason="",
+        reset_at=now,
+        unfamiliar_locked_at=None,
+        unfamiliar_lock_expires=None,
+        lock_count=0,
+        last_lock_at=None,
+    )
 
 
 def later(stored: float | None, now: float) -> float:
@@ -183,13 +243,12 @@ def step(
         verdict = success_verdict(history, attempt, settings)
         return (*succeeded(account, history, attempt, settings, verdict), verdict)
     if kind == FAILURE:
-        history = history._replace(failures=history.failures + 1)
-        verdict = after_failure(attempt, history, settings)
+        bucket, history = count_failure(attempt, history, settings)
+        verdict = after_failure(attempt, history, settings, bucket=bucket)
         changes: dict[str, Any] = dict(
             last_activity=later(account["last_activity"], now), status=verdict.status
         )
-        if verdict.lock is not None:
-            changes.update(locked(now, *verdict.lock))
+        changes.update(failure_locks(verdict, history, now, settings))
         account = dict(account, **changes)
         return account, _with(history, account), verdict
     verdict = refusal_verdict(attempt, history, settings, refused)
@@ -217,10 +276,15 @@ def succeeded(
 
 
 def with_success(history: History, attempt: Attempt, settings: Settings) -> History:
-    """The History a full read gives once `attempt`'s success is stored: no failures since,
-    and (for the rules that read them) the address first among the recent successes' and
-    the login among those in the concurrent window."""
-    history = history._replace(failures=0)
+    """The History a full read gives once `attempt`'s success is stored: no failures since
+    (of either bucket), its source familiar (smart lockout), and (for the rules that read
+    them) the address first among the recent successes' and the login among those in the
+    concurrent window."""
+    history = history._replace(failures=0, unfamiliar_failures=0)
+    key = familiar_key(attempt.source)
+    if settings.lockout.unfamiliar_attempts and key is not None:
+        if key not in history.familiar_sources:
+            history = history._replace(familiar_sources=(*history.familiar_sources, key))
     if history.exempt:
         return history
     if settings.trackstat.enabled:
@@ -237,7 +301,14 @@ def with_success(history: History, attempt: Attempt, settings: Settings) -> Hist
 
 def as_of(history: History, now: float, settings: Settings) -> History:
     """`history` as a read at a later `now` gives it: the successes that have left the
-    concurrent window dropped (the store reads those after now - window)."""
+    concurrent window dropped (the store reads those after now - window), and the wrong
+    passwords that have left the lockout window. (Familiar sources are not dropped: the
+    projections this serves span minutes, familiar_days is days.)"""
+    if history.recent_digests:
+        since = now - settings.lockout.period_minutes * MINUTE
+        history = history._replace(
+            recent_digests=tuple(d for d in history.recent_digests if d[0] > since)
+        )
     if not settings.concurrent.enabled:
         return history
     since = now - settings.concurrent.window_minutes * MINUTE

@@ -1,8 +1,11 @@
 """Decisions: from (attempt, history, settings) to a Verdict.
 
 - `check` runs the rules of SPEC §4 in order before a login is let in, and says who is told.
+- `count_failure` puts a failure in its bucket (`failure_bucket`: the account lock's, smart
+  lockout's unfamiliar sources', or none for a repeated wrong password);
 - `after_failure` decides what a recorded failure leads to: a lock (never with custom
-  authentication), a lock notice, a password-spraying alert for the address.
+  authentication), a lock of unfamiliar sources, a block of its address, their notices, a
+  password-spraying alert for the address.
 - `compute_status` gives the user's risk status of SPEC §5.
 The caller passes history that already holds what the store knows; `now` is attempt.time.
 """
@@ -10,32 +13,46 @@ The caller passes history that already holds what the store knows; `now` is atte
 from __future__ import annotations
 
 from policy.addresses import in_any
+from policy.locks import lock_expiry, next_lock_count
 from policy.rules import (
     DAY,
     MINUTE,
     PREAUTH_RULES,
     RULES,
     attempt_trackstat,
+    block_active,
+    blockable,
     concurrent_logins,
     denies,
     failure_threshold,
     limits_exceeded,
     lock_active,
+    unfamiliar_lock_active,
 )
+from policy.sources import block_key, is_familiar
 from policy.types import (
     CONCURRENT_LOGIN,
     DIR_DISABLED,
     DIR_LOCKED,
     HIGH_RISK,
     INACTIVE,
+    LOCKED,
+    LOCKED_UNFAMILIAR,
     NEW,
     PASSWORD_SHARING,
     PROTECTED,
+    REPEATED,
     RISK,
+    SOURCE_BLOCKED,
+    UNFAMILIAR,
     UNPROTECTED,
+    AddressBlock,
     Notice,
     Verdict,
 )
+
+# A wrong password equal to one of the user's last this many is not counted again.
+REPEATS_REMEMBERED = 3
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # for mypy only: the login path imports no typing
@@ -89,7 +106,21 @@ def check(
         )
     status, why = compute_status(history, settings, attempt, denied=not allowed)
     notices.extend(status_notices(attempt.user, history.status, status, why))
-    return Verdict(allowed, reasons, None, tuple(notices), status, why, figure)
+    until = lifts_at(reasons, history)
+    return Verdict(allowed, reasons, None, tuple(notices), status, why, figure, until=until)
+
+
+def lifts_at(reasons: Sequence[str], history: History) -> float | None:
+    """When the lock or block behind the first of `reasons` lifts by itself (None: never,
+    or not a lock), for the user's message ("12 minutes left")."""
+    for reason in reasons:
+        if reason == LOCKED:
+            return history.lock_expires
+        if reason == LOCKED_UNFAMILIAR:
+            return history.unfamiliar_lock_expires
+        if reason == SOURCE_BLOCKED:
+            return history.address_block.expires
+    return None
 
 
 def check_preauth(attempt: Attempt, history: History, settings: Settings) -> Verdict:
@@ -107,67 +138,184 @@ def check_preauth(attempt: Attempt, history: History, settings: Settings) -> Ver
     return verdict._replace(status=None, status_why="", notices=notices)
 
 
+def failure_bucket(attempt: Attempt, history: History, settings: Settings) -> str | None:
+    """Which count a failure goes to: REPEATED (ignore_repeated_password, and its digest is
+    one of the last wrong passwords in the window: counted nowhere), UNFAMILIAR (smart
+    lockout, from a source unfamiliar to the user), or None (the account lock's)."""
+    lockout = settings.lockout
+    if lockout.ignore_repeated_password and attempt.digest is not None:
+        since = attempt.time - lockout.period_minutes * MINUTE
+        recent = [d for t, d in history.recent_digests if t > since][:REPEATS_REMEMBERED]
+        if attempt.digest in recent:
+            return REPEATED
+    if lockout.unfamiliar_attempts and not is_familiar(attempt.source, history.familiar_sources):
+        return UNFAMILIAR
+    return None
+
+
+def count_failure(
+    attempt: Attempt, history: History, settings: Settings
+) -> tuple[str | None, History]:
+    """(its bucket, `history` as read before the failure with this failure counted in its
+    bucket and its wrong password's digest first among the recent ones)."""
+    bucket = failure_bucket(attempt, history, settings)
+    if bucket is None:
+        history = history._replace(failures=history.failures + 1)
+    elif bucket == UNFAMILIAR:
+        history = history._replace(unfamiliar_failures=history.unfamiliar_failures + 1)
+    if attempt.digest is not None and settings.lockout.ignore_repeated_password:
+        digests = ((attempt.time, attempt.digest), *history.recent_digests)
+        history = history._replace(recent_digests=digests[:REPEATS_REMEMBERED])
+    return bucket, history
+
+
+def address_window(settings: Settings) -> float:
+    """How far back (seconds) a failure reads its address's earlier failures: the spraying
+    alert's period, or the address block's when longer."""
+    minutes = settings.lockout.ip_alert_period_minutes
+    if settings.address_block.enabled:
+        minutes = max(minutes, settings.address_block.period_minutes)
+    return minutes * MINUTE
+
+
 def after_failure(
     attempt: Attempt,
     history: History,
     settings: Settings,
-    address_failure_users: Sequence[str] = (),
+    address_failures: Sequence[tuple[str, float]] = (),
+    bucket: str | None = None,
 ) -> Verdict:
     """What a failed authentication leads to.
 
-    history.failures must already count this failure; address_failure_users lists the user
-    of every failure from this attempt's address within ip_alert_period_minutes (this one
-    included), for the password-spraying alert.
+    `history` must already count this failure in `bucket` (`count_failure` gives both);
+    `address_failures` holds
+    (user, time) of every earlier failure that counts from this attempt's address
+    (policy.sources.block_key) within `address_window`, for the spraying alert and the
+    address block.
     """
     lockout = settings.lockout
-    lock = None
+    now = attempt.time
+    lock = unfamiliar_lock = None
     notices = []
-    threshold = failure_threshold(attempt.user, settings)
-    if (
-        lockout.enabled
-        and not settings.custom_authentication.enabled
-        and not lock_active(history, attempt.time)
-        and history.failures >= threshold
-    ):
-        minutes = lockout.unlock_after_minutes
-        expires = attempt.time + minutes * MINUTE if minutes else None
-        lock = (f"{history.failures} failed logins within {lockout.period_minutes} min", expires)
-        notices.append(
-            Notice(
-                "lock",
-                attempt.user,
-                (
-                    ("user", attempt.user),
-                    ("time", attempt.time),
-                    ("failures", history.failures),
-                    ("address", attempt.address or attempt.address_raw or "local"),
-                    ("service", attempt.service),
-                    ("expires", expires),
-                ),
+    where = attempt.address or attempt.source or attempt.address_raw or "local"
+    if lockout.enabled and bucket is None:
+        if (
+            not settings.custom_authentication.enabled
+            and not lock_active(history, now)
+            and history.failures >= failure_threshold(attempt.user, settings)
+        ):
+            expires = _lock_expiry(history, now, settings)
+            lock = (
+                f"{history.failures} failed logins within {lockout.period_minutes} min",
+                expires,
             )
-        )
-    if attempt.address is not None and len(address_failure_users) >= lockout.ip_alert_attempts:
-        notices.append(
-            Notice(
-                "ip_alert",
-                attempt.address,
-                (
-                    ("address", attempt.address),
-                    ("failures", len(address_failure_users)),
-                    ("minutes", lockout.ip_alert_period_minutes),
-                    ("users", ", ".join(sorted(set(address_failure_users)))),
-                ),
+            notices.append(_lock_notice(attempt, history.failures, expires, where, "account"))
+    elif lockout.enabled and bucket == UNFAMILIAR:
+        if (
+            not unfamiliar_lock_active(history, now)
+            and history.unfamiliar_failures >= lockout.unfamiliar_attempts
+        ):
+            expires = _lock_expiry(history, now, settings)
+            unfamiliar_lock = (
+                f"{history.unfamiliar_failures} failed logins from unfamiliar sources "
+                f"within {lockout.period_minutes} min",
+                expires,
             )
-        )
+            notices.append(
+                _lock_notice(
+                    attempt, history.unfamiliar_failures, expires, where, "unfamiliar sources"
+                )
+            )
+    block = None
+    key = block_key(attempt.source)
+    if key is not None and bucket != REPEATED:
+        users = [
+            u for u, t in address_failures if t > now - lockout.ip_alert_period_minutes * MINUTE
+        ]
+        users.append(attempt.user)
+        block = _block(attempt, history.address_block, address_failures, settings)
+        if len(users) >= lockout.ip_alert_attempts or block is not None:
+            facts = [
+                ("address", key),
+                ("failures", len(users)),
+                ("minutes", lockout.ip_alert_period_minutes),
+                ("users", ", ".join(sorted(set(users)))),
+            ]
+            subject = key
+            if block is not None:
+                # its own rate-limit key: a block is told even right after the alert
+                facts.append(("blocked_until", block.expires))
+                subject = f"{key} blocked"
+            notices.append(Notice("ip_alert", subject, tuple(facts)))
     # A failed password opens no session: it must not count toward session limits or places.
     status, why = compute_status(history, settings, attempt, opens_session=False)
     notices.extend(status_notices(attempt.user, history.status, status, why))
-    return Verdict(True, (), lock, tuple(notices), status, why, None)
+    return Verdict(
+        True, (), lock, tuple(notices), status, why, None, bucket, unfamiliar_lock, block
+    )
+
+
+def _lock_expiry(history: History, now: float, settings: Settings) -> float | None:
+    return lock_expiry(
+        history.lock_count,
+        history.last_lock_at,
+        now,
+        settings.lockout.unlock_after_minutes,
+        settings,
+    )
+
+
+def _lock_notice(attempt: Attempt, failures: int, expires, where: str, scope: str) -> Notice:
+    return Notice(
+        "lock",
+        attempt.user,
+        (
+            ("user", attempt.user),
+            ("time", attempt.time),
+            ("failures", failures),
+            ("address", where),
+            ("service", attempt.service),
+            ("expires", expires),
+            ("scope", scope),
+        ),
+    )
+
+
+def _block(
+    attempt: Attempt,
+    block: AddressBlock | None,
+    address_failures: Sequence[tuple[str, float]],
+    settings: Settings,
+) -> AddressBlock | None:
+    """The block this failure sets on its address (address_block), or None: `attempts`
+    failures within `period_minutes`, counted from the end of the address's last block or
+    an admin's unblock."""
+    key = blockable(attempt, settings)
+    now = attempt.time
+    if key is None:
+        return None
+    block = block if block is not None and block.address == key else AddressBlock(key)
+    if block_active(block, now):
+        return None
+    ab = settings.address_block
+    since = max(now - ab.period_minutes * MINUTE, block.cleared_at or 0.0)
+    if block.blocked_at is not None and block.expires is not None:
+        since = max(since, block.expires)
+    failures = 1 + sum(1 for _user, t in address_failures if t > since)
+    if failures < ab.attempts:
+        return None
+    expires = lock_expiry(block.count, block.blocked_at, now, ab.block_minutes, settings)
+    count = next_lock_count(block.count, block.blocked_at, now, settings)
+    return AddressBlock(key, now, expires, count, block.cleared_at)
 
 
 def rules_apply(history: History, settings: Settings, user: str) -> bool:
     """Whether any enabled rule covers this user (protected vs unprotected)."""
-    if settings.lockout.enabled or settings.custom_authentication.enabled:
+    if (
+        settings.lockout.enabled
+        or settings.custom_authentication.enabled
+        or settings.address_block.enabled
+    ):
         return True
     if settings.ip_lock.enabled and (history.allow_list or history.deny_list):
         return True

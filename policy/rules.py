@@ -7,6 +7,7 @@ Each rule takes (attempt, history, settings) and returns the reason code it fire
 from __future__ import annotations
 
 from policy.addresses import matches, network_key
+from policy.sources import block_key, is_familiar
 from policy.types import (
     CONCURRENT_LOGIN,
     DIR_DISABLED,
@@ -15,11 +16,13 @@ from policy.types import (
     DIRECTORY_LOCKED,
     IP_RESTRICTED,
     LOCKED,
+    LOCKED_UNFAMILIAR,
     NOT_ENOUGH_DATA,
     OK,
     PASSWORD_SHARING,
     SESSION_LIMIT,
     SHARING,
+    SOURCE_BLOCKED,
     TrackstatFigure,
 )
 
@@ -51,6 +54,32 @@ def lock_active(history: History, now: float) -> bool:
     if history.locked_at is None:
         return False
     return history.lock_expires is None or history.lock_expires > now
+
+
+def unfamiliar_lock_active(history: History, now: float) -> bool:
+    """Smart lockout's lock of unfamiliar sources is in force."""
+    if history.unfamiliar_locked_at is None:
+        return False
+    expires = history.unfamiliar_lock_expires
+    return expires is None or expires > now
+
+
+def block_active(block, now: float) -> bool:
+    """An address block (AddressBlock or None) is in force."""
+    if block is None or block.blocked_at is None:
+        return False
+    return block.expires is None or block.expires > now
+
+
+def blockable(attempt: Attempt, settings: Settings) -> str | None:
+    """The key an address block of `attempt`'s source takes (policy.sources.block_key),
+    or None when address blocks are off, the source is no address, or it is in `ignore`."""
+    if not settings.address_block.enabled:
+        return None
+    key = block_key(attempt.source)
+    if key is None or matches(attempt.source, settings.address_block.ignore):
+        return None
+    return key
 
 
 def rule_locked(attempt: Attempt, history: History, settings: Settings) -> str | None:
@@ -163,6 +192,24 @@ def rule_session_limit(attempt: Attempt, history: History, settings: Settings) -
     return None
 
 
+def rule_locked_unfamiliar(attempt: Attempt, history: History, settings: Settings) -> str | None:
+    if not settings.lockout.unfamiliar_attempts or not unfamiliar_lock_active(
+        history, attempt.time
+    ):
+        return None
+    if is_familiar(attempt.source, history.familiar_sources):
+        return None
+    return LOCKED_UNFAMILIAR
+
+
+def rule_source_blocked(attempt: Attempt, history: History, settings: Settings) -> str | None:
+    key = blockable(attempt, settings)
+    block = history.address_block
+    if key is None or block is None or block.address != key:
+        return None
+    return SOURCE_BLOCKED if block_active(block, attempt.time) else None
+
+
 # Rule order of SPEC §4. `denies` says whether a fired reason refuses the login.
 RULES = (
     rule_locked,
@@ -171,8 +218,10 @@ RULES = (
     rule_password_sharing,
     rule_concurrent,
     rule_session_limit,
+    rule_locked_unfamiliar,
+    rule_source_blocked,
 )
-PREAUTH_RULES = (rule_locked, rule_directory)
+PREAUTH_RULES = (rule_locked, rule_directory, rule_locked_unfamiliar, rule_source_blocked)
 
 
 def denies(reason: str, settings: Settings) -> bool:

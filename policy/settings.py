@@ -53,6 +53,17 @@ def _int(low: int, high: int) -> Callable[[Any], int]:
     return check
 
 
+def _float(low: float, high: float) -> Callable[[Any], float]:
+    def check(value: Any) -> float:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ValueError(f"expected a number, got {value!r}")
+        if not low <= value <= high:
+            raise ValueError(f"must be between {low} and {high}, got {value}")
+        return float(value)
+
+    return check
+
+
 def _str(value: Any) -> str:
     if not isinstance(value, str):
         raise ValueError(f"expected a string, got {value!r}")
@@ -171,6 +182,20 @@ SCHEMA: dict[str, dict[str, tuple[Any, Callable[[Any], Any]]]] = {
         "admin_multiplier": (2, _int(1, 100)),
         "ip_alert_attempts": (3, _int(1, 100000)),
         "ip_alert_period_minutes": (5, _int(1, 525600)),
+        "unfamiliar_attempts": (0, _int(0, 1000)),
+        "familiar_days": (30, _int(1, 3650)),
+        "increment": (1.0, _float(1.0, 100.0)),
+        "max_unlock_after_minutes": (1440, _int(1, 525600)),
+        "increment_window_days": (1, _int(1, 3650)),
+        "permanent_after": (0, _int(0, 1000)),
+        "ignore_repeated_password": (False, _bool),
+    },
+    "address_block": {
+        "enabled": (False, _bool),
+        "attempts": (10, _int(1, 100000)),
+        "period_minutes": (10, _int(1, 525600)),
+        "block_minutes": (60, _int(1, 525600)),
+        "ignore": (["127.0.0.0/8", "::1/128"], _networks),
     },
     "custom_authentication": {
         "enabled": (False, _bool),

@@ -22,6 +22,10 @@ SECTIONS: dict[str, str] = {
     "concurrent": "Concurrent login prevention: one user logged in from two addresses at once.",
     "status": "The per-user risk status (high_risk, risk, new, inactive, protected, unprotected).",
     "notify": "Mail to the admin and to users; notices are queued and sent by pam-guard deliver.",
+    "address_block": (
+        "Refuse a spraying source address for every user for a while (fail2ban's job, inline); "
+        "pam-guard blocks lists them, pam-guard unblock lifts one."
+    ),
     "failure": "What a login gets when pam-guard cannot decide.",
     "radius": "How the FreeRADIUS module reads a request.",
 }
@@ -53,6 +57,35 @@ KEYS: dict[str, dict[str, str]] = {
             "spraying)."
         ),
         "ip_alert_period_minutes": "The window in which ip_alert_attempts are counted.",
+        "unfamiliar_attempts": (
+            "Smart lockout when > 0: failures from sources unfamiliar to the user count apart; "
+            "this many within period_minutes refuse unfamiliar sources only "
+            "(locked_unfamiliar), and never count toward the account lock."
+        ),
+        "familiar_days": "A source is familiar after a success from it within this many days.",
+        "increment": (
+            "Each lock within increment_window_days lasts this many times the previous one "
+            "(the first: unlock_after_minutes)."
+        ),
+        "max_unlock_after_minutes": "The longest a growing lock or block lasts.",
+        "increment_window_days": "Locks this close to the previous one grow (increment).",
+        "permanent_after": (
+            "When > 0, the Nth lock within increment_window_days stays until an admin unlocks."
+        ),
+        "ignore_repeated_password": (
+            "A wrong password equal to one of the user's last 3 wrong ones within "
+            "period_minutes does not count again (a keyed digest is kept, never the password; "
+            "PAM and RADIUS PAP)."
+        ),
+    },
+    "address_block": {
+        "enabled": "Block source addresses that fail too often, for every user.",
+        "attempts": "Failed logins from one address (IPv6: its /64), any users, that block it.",
+        "period_minutes": "The window in which those failures are counted.",
+        "block_minutes": (
+            "How long the first block lasts; later ones grow as locks do (lockout.increment)."
+        ),
+        "ignore": "Networks never blocked (like fail2ban's ignoreip).",
     },
     "custom_authentication": {
         "enabled": (

@@ -18,6 +18,20 @@ class LockoutSettings(NamedTuple):
     admin_multiplier: int
     ip_alert_attempts: int
     ip_alert_period_minutes: int
+    unfamiliar_attempts: int
+    familiar_days: int
+    increment: float
+    max_unlock_after_minutes: int
+    increment_window_days: int
+    permanent_after: int
+    ignore_repeated_password: bool
+
+class AddressBlockSettings(NamedTuple):
+    enabled: bool
+    attempts: int
+    period_minutes: int
+    block_minutes: int
+    ignore: tuple[str, ...]
 
 class CustomAuthenticationSettings(NamedTuple):
     enabled: bool
@@ -81,6 +95,7 @@ class RadiusSettings(NamedTuple):
 class Settings(NamedTuple):
     store: StoreSettings
     lockout: LockoutSettings
+    address_block: AddressBlockSettings
     custom_authentication: CustomAuthenticationSettings
     ip_lock: IpLockSettings
     trackstat: TrackstatSettings

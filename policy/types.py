@@ -23,6 +23,8 @@ IP_RESTRICTED = "ip_restricted"
 PASSWORD_SHARING = "password_sharing"
 CONCURRENT_LOGIN = "concurrent_login"
 SESSION_LIMIT = "session_limit"
+LOCKED_UNFAMILIAR = "locked_unfamiliar"
+SOURCE_BLOCKED = "source_blocked"
 INVALID_USER = "invalid_user"
 STORE_ERROR = "store_error"
 REASONS = (
@@ -33,6 +35,8 @@ REASONS = (
     PASSWORD_SHARING,
     CONCURRENT_LOGIN,
     SESSION_LIMIT,
+    LOCKED_UNFAMILIAR,
+    SOURCE_BLOCKED,
     INVALID_USER,
     STORE_ERROR,
 )
@@ -46,14 +50,19 @@ PROTECTED = "protected"
 UNPROTECTED = "unprotected"
 STATUSES = (HIGH_RISK, RISK, NEW, INACTIVE, PROTECTED, UNPROTECTED)
 
+# Which count a failure went to (events.bucket): the account lock's (None), the bucket of
+# sources unfamiliar to the user (smart lockout), or none (a repeated wrong password).
+UNFAMILIAR = "unfamiliar"
+REPEATED = "repeated"
+
 # Directory states reported by custom authentication.
 DIR_LOCKED = "locked"
 DIR_DISABLED = "disabled"
 
 Attempt = namedtuple(
     "Attempt",
-    "user channel service address address_raw client secure time ruser",
-    defaults=(None, None, None, 0.0, None),
+    "user channel service address address_raw client secure time ruser source digest",
+    defaults=(None, None, None, 0.0, None, None, None),
 )
 Attempt.__doc__ = """One login attempt.
 
@@ -61,7 +70,9 @@ user: the name as given; channel: "pam" | "radius"; service: PAM service or RADI
 type; address: canonical IP text or None (see policy.addresses.parse_address); address_raw:
 what the caller gave; client: tty, NAS, Calling-Station-Id...; secure: True/False/None;
 time: seconds since the epoch (the caller's clock, never read here); ruser: who asked for
-the login on PAM (PAM_RUSER: the caller of su or sudo), or None."""
+the login on PAM (PAM_RUSER: the caller of su or sudo), or None; source: where the person
+is, for familiarity (policy.sources; None: unknown); digest: a failure's keyed digest of
+the wrong password (pam_guard.digests), or None."""
 
 Session = namedtuple("Session", "service address started last_update")
 Session.__doc__ = "An open session: service, canonical address or None, start and last update."
@@ -88,8 +99,41 @@ History = namedtuple(
         "last_activity",  # time of the last login event or session change, or None
         "status",  # the stored status, or None
         "directory",  # None, DIR_LOCKED or DIR_DISABLED (custom authentication)
+        "lock_count",  # locks of the user within lockout.increment_window_days of the last
+        "last_lock_at",  # time of the last lock pam-guard set (growing locks), or None
+        "unfamiliar_locked_at",  # smart lockout: unfamiliar sources locked since, or None
+        "unfamiliar_lock_expires",  # when that lifts by itself, or None (admin unlocks)
+        "unfamiliar_failures",  # failures from unfamiliar sources in the lockout window
+        "familiar_sources",  # sources with a success within lockout.familiar_days
+        "recent_digests",  # digests of the last wrong passwords in the lockout window
+        "address_block",  # the attempt's address block: AddressBlock, or None
     ],
-    defaults=(False, None, None, "", 0, False, (), (), (), (), (), (), 0, None, None, None),
+    defaults=(
+        False,
+        None,
+        None,
+        "",
+        0,
+        False,
+        (),
+        (),
+        (),
+        (),
+        (),
+        (),
+        0,
+        None,
+        None,
+        None,
+        0,
+        None,
+        None,
+        None,
+        0,
+        (),
+        (),
+        None,
+    ),
 )
 History.__doc__ = "What the store knows of one user, as plain data, for one decision."
 
@@ -98,13 +142,27 @@ Notice.__doc__ = """A notice to queue: kind (lock, ip_alert, trackstat, concurre
 user_failure, user_success), subject (the user or address it is about, also the rate-limit
 key) and facts (a tuple of (name, value) pairs for the message)."""
 
-Verdict = namedtuple("Verdict", "allowed reasons lock notices status status_why trackstat")
+AddressBlock = namedtuple(
+    "AddressBlock", "address blocked_at expires count cleared_at", defaults=(None, None, 0, None)
+)
+AddressBlock.__doc__ = """A source address's block row (address_block): its key (IPv4
+address or IPv6 /64), when the last block began and ends (None: until an admin unblocks;
+blocked_at None: never blocked), blocks within lockout.increment_window_days of the last,
+and when an admin last lifted one (failures before it no longer count)."""
+
+Verdict = namedtuple(
+    "Verdict",
+    "allowed reasons lock notices status status_why trackstat bucket unfamiliar_lock block until",
+    defaults=(None, None, None, None),
+)
 Verdict.__doc__ = """The outcome of a decision.
 
 allowed: the login may go on; reasons: every reason code that fired, in rule order; lock:
 None, or (reason text, expires time or None) when the account must now be locked; notices:
 Notice tuples to queue; status, status_why: the user's status after this attempt and why;
-trackstat: the TrackstatFigure used, or None."""
+trackstat: the TrackstatFigure used, or None; a failure's bucket (None, UNFAMILIAR,
+REPEATED), unfamiliar_lock ((reason text, expires or None), as lock) and block
+(AddressBlock) when it sets one; until: for a refusal by a lock or block, when it lifts (None: not by itself)."""
 
 TrackstatFigure = namedtuple(
     "TrackstatFigure", "logins_used unique_addresses percent determination addresses"

@@ -13,7 +13,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from policy import account as transition
 from policy.addresses import LOCAL, parse_network
 from store import statements as sql
-from store.schema import accounts, address_rules, audit, events, outbox, sessions
+from store.schema import accounts, address_blocks, address_rules, audit, events, outbox, sessions
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -322,3 +322,45 @@ def locked_count(conn: Connection, now: float) -> int:
             )
         )
     ).scalar_one()
+
+
+def blocks(conn: Connection, now: float, active_only: bool = True) -> Sequence[Any]:
+    """Address blocks (address_block), newest first: those in force at `now`, or every
+    row with `active_only` False (ended blocks are kept: the next one grows from them)."""
+    query = select(address_blocks).where(address_blocks.c.blocked_at.is_not(None))
+    if active_only:
+        query = query.where(or_(address_blocks.c.expires.is_(None), address_blocks.c.expires > now))
+    return conn.execute(query.order_by(address_blocks.c.blocked_at.desc())).all()
+
+
+def unblock(conn: Connection, cidr: str, now: float) -> list[str]:
+    """Lift every block in force whose address lies in `cidr` (an address or a network):
+    the address keys lifted. Failures before `now` no longer count toward the next block;
+    the block count stays (a block soon after grows, as a lock does)."""
+    from policy.addresses import matches
+    from policy.sources import block_key
+
+    net = parse_network(cidr)
+    if net is None:
+        return []
+    wanted = str(net)
+    lifted = []
+    for row in blocks(conn, now):
+        key = row.address
+        first = key.split("/", 1)[0]
+        # an IPv6 /64 key is lifted by any address in it, or a network holding it
+        inside = matches(first, (wanted,)) or block_key(wanted.split("/", 1)[0]) == key
+        if inside:
+            lifted.append(key)
+    if lifted:
+        conn.execute(
+            update(address_blocks)
+            .where(address_blocks.c.address.in_(lifted))
+            .values(expires=now, cleared_at=now)
+        )
+    return lifted
+
+
+def blocked_count(conn: Connection, now: float) -> int:
+    """Addresses blocked at `now` (the metrics gauge)."""
+    return len(blocks(conn, now))

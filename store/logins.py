@@ -7,8 +7,10 @@ holds the transaction. Nothing here decides: policy/ does.
 from __future__ import annotations
 
 from policy import account as transition
-from policy.rules import MINUTE
-from policy.types import History, Login, Session
+from policy.decide import REPEATS_REMEMBERED, address_window
+from policy.rules import DAY, MINUTE, blockable
+from policy.sources import block_key, familiar_key
+from policy.types import UNFAMILIAR, AddressBlock, History, Login, Session
 from store import statements as sql
 
 TYPE_CHECKING = False
@@ -32,6 +34,10 @@ _ACCOUNT_FIELDS = (
     "status",
     "notify_on",
     "notify_to",
+    "lock_count",
+    "last_lock_at",
+    "unfamiliar_locked_at",
+    "unfamiliar_lock_expires",
 )
 
 
@@ -60,7 +66,9 @@ def load_history(
     full: bool,
     directory: str | None = None,
 ) -> History:
-    """History for one decision. `full` loads what every rule needs; otherwise locks only.
+    """History for one decision. `full` loads what every rule needs; otherwise what the
+    locks need (preauth: the account, and with smart lockout or address blocks the user's
+    familiar sources and the source's block).
 
     A user with no account row yet is read all the same: sessions, address lists and
     denials can be stored before their first outcome is (a RADIUS recorder a moment behind
@@ -68,14 +76,30 @@ def load_history(
     user = attempt.user
     now = attempt.time
     if account is None:
-        if not full:
+        if not full and not locks_read_more(settings):
             return History(directory=directory)
         account = transition.new_account(now)
     base = transition.facts(account, directory)
+    if locks_read_more(settings):
+        assert conn is not None
+        base.update(lock_facts(conn, attempt, settings))
     if not full:
         return History(**base)
     assert conn is not None  # only a locks-only History is made without the store
     base["failures"] = count_failures(conn, user, now, settings, account)
+    if settings.lockout.unfamiliar_attempts:
+        since = transition.failures_since(account, now, settings, UNFAMILIAR)
+        base["unfamiliar_failures"] = conn.one(
+            sql.COUNT_UNFAMILIAR_SINCE, {"user": user, "since": since}
+        )[0]
+    if settings.lockout.ignore_repeated_password:
+        since = now - settings.lockout.period_minutes * MINUTE
+        base["recent_digests"] = tuple(
+            (t, d)
+            for t, d in conn.all(
+                sql.RECENT_DIGESTS, {"user": user, "since": since, "limit": REPEATS_REMEMBERED}
+            )
+        )
     st = settings.status
     base["denied_recent"] = conn.one(
         sql.COUNT_OUTCOME_SINCE,
@@ -105,6 +129,26 @@ def load_history(
     return History(**base)
 
 
+def locks_read_more(settings: Settings) -> bool:
+    """Whether the locks decided before the password read more than the account row: smart
+    lockout (the user's familiar sources) and address blocks (the source's block)."""
+    return bool(settings.lockout.unfamiliar_attempts) or settings.address_block.enabled
+
+
+def lock_facts(conn: Connection, attempt: Attempt, settings: Settings) -> dict[str, Any]:
+    """The History fields smart lockout and address blocks read for `attempt`."""
+    found: dict[str, Any] = {}
+    if settings.lockout.unfamiliar_attempts and familiar_key(attempt.source) is not None:
+        since = attempt.time - settings.lockout.familiar_days * DAY
+        rows = conn.all(sql.FAMILIAR_SOURCES, {"user": attempt.user, "since": since})
+        found["familiar_sources"] = tuple(r[0] for r in rows)
+    key = blockable(attempt, settings)
+    if key is not None:
+        row = conn.one(sql.READ_BLOCK, {"net": key})
+        found["address_block"] = None if row is None else AddressBlock(*row)
+    return found
+
+
 def account_only(settings: Settings) -> bool:
     """Whether the enabled rules and the status need nothing of a user's history but the
     account row and the recent denials (true of the default settings: lockout only).
@@ -114,8 +158,12 @@ def account_only(settings: Settings) -> bool:
     (`account_and_denials`) gives everything a decision or a recorded success needs.
     """
     st = settings.status
+    lockout = settings.lockout
     return not (
-        settings.ip_lock.enabled
+        lockout.unfamiliar_attempts
+        or lockout.ignore_repeated_password
+        or settings.address_block.enabled
+        or settings.ip_lock.enabled
         or settings.trackstat.enabled
         or settings.concurrent.enabled
         or st.session_limits
@@ -175,30 +223,32 @@ def count_failures(
 ) -> int:
     """Failures that count toward the lock now (policy.account.failures_since)."""
     since = transition.failures_since(account, now, settings)
-    count: int = conn.one(
-        sql.COUNT_OUTCOME_SINCE, {"user": user, "outcome": "failure", "since": since}
-    )[0]
+    count: int = conn.one(sql.COUNT_FAILURES_SINCE, {"user": user, "since": since})[0]
     return count
 
 
-def address_failure_users(
-    conn: Connection, address: str | None, now: float, settings: Settings
-) -> tuple[str, ...]:
-    """The user of each failure from `address` within the address-alert period."""
-    if address is None:
+def address_failures(
+    conn: Connection, attempt: Attempt, settings: Settings
+) -> tuple[tuple[str, float], ...]:
+    """(user, time) of each earlier failure that counts from `attempt`'s address key
+    (policy.sources.block_key) within policy.decide.address_window."""
+    net = block_key(attempt.source)
+    if net is None:
         return ()
     if conn.dialect == "postgresql":
         # Without it, N users failing at once from one address each count fewer than N and
         # the spraying alert comes late or never (SQLite serialises writes already).
-        conn.execute(sql.LOCK_ADDRESS, {"address": address})
-    since = now - settings.lockout.ip_alert_period_minutes * MINUTE
-    return tuple(
-        r[0] for r in conn.all(sql.ADDRESS_FAILURE_USERS, {"address": address, "since": since})
-    )
+        conn.execute(sql.LOCK_ADDRESS, {"net": net})
+    since = attempt.time - address_window(settings)
+    return tuple((u, t) for u, t in conn.all(sql.ADDRESS_FAILURES, {"net": net, "since": since}))
 
 
-def event_row(attempt: Attempt, outcome: str, reasons: Sequence[str] = ()) -> dict[str, Any]:
-    """INSERT_EVENT's parameters for one attempt (also for Connection.execute_many)."""
+def event_row(
+    attempt: Attempt, outcome: str, reasons: Sequence[str] = (), bucket: str | None = None
+) -> dict[str, Any]:
+    """INSERT_EVENT's parameters for one attempt (also for Connection.execute_many); a
+    failure's `bucket` and digest."""
+    failed = outcome == "failure"
     return {
         "ts": attempt.time,
         "user": attempt.user,
@@ -211,13 +261,61 @@ def event_row(attempt: Attempt, outcome: str, reasons: Sequence[str] = ()) -> di
         "outcome": outcome,
         "reasons": ",".join(reasons),
         "ruser": attempt.ruser,
+        "bucket": bucket if failed else None,
+        "net": block_key(attempt.source) if failed else None,
+        "digest": attempt.digest if failed else None,
     }
 
 
 def insert_event(
-    conn: Connection, attempt: Attempt, outcome: str, reasons: Sequence[str] = ()
+    conn: Connection,
+    attempt: Attempt,
+    outcome: str,
+    reasons: Sequence[str] = (),
+    bucket: str | None = None,
 ) -> None:
-    conn.execute(sql.INSERT_EVENT, event_row(attempt, outcome, reasons))
+    conn.execute(sql.INSERT_EVENT, event_row(attempt, outcome, reasons, bucket))
+
+
+def note_familiar(conn: Connection, attempt: Attempt, settings: Settings) -> None:
+    """A success makes its source familiar to the user (smart lockout only)."""
+    key = familiar_key(attempt.source)
+    if settings.lockout.unfamiliar_attempts and key is not None:
+        conn.execute(sql.NOTE_FAMILIAR, {"user": attempt.user, "source": key, "now": attempt.time})
+
+
+def write_locks(conn: Connection, user: str, account: Account) -> None:
+    """Every lock field of `account` (policy.account.failure_locks changed some)."""
+    conn.execute(sql.WRITE_LOCKS, {"user": user, **{f: account[f] for f in transition.LOCK_FIELDS}})
+
+
+def write_block(conn: Connection, block: AddressBlock, failures: int, users: str) -> None:
+    """The block a failure set on its address."""
+    conn.execute(
+        sql.WRITE_BLOCK,
+        {
+            "address": block.address,
+            "blocked_at": block.blocked_at,
+            "expires": block.expires,
+            "block_count": block.count,
+            "failures": failures,
+            "users": users[:1024],
+        },
+    )
+
+
+def failures_since_last_login(conn: Connection, user: str) -> tuple[int, float, str] | None:
+    """(how many, when the last, where from) of the user's failures between their last
+    login and the one before (the session-open line), or None when there were none."""
+    times = [r[0] for r in conn.all(sql.LAST_SUCCESSES, {"user": user})]
+    if not times:
+        return None
+    since = times[1] if len(times) > 1 else 0.0
+    row = conn.one(sql.FAILURES_BETWEEN, {"user": user, "since": since, "until": times[0]})
+    if row is None:
+        return None
+    ts, address, raw, count = row
+    return count, ts, address or raw or "local"
 
 
 def success_update(user: str, now: float, status: str, why: str) -> dict[str, Any]:

@@ -43,14 +43,22 @@ events = Table(
     Column("outcome", String(16), nullable=False),  # success | failure | denied
     Column("reasons", String(256), nullable=False, server_default=""),  # comma-separated codes
     Column("ruser", String(USER_LEN)),  # PAM_RUSER: who ran su or sudo (revision 0004), escaped
+    # Revision 0005. A failure's count (policy.types: NULL the account lock's, "unfamiliar",
+    # "repeated"); the address key blocks and spraying alerts count by (policy.sources.
+    # block_key: an IPv4 address, an IPv6 /64); a keyed digest of a wrong password
+    # (lockout.ignore_repeated_password, pam_guard.digests), never the password.
+    Column("bucket", String(16)),
+    Column("net", String(64)),
+    Column("digest", String(64)),
 )
-# A decision reads one user's recent events of one outcome; spraying alerts read one address's
-# failures, and nothing on the login path reads its successes: failures only (revision 0003),
-# so that a success does not write a page of this index at a random place.
+# A decision reads one user's recent events of one outcome; spraying alerts and address blocks
+# read one address key's failures, and nothing on the login path reads its successes:
+# failures only (revisions 0003, 0005), so that a success does not write a page of this index
+# at a random place.
 Index("ix_events_user_outcome_ts", events.c.username, events.c.outcome, events.c.ts)
 Index(
-    "ix_events_address_failures",
-    events.c.address,
+    "ix_events_net_failures",
+    events.c.net,
     events.c.ts,
     sqlite_where=text("outcome = 'failure'"),
     postgresql_where=text("outcome = 'failure'"),
@@ -74,6 +82,35 @@ accounts = Table(
     Column("status_since", Float),
     Column("notify_on", String(32), nullable=False, server_default=""),  # "failure,success"
     Column("notify_to", String(1024), nullable=False, server_default=""),
+    # Revision 0005: growing locks (policy.locks) and smart lockout's lock of unfamiliar
+    # sources.
+    Column("lock_count", Integer, nullable=False, server_default="0"),
+    Column("last_lock_at", Float),
+    Column("unfamiliar_locked_at", Float),
+    Column("unfamiliar_lock_expires", Float),
+)
+
+# Sources a user succeeded from (smart lockout: policy.sources.familiar_key), revision 0005.
+familiar_sources = Table(
+    "familiar_sources",
+    metadata,
+    Column("username", String(USER_LEN), primary_key=True),
+    Column("source", String(64), primary_key=True),
+    Column("last_success", Float, nullable=False),
+)
+
+# Source addresses blocked for every user (address_block), revision 0005: one row an address
+# key, kept after the block ends (the next block grows from it).
+address_blocks = Table(
+    "address_blocks",
+    metadata,
+    Column("address", String(64), primary_key=True),
+    Column("blocked_at", Float),  # when the last block began
+    Column("expires", Float),  # when it ends; NULL: until pam-guard unblock
+    Column("block_count", Integer, nullable=False, server_default="0"),
+    Column("failures", Integer, nullable=False, server_default="0"),  # that set it
+    Column("users", String(1024), nullable=False, server_default=""),  # whom they tried
+    Column("cleared_at", Float),  # pam-guard unblock: failures before it no longer count
 )
 
 # Per-user address lists (SPEC §4 ip_restricted): kind is "allow" or "deny".

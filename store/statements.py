@@ -15,14 +15,16 @@ INSERT INTO accounts (username, first_seen, reset_at, lock_reason, exempt, statu
 VALUES (:user, :now, 0, '', :false, '', '', '')
 ON CONFLICT (username) DO UPDATE SET username = excluded.username
 RETURNING first_seen, last_activity, reset_at, locked_at, lock_expires, lock_reason, exempt,
-          status, notify_on, notify_to
+          status, notify_on, notify_to, lock_count, last_lock_at, unfamiliar_locked_at,
+          unfamiliar_lock_expires
 """
 
 ACCOUNT_NAMES = "SELECT username FROM accounts ORDER BY username"
 
 READ_ACCOUNT = """
 SELECT first_seen, last_activity, reset_at, locked_at, lock_expires, lock_reason, exempt,
-       status, notify_on, notify_to
+       status, notify_on, notify_to, lock_count, last_lock_at, unfamiliar_locked_at,
+       unfamiliar_lock_expires
 FROM accounts WHERE username = :user
 """
 
@@ -31,7 +33,8 @@ FROM accounts WHERE username = :user
 # READ_ACCOUNT's fields, then the denied count of COUNT_OUTCOME_SINCE, in one statement.
 ACCOUNT_AND_DENIALS = """
 SELECT first_seen, last_activity, reset_at, locked_at, lock_expires, lock_reason, exempt,
-       status, notify_on, notify_to,
+       status, notify_on, notify_to, lock_count, last_lock_at, unfamiliar_locked_at,
+       unfamiliar_lock_expires,
        (SELECT count(*) FROM events
         WHERE events.username = :user AND events.outcome = 'denied' AND events.ts > :since)
 FROM accounts WHERE username = :user
@@ -43,7 +46,8 @@ FROM accounts WHERE username = :user
 # last_activity: every success would write one more page of it).
 RECENT_ACCOUNTS = """
 SELECT username, first_seen, last_activity, reset_at, locked_at, lock_expires, lock_reason,
-       exempt, status, notify_on, notify_to
+       exempt, status, notify_on, notify_to, lock_count, last_lock_at, unfamiliar_locked_at,
+       unfamiliar_lock_expires
 FROM accounts
 WHERE last_activity > :active_since
   AND username NOT IN (SELECT username FROM events
@@ -54,9 +58,9 @@ LIMIT :limit
 
 INSERT_EVENT = """
 INSERT INTO events (ts, username, channel, service, address, address_raw, client, secure,
-                    outcome, reasons, ruser)
+                    outcome, reasons, ruser, bucket, net, digest)
 VALUES (:ts, :user, :channel, :service, :address, :address_raw, :client, :secure,
-        :outcome, :reasons, :ruser)
+        :outcome, :reasons, :ruser, :bucket, :net, :digest)
 """
 
 COUNT_OUTCOME_SINCE = """
@@ -64,24 +68,71 @@ SELECT count(*) FROM events
 WHERE username = :user AND outcome = :outcome AND ts > :since
 """
 
+# Failures of one count (policy.types: the account lock's has no bucket) since a time.
+COUNT_FAILURES_SINCE = """
+SELECT count(*) FROM events
+WHERE username = :user AND outcome = 'failure' AND ts > :since AND bucket IS NULL
+"""
+
+COUNT_UNFAMILIAR_SINCE = """
+SELECT count(*) FROM events
+WHERE username = :user AND outcome = 'failure' AND ts > :since AND bucket = 'unfamiliar'
+"""
+
 # A user's outcomes since a time (radius_hook: which records handed to the recorder are
-# stored, and when the failures in the lockout window fell); the IN list lets the
-# (user, outcome, ts) index serve.
+# stored, and when the failures in the lockout window fell, in which count); the IN list
+# lets the (user, outcome, ts) index serve.
 OUTCOMES_SINCE = """
-SELECT ts, outcome FROM events
+SELECT ts, outcome, bucket FROM events
 WHERE username = :user AND outcome IN ('success', 'failure', 'denied') AND ts >= :since
 """
 
-ADDRESS_FAILURE_USERS = """
-SELECT username FROM events
-WHERE address = :address AND outcome = 'failure' AND ts > :since
+# The failures that count from one address key (policy.sources.block_key) since a time:
+# every user's, but a repeated wrong password's.
+ADDRESS_FAILURES = """
+SELECT username, ts FROM events
+WHERE net = :net AND outcome = 'failure' AND ts > :since
+  AND (bucket IS NULL OR bucket <> 'repeated')
+"""
+
+# The digests of a user's last wrong passwords (lockout.ignore_repeated_password), newest first.
+RECENT_DIGESTS = """
+SELECT ts, digest FROM events
+WHERE username = :user AND outcome = 'failure' AND ts > :since AND digest IS NOT NULL
+ORDER BY ts DESC LIMIT :limit
+"""
+
+FAMILIAR_SOURCES = """
+SELECT source FROM familiar_sources WHERE username = :user AND last_success > :since
+"""
+
+# A success makes its source familiar (policy.sources.familiar_key); never moves back.
+NOTE_FAMILIAR = """
+INSERT INTO familiar_sources (username, source, last_success) VALUES (:user, :source, :now)
+ON CONFLICT (username, source) DO UPDATE SET
+    last_success = CASE WHEN familiar_sources.last_success < excluded.last_success
+                        THEN excluded.last_success ELSE familiar_sources.last_success END
+"""
+
+READ_BLOCK = """
+SELECT address, blocked_at, expires, block_count, cleared_at FROM address_blocks
+WHERE address = :net
+"""
+
+# The fields of a block a failure sets (policy.decide.after_failure's AddressBlock).
+WRITE_BLOCK = """
+INSERT INTO address_blocks (address, blocked_at, expires, block_count, failures, users)
+VALUES (:address, :blocked_at, :expires, :block_count, :failures, :users)
+ON CONFLICT (address) DO UPDATE SET
+    blocked_at = excluded.blocked_at, expires = excluded.expires,
+    block_count = excluded.block_count, failures = excluded.failures, users = excluded.users
 """
 
 # PostgreSQL only: serialises failures from one address across users until commit, so the
-# count of ADDRESS_FAILURE_USERS read after it sees every earlier failure (the account row
+# count of ADDRESS_FAILURES read after it sees every earlier failure (the account row
 # lock only orders one user's). SQLite's BEGIN IMMEDIATE already serialises every write.
 # The first key namespaces pam-guard's advisory locks ('pg' in ASCII).
-LOCK_ADDRESS = "SELECT pg_advisory_xact_lock(28775, hashtext(:address))"
+LOCK_ADDRESS = "SELECT pg_advisory_xact_lock(28775, hashtext(:net))"
 
 ADDRESS_RULES = "SELECT kind, entry FROM address_rules WHERE username = :user"
 
@@ -149,7 +200,16 @@ UPDATE accounts SET
 WHERE username = :user
 """
 
-# The fields policy.account.locked gives.
+# The fields policy.account.failure_locks gives (every lock field of the account).
+WRITE_LOCKS = """
+UPDATE accounts SET locked_at = :locked_at, lock_expires = :lock_expires,
+       lock_reason = :lock_reason, unfamiliar_locked_at = :unfamiliar_locked_at,
+       unfamiliar_lock_expires = :unfamiliar_lock_expires, lock_count = :lock_count,
+       last_lock_at = :last_lock_at
+WHERE username = :user
+"""
+
+# The fields policy.account.locked gives (an admin's lock).
 SET_LOCK = """
 UPDATE accounts SET locked_at = :locked_at, lock_expires = :lock_expires, lock_reason = :lock_reason
 WHERE username = :user
@@ -158,8 +218,27 @@ WHERE username = :user
 # The fields policy.account.unlocked gives (pam-guard unlock).
 CLEAR_LOCK = """
 UPDATE accounts SET locked_at = :locked_at, lock_expires = :lock_expires,
-       lock_reason = :lock_reason, reset_at = :reset_at
+       lock_reason = :lock_reason, reset_at = :reset_at,
+       unfamiliar_locked_at = :unfamiliar_locked_at,
+       unfamiliar_lock_expires = :unfamiliar_lock_expires, lock_count = :lock_count,
+       last_lock_at = :last_lock_at
 WHERE username = :user
+"""
+
+# The two newest successes of a user (the session-open line: failures since the last login).
+LAST_SUCCESSES = """
+SELECT ts FROM events WHERE username = :user AND outcome = 'success'
+ORDER BY ts DESC LIMIT 2
+"""
+
+# A user's newest failure between two times, and how many there were (the session-open line).
+FAILURES_BETWEEN = """
+SELECT ts, address, address_raw,
+       (SELECT count(*) FROM events
+        WHERE username = :user AND outcome = 'failure' AND ts > :since AND ts < :until)
+FROM events
+WHERE username = :user AND outcome = 'failure' AND ts > :since AND ts < :until
+ORDER BY ts DESC LIMIT 1
 """
 
 # Where a user's last failures came from (a lock notice lists them), newest first.

@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import stat
 
@@ -44,7 +45,10 @@ TABLES = {
     "outbox": "id",
     "address_rules": "id",
     "audit": "seq",
+    "familiar_sources": "username, source",
+    "address_blocks": "address",
 }
+ADDED_LATER = ("familiar_sources", "address_blocks")  # revision 0005
 
 
 def migrate(url: str, target: str, extra_versions=None, down: bool = False) -> None:
@@ -67,15 +71,27 @@ def migrate(url: str, target: str, extra_versions=None, down: bool = False) -> N
 
 
 def snapshot(url: str) -> dict:
-    """Every row of every table, in key order."""
+    """Every row of every table, in key order (the tables a revision adds: once made)."""
+    engine = engine_for(url)
+    try:
+        present = set(inspect(engine).get_table_names())
+    finally:
+        engine.dispose()
     conn = connect(url)
     try:
         return {
             t: [tuple(r) for r in conn.all(f"SELECT * FROM {t} ORDER BY {key}")]
             for t, key in TABLES.items()
+            if t in present or t not in ADDED_LATER
         }
     finally:
         conn.close()
+
+
+def kept(rows: dict) -> dict:
+    """A snapshot less what a downgrade past 0005 drops for good: the accounts' lock counts
+    (lock_count, last_lock_at, unfamiliar_locked_at, unfamiliar_lock_expires)."""
+    return dict(rows, accounts=[row[:-4] for row in rows["accounts"]])
 
 
 def schema_diff(url: str) -> list:
@@ -156,8 +172,8 @@ def empty_url(request, tmp_path):
 # --- tests ----------------------------------------------------------------------------------
 
 
-def test_head_is_0004():
-    assert head_revision() == "0004"
+def test_head_is_0005():
+    assert head_revision() == "0005"
 
 
 def test_create_or_upgrade_twice_keeps_everything(store_url):
@@ -165,7 +181,7 @@ def test_create_or_upgrade_twice_keeps_everything(store_url):
     before = snapshot(store_url)
     assert create_or_upgrade(store_url) == head_revision()
     assert create_or_upgrade(store_url) == head_revision()
-    assert snapshot(store_url) == before
+    assert kept(snapshot(store_url)) == kept(before)
     assert schema_diff(store_url) == []
     gate_still_works(store_url)
 
@@ -186,14 +202,30 @@ def test_store_made_at_0001_upgrades_to_head_with_its_data(empty_url):
     assert create_or_upgrade(empty_url) == head_revision()
 
     after = snapshot(empty_url)
-    assert [row[:-1] for row in after["events"]] == before["events"]  # old rows kept ...
-    assert {row[-1] for row in after["events"]} == {None}  # ... with no ruser (0004)
-    assert {k: v for k, v in after.items() if k != "events"} == {
-        k: v for k, v in before.items() if k != "events"
-    }
+    width = len(before["events"][0])
+    assert [row[:width] for row in after["events"]] == before["events"]  # old rows kept ...
+    # ... with no ruser (0004), no bucket or digest (0005), and the address key of a failure
+    # (0005: an IPv4 address itself, an IPv6 /64)
+    assert {row[width] for row in after["events"]} == {None}
+    assert {(row[width + 1], row[width + 3]) for row in after["events"]} == {(None, None)}
+    for row in after["events"]:
+        address, outcome, net = row[5], row[9], row[width + 2]
+        if outcome != "failure" or address is None:
+            assert net is None
+        elif ":" in address:
+            assert net == str(ipaddress.ip_network(f"{address}/64", strict=False))
+        else:
+            assert net == address
+    wide = len(before["accounts"][0])
+    assert [row[:wide] for row in after["accounts"]] == before["accounts"]
+    assert {row[wide:] for row in after["accounts"]} <= {(0, None, None, None)}
+    assert {k: v for k, v in after.items() if k not in ("events", "accounts")} == {
+        k: v for k, v in before.items() if k not in ("events", "accounts")
+    } | {"familiar_sources": [], "address_blocks": []}
     assert schema_diff(empty_url) == []
     assert "ix_sessions_last_update" in indexes(empty_url, "sessions")
-    assert "ix_events_address_failures" in indexes(empty_url, "events")
+    assert "ix_events_net_failures" in indexes(empty_url, "events")
+    assert "ix_events_address_failures" not in indexes(empty_url, "events")
     assert "ix_events_address_outcome_ts" not in indexes(empty_url, "events")
     use_the_gate(empty_url)
     gate_still_works(empty_url)
@@ -207,7 +239,7 @@ def test_0002_downgrades_and_upgrades_again(store_url):
     assert "ix_sessions_last_update" not in indexes(store_url, "sessions")
     migrate(store_url, "head")
     assert "ix_sessions_last_update" in indexes(store_url, "sessions")
-    assert snapshot(store_url) == before
+    assert kept(snapshot(store_url)) == kept(before)
 
 
 def test_0003_downgrades_and_upgrades_again(store_url):
@@ -217,10 +249,11 @@ def test_0003_downgrades_and_upgrades_again(store_url):
     assert revision_of(store_url) == "0002"
     names = indexes(store_url, "events")
     assert "ix_events_address_outcome_ts" in names and "ix_events_address_failures" not in names
-    migrate(store_url, "head")
+    migrate(store_url, "0003")
     names = indexes(store_url, "events")
     assert "ix_events_address_failures" in names and "ix_events_address_outcome_ts" not in names
-    assert snapshot(store_url) == before and schema_diff(store_url) == []
+    migrate(store_url, "head")
+    assert kept(snapshot(store_url)) == kept(before) and schema_diff(store_url) == []
     gate_still_works(store_url)
 
 
@@ -232,7 +265,23 @@ def test_0004_adds_ruser_and_downgrades_again(store_url):
     assert revision_of(store_url) == "0003" and "ruser" not in columns(store_url, "events")
     migrate(store_url, "head")
     assert "ruser" in columns(store_url, "events")
-    assert snapshot(store_url) == before and schema_diff(store_url) == []
+    assert kept(snapshot(store_url)) == kept(before) and schema_diff(store_url) == []
+    gate_still_works(store_url)
+
+
+def test_0005_adds_smart_lockout_and_downgrades_again(store_url):
+    use_the_gate(store_url)
+    before = snapshot(store_url)
+    assert {"bucket", "net", "digest"} <= set(columns(store_url, "events"))
+    migrate(store_url, "0004", down=True)
+    assert revision_of(store_url) == "0004"
+    assert "net" not in columns(store_url, "events")
+    assert "lock_count" not in columns(store_url, "accounts")
+    assert "ix_events_address_failures" in indexes(store_url, "events")
+    migrate(store_url, "head")
+    assert "ix_events_net_failures" in indexes(store_url, "events")
+    # a failure's address key is made again from its address (the fixture's are IPv4)
+    assert kept(snapshot(store_url)) == kept(before) and schema_diff(store_url) == []
     gate_still_works(store_url)
 
 
@@ -358,21 +407,25 @@ def test_prune_of_sessions_uses_the_0002_index(store_url):
         conn.close()
 
 
-def test_spraying_alert_reads_the_0003_index(store_url):
-    """The spraying alert (one address's failures in a period) is the login path's one read
-    of events by address: it reads the failures-only index, successes being most rows."""
+def test_spraying_alert_reads_the_0005_index(store_url):
+    """The spraying alert and address blocks (one address key's failures in a period) are
+    the login path's one read of events by address: it reads the failures-only index,
+    successes being most rows."""
     from store import statements as sql
 
     conn = connect(store_url)
     try:
         fill(conn, events=20000, users=500, sessions=10, end=T0)
-        params = {"address": "10.7.3.1", "since": T0 - 300}
+        conn.begin(write=True)
+        conn.execute("UPDATE events SET net = address WHERE outcome = 'failure'")
+        conn.commit()
+        params = {"net": "10.7.3.1", "since": T0 - 300}
         if conn.dialect == "sqlite":
             plan = " ".join(
-                r[3] for r in conn.all("EXPLAIN QUERY PLAN " + sql.ADDRESS_FAILURE_USERS, params)
+                r[3] for r in conn.all("EXPLAIN QUERY PLAN " + sql.ADDRESS_FAILURES, params)
             )
         else:
-            plan = " ".join(r[0] for r in conn.all("EXPLAIN " + sql.ADDRESS_FAILURE_USERS, params))
-        assert "ix_events_address_failures" in plan, plan
+            plan = " ".join(r[0] for r in conn.all("EXPLAIN " + sql.ADDRESS_FAILURES, params))
+        assert "ix_events_net_failures" in plan, plan
     finally:
         conn.close()

@@ -17,14 +17,19 @@ belong to that table.) Each step:
   .authorize, .record_success), session_start / session_stop (`key`, `nas`), unlock
   (store.logins.clear_lock, as `pam-guard unlock`), lock (by hand), exempt (`on`, default
   true), ip_allow / ip_deny (`entry`), status (Gate.status_of), directory (`state`:
-  "locked", "disabled" or "" for the scripted LDAP directory);
+  "locked", "disabled" or "" for the scripted LDAP directory), unblock (`entry`: an address
+  or network, as `pam-guard unblock`);
 - `user` (default "alice", repeated `user_repeat` times), `service` ("sshd"), `channel`
-  ("pam"), `address` as the adapter got it (parsed by policy.addresses like the adapters do);
-  `note`: free text;
+  ("pam"), `address` as the adapter got it (parsed by policy.addresses like the adapters do;
+  on RADIUS it is the Calling-Station-Id: an address or a MAC); `password`: a failure's wrong
+  password (its keyed digest, pam_guard.digests, goes with it); `note`: free text;
 - `expect`: any of `allowed`, `reasons`, `status` ("none" when there is none), `ok` (what a
   session step returned), and what the store holds after the step: `locked`, `failures` (in
   the lockout window), `recorded` (outcomes of the events the step wrote), `recorded_users`
-  (their user names, as stored), `notices` (kinds queued in the outbox by the step).
+  (their user names, as stored), `notices` (kinds queued in the outbox by the step),
+  `unfamiliar_locked` (smart lockout's lock in force), `lock_minutes` (the length of the lock
+  in force, or "permanent"), `blocked` (the step's address blocked), `message` (the line a
+  refused user sees).
 
 `run_case(path, store_url)` creates (or upgrades) the store at `store_url`, so the same files
 run on SQLite here and on PostgreSQL: give it an empty store each time. Every step goes
@@ -34,16 +39,23 @@ exercised together. Only the LDAP directory is scripted: tests/ldap drives a rea
 
 from __future__ import annotations
 
+import os
+import tempfile
 import tomllib
 from pathlib import Path
 
+from pam_guard import digests
 from pam_guard.gate import Gate
+from policy import account as transition
 from policy.addresses import normalise_entry, parse_address
-from policy.rules import lock_active
+from policy.messages import user_message
+from policy.rules import block_active, lock_active, unfamiliar_lock_active
 from policy.settings import build_settings
-from policy.types import History
+from policy.sources import block_key, radius_source
+from policy.types import RADIUS, AddressBlock, History
 from policy.usernames import invalid_reason
 from store import logins
+from store import statements as sql
 from store.db import connect
 from store.migrate import create_or_upgrade, engine_for
 
@@ -67,6 +79,7 @@ OTHER_STEPS = (
     "ip_deny",
     "status",
     "directory",
+    "unblock",
 )
 STEP_KEYS = {
     "at",
@@ -83,6 +96,7 @@ STEP_KEYS = {
     "state",
     "note",
     "expect",
+    "password",
 }
 EXPECT_KEYS = {
     "allowed",
@@ -94,6 +108,10 @@ EXPECT_KEYS = {
     "recorded_users",
     "failures",
     "ok",
+    "unfamiliar_locked",
+    "lock_minutes",
+    "blocked",
+    "message",
 }
 CASE_KEYS = {"description", "settings", "steps"}
 
@@ -183,6 +201,11 @@ def run_case(path, store_url: str) -> list:
     gate = Gate(settings, clock=clock, directory=directory)
     runner = _Runner(gate, clock, directory, store_url)
     observed = []
+    key_dir = tempfile.TemporaryDirectory()
+    runner.config_file = f"{key_dir.name}/pam-guard.toml"  # digest.key beside it
+    with open(f"{key_dir.name}/{digests.KEY_NAME}", "w") as handle:
+        handle.write("5a" * 32)
+    os.chmod(f"{key_dir.name}/{digests.KEY_NAME}", 0o600)
     try:
         for number, step in enumerate(case["steps"], 1):
             clock.now = START + step["at"]
@@ -192,6 +215,7 @@ def run_case(path, store_url: str) -> list:
     finally:
         gate.close()
         runner.close()
+        key_dir.cleanup()
     return observed
 
 
@@ -206,6 +230,8 @@ class _Runner:
         self._engine = None
         self.last_event = 0
         self.last_notice = 0
+        self.source = None  # the last verdict step's source (expect `blocked`)
+        self.config_file = ""
 
     def close(self) -> None:
         if self._engine is not None:
@@ -241,15 +267,22 @@ class _Runner:
         now = self.clock.now
         seen: dict = {}
         if do in VERDICT_STEPS:
+            source = radius_source(raw, None) if channel == RADIUS else None
             attempt = self.gate.attempt(
-                user, channel, step.get("service", "sshd"), parse_address(raw), raw
+                user, channel, step.get("service", "sshd"), parse_address(raw), raw, source=source
             )
+            if "password" in step:
+                digest = digests.digest(self.config_file, user, step["password"])
+                attempt = attempt._replace(digest=digest)
             verdict = getattr(self.gate, VERDICT_STEPS[do])(attempt)
             seen.update(
                 allowed=verdict.allowed,
                 reasons=list(verdict.reasons),
                 status=verdict.status or "none",
             )
+            if not verdict.allowed:
+                seen["message"] = user_message(verdict.reasons[0], verdict.until, now)
+            self.source = attempt.source
         elif do in ("session_start", "session_stop"):
             key, nas = step.get("key", f"{user}-session"), step.get("nas", "")
             if do == "session_start":
@@ -280,6 +313,8 @@ class _Runner:
             seen["status"] = "none" if result is None else result[1]  # TOML has no null
         elif do == "directory":
             self.directory.states[user] = step.get("state") or None
+        elif do == "unblock":
+            self.admin(lambda conn: admin.unblock(conn, step["entry"], now))
         seen.update(self.store_view(user, now))
         return seen
 
@@ -299,14 +334,28 @@ class _Runner:
                 {"last": self.last_notice},
             )
             failures = 0
-            locked = False
+            locked = unfamiliar = False
+            minutes = None
             if account is not None:
                 failures = logins.count_failures(conn, user, now, self.gate.settings, account)
-                held = History(locked_at=account["locked_at"], lock_expires=account["lock_expires"])
+                held = History(**transition.facts(account))
                 locked = lock_active(held, now)
-            return locked, failures, events, notices
+                unfamiliar = unfamiliar_lock_active(held, now)
+                if locked or unfamiliar:
+                    start, end = (
+                        (held.locked_at, held.lock_expires)
+                        if locked
+                        else (held.unfamiliar_locked_at, held.unfamiliar_lock_expires)
+                    )
+                    minutes = "permanent" if end is None else round((end - start) / 60, 3)
+            blocked = False
+            key = block_key(self.source)
+            if key is not None:
+                row = conn.one(sql.READ_BLOCK, {"net": key})
+                blocked = row is not None and block_active(AddressBlock(*row), now)
+            return locked, failures, events, notices, unfamiliar, minutes, blocked
 
-        locked, failures, events, notices = self.gate.read(body)
+        locked, failures, events, notices, unfamiliar, minutes, blocked = self.gate.read(body)
         if events:
             self.last_event = events[-1][0]
         if notices:
@@ -317,6 +366,9 @@ class _Runner:
             "recorded": [outcome for _, outcome, _ in events],
             "recorded_users": [name for _, _, name in events],
             "notices": sorted(kind for _, kind in notices),
+            "unfamiliar_locked": unfamiliar,
+            "lock_minutes": minutes,
+            "blocked": blocked,
         }
 
 

@@ -6,6 +6,7 @@ Times are plain numbers around NOW so a test reads as "two minutes ago" rather t
 from __future__ import annotations
 
 from policy.settings import build_settings
+from policy.sources import pam_source
 from policy.types import PAM, Attempt, History, Login, Session
 
 NOW = 1_800_000_000.0
@@ -19,7 +20,8 @@ def settings(**sections):
 
 
 def attempt(user="alice", address="203.0.113.5", service="sshd", time=NOW, channel=PAM):
-    return Attempt(user, channel, service, address, address, None, None, time)
+    source = pam_source(address) if channel == "pam" else address
+    return Attempt(user, channel, service, address, address, None, None, time, None, source)
 
 
 def history(**fields):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from policy import account as transition
 from policy.settings import build_settings
+from policy.sources import pam_source
 from policy.types import DENIED, FAILURE, LOCKED, SUCCESS, Attempt, History, Notice, Verdict
 
 T0 = 1_800_000_000.0
@@ -13,7 +14,9 @@ DEFAULTS = build_settings({})
 
 
 def attempt(at: float, user: str = "alice", address: str | None = "192.0.2.7") -> Attempt:
-    return Attempt(user, "pam", "sshd", address, address, "pts/1", True, at)
+    return Attempt(
+        user, "pam", "sshd", address, address, "pts/1", True, at, None, pam_source(address)
+    )
 
 
 def fresh():

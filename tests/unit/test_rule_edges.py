@@ -99,17 +99,22 @@ def test_an_expired_lock_can_be_set_again():
     )
 
 
+def _earlier(*users):
+    """Earlier failures from the attempt's address, a second apart, just before NOW."""
+    return tuple((user, NOW - 1 - i) for i, user in enumerate(users))
+
+
 def test_failures_without_an_address_never_alert():
     verdict = decide.after_failure(
-        attempt(address=None), history(failures=1), settings(), ("a", "b", "c", "d")
+        attempt(address=None), history(failures=1), settings(), _earlier("a", "b", "c", "d")
     )
     assert "ip_alert" not in [n.kind for n in verdict.notices]
 
 
 def test_ip_alert_threshold_comes_from_config():
     five = settings(lockout={"ip_alert_attempts": 5})
-    quiet = decide.after_failure(attempt(), history(failures=1), five, ("a", "b", "c", "d"))
-    loud = decide.after_failure(attempt(), history(failures=1), five, ("a", "b", "c", "d", "e"))
+    quiet = decide.after_failure(attempt(), history(failures=1), five, _earlier("a", "b", "c"))
+    loud = decide.after_failure(attempt(), history(failures=1), five, _earlier("a", "b", "c", "d"))
     assert "ip_alert" not in [n.kind for n in quiet.notices]
     assert [n.kind for n in loud.notices] == ["ip_alert"]
 

@@ -3,6 +3,7 @@
 from policy import decide
 from policy.rules import failure_threshold, trackstat_figure
 from policy.settings import build_settings
+from policy.sources import pam_source
 from policy.types import (
     CONCURRENT_LOGIN,
     DIR_DISABLED,
@@ -31,7 +32,9 @@ def settings(**sections):
 
 
 def attempt(user="alice", address="198.51.100.7", service="sshd", at=NOW):
-    return Attempt(user, "pam", service, address, address, None, None, at)
+    return Attempt(
+        user, "pam", service, address, address, None, None, at, None, pam_source(address)
+    )
 
 
 # --- lock ------------------------------------------------------------------------------------
@@ -317,9 +320,9 @@ def test_rule_order_reports_every_reason():
 def test_spraying_from_one_address_alerts_the_admin():
     s = settings()
     verdict = decide.after_failure(
-        attempt("carol"), History(failures=1), s, ("alice", "bob", "carol")
+        attempt("carol"), History(failures=1), s, (("alice", NOW - 2), ("bob", NOW - 1))
     )
     alerts = [n for n in verdict.notices if n.kind == "ip_alert"]
     assert len(alerts) == 1 and dict(alerts[0].facts)["users"] == "alice, bob, carol"
-    quiet = decide.after_failure(attempt("carol"), History(failures=1), s, ("bob", "carol"))
+    quiet = decide.after_failure(attempt("carol"), History(failures=1), s, (("bob", NOW - 1),))
     assert not [n for n in quiet.notices if n.kind == "ip_alert"]

@@ -20,5 +20,7 @@ def test_every_section_and_key_is_in_the_stub_with_its_default_type():
         assert f"    {section}: {settings_stub.section_class(section)}" in text
         values = getattr(DEFAULT_SETTINGS, section)
         for field, value in zip(values._fields, values, strict=True):
-            kind = {bool: "bool", int: "int", str: "str", tuple: "tuple["}[type(value)]
+            kind = {bool: "bool", int: "int", float: "float", str: "str", tuple: "tuple["}[
+                type(value)
+            ]
             assert f"    {field}: {kind}" in text, (section, field)

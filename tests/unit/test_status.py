@@ -2,6 +2,7 @@
 
 from policy import decide
 from policy.settings import build_settings
+from policy.sources import pam_source
 from policy.types import DIR_LOCKED, Attempt, History, Session
 
 NOW = 10_000_000.0
@@ -9,7 +10,9 @@ DAY = 86400.0
 
 
 def attempt(address="198.51.100.7", at=NOW):
-    return Attempt("alice", "pam", "sshd", address, address, None, None, at)
+    return Attempt(
+        "alice", "pam", "sshd", address, address, None, None, at, None, pam_source(address)
+    )
 
 
 def status(history, settings=None, **kw):
