@@ -394,7 +394,7 @@ class Gate:
         logins.insert_event(conn, attempt, FAILURE, (), bucket)
         locks = transition.failure_locks(verdict, history, now, settings)
         if locks:
-            logins.write_locks(conn, attempt.user, dict(account, **locks))
+            logins.write_locks(conn, attempt.user, {**(account or {}), **locks})
         if verdict.block is not None:
             users = {u for u, _t in earlier} | {attempt.user}
             logins.write_block(conn, verdict.block, len(earlier) + 1, ", ".join(sorted(users)))

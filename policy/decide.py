@@ -113,14 +113,18 @@ def check(
 def lifts_at(reasons: Sequence[str], history: History) -> float | None:
     """When the lock or block behind the first of `reasons` lifts by itself (None: never,
     or not a lock), for the user's message ("12 minutes left")."""
+    until: float | None = None
     for reason in reasons:
         if reason == LOCKED:
-            return history.lock_expires
-        if reason == LOCKED_UNFAMILIAR:
-            return history.unfamiliar_lock_expires
-        if reason == SOURCE_BLOCKED:
-            return history.address_block.expires
-    return None
+            until = history.lock_expires
+        elif reason == LOCKED_UNFAMILIAR:
+            until = history.unfamiliar_lock_expires
+        elif reason == SOURCE_BLOCKED:
+            until = history.address_block.expires
+        else:
+            continue
+        break
+    return until
 
 
 def check_preauth(attempt: Attempt, history: History, settings: Settings) -> Verdict:
@@ -265,7 +269,9 @@ def _lock_expiry(history: History, now: float, settings: Settings) -> float | No
     )
 
 
-def _lock_notice(attempt: Attempt, failures: int, expires, where: str, scope: str) -> Notice:
+def _lock_notice(
+    attempt: Attempt, failures: int, expires: float | None, where: str, scope: str
+) -> Notice:
     return Notice(
         "lock",
         attempt.user,

@@ -31,7 +31,7 @@ if TYPE_CHECKING:  # for mypy only: the login path imports no typing
     from collections.abc import Callable, Sequence
 
     from policy.settings_types import Settings
-    from policy.types import Attempt, History, Login
+    from policy.types import AddressBlock, Attempt, History, Login
 
     Rule = Callable[[Attempt, History, Settings], str | None]
 
@@ -64,7 +64,7 @@ def unfamiliar_lock_active(history: History, now: float) -> bool:
     return expires is None or expires > now
 
 
-def block_active(block, now: float) -> bool:
+def block_active(block: AddressBlock | None, now: float) -> bool:
     """An address block (AddressBlock or None) is in force."""
     if block is None or block.blocked_at is None:
         return False

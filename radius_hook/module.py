@@ -277,6 +277,10 @@ def _leave_to_inner_tunnel(outer_identity) -> None:
     )
 
 
+def _warn(text: str) -> None:
+    log(L_WARN, text)
+
+
 def _reject(text: str):
     return REJECT, {"reply": (("Reply-Message", text),)}
 
@@ -367,7 +371,8 @@ def authorize(p):
         detail = {"detail": gate.last_error} if reasons[0] in (STORE_ERROR, INVALID_USER) else {}
         log(L_AUTH, announce("refused", attempt, ",".join(reasons), phase="authorize", **detail))
         _mark(user, "denied")
-        return _reject(user_message(reasons[0]))  # the line PAM users see too
+        # the line PAM users see too
+        return _reject(user_message(reasons[0], verdict.until, attempt.time))
     except Exception as exc:  # noqa: BLE001 - never raise into radiusd
         ENTRY_SURPRISES.note("authorize", exc, "answered per failure.on_store_error")
         _mark(user, "denied")
@@ -406,7 +411,8 @@ def post_auth(p):
             )
             return NOOP
         if rejecting:
-            _guard.accounts.record_failure(user, gate.clock(), rq.fact_key(attrs))
+            key = rq.with_digest(rq.fact_key(attrs), p, attrs, gate, user, _warn)
+            _guard.accounts.record_failure(user, gate.clock(), key)
         else:
             _mark(user, "accepted")
             _guard.accounts.record_success(user, gate.clock(), rq.fact_key(attrs))

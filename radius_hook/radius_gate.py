@@ -14,7 +14,7 @@ import time
 from pam_guard.gate import Gate
 from policy import account as transition
 from policy.rules import MINUTE
-from policy.types import FAILURE, SUCCESS, History, Verdict
+from policy.types import FAILURE, SUCCESS, UNFAMILIAR, History, Verdict
 from policy.usernames import invalid_reason
 from store import logins
 from store import statements as sql
@@ -86,8 +86,12 @@ class RadiusGate(Gate):
             return account, history, rows
 
         account, history, rows = self.read(body)
-        stored = {(ts, outcome) for ts, outcome in rows if ts >= first}
-        failed = [ts for ts, outcome in rows if outcome == FAILURE]
+        stored = {(ts, outcome) for ts, outcome, _bucket in rows if ts >= first}
+        # when the failures that still count fell, by count (policy.types: None, UNFAMILIAR)
+        failed: dict = {None: [], UNFAMILIAR: []}
+        for ts, outcome, bucket in rows:
+            if outcome == FAILURE and bucket in failed:
+                failed[bucket].append(ts)
         # The recorder stores a user's outcomes in order: everything up to the last one
         # found stored is done with (even one that left no event).
         done = max(
@@ -102,19 +106,26 @@ class RadiusGate(Gate):
             # The count as the window stands at this outcome (a +1 a failure would keep
             # failures the window has left behind: found by test_projection_random.py).
             history = self._failures_at(failed, account, history, outcome.time)
-            account, history, _verdict = transition.step(
+            account, history, verdict = transition.step(
                 account, history, kind, outcome, self.settings, refused
             )
-            if kind == FAILURE:
-                failed.append(outcome.time)
+            if kind == FAILURE and verdict.bucket in failed:
+                failed[verdict.bucket].append(outcome.time)
         return account, self._failures_at(failed, account, history, attempt.time)
 
     def _failures_at(self, failed, account, history, now):
-        """`history` as read at `now`: the failure count then (policy.account.failures_at)
+        """`history` as read at `now`: the failure counts then (policy.account.failures_at)
         and the windows slid (policy.account.as_of)."""
         state = account if account is not None else transition.new_account(now)
         history = transition.as_of(history, now, self.settings)
-        return history._replace(failures=transition.failures_at(failed, state, now, self.settings))
+        return history._replace(
+            failures=transition.failures_at(failed[None], state, now, self.settings),
+            unfamiliar_failures=transition.failures_at(
+                failed[UNFAMILIAR], state, now, self.settings, UNFAMILIAR
+            )
+            if self.settings.lockout.unfamiliar_attempts
+            else 0,
+        )
 
     def record(self, kind: str, attempt, reasons: tuple = ()) -> Verdict:
         """Store one outcome a RADIUS module handed over: a success, a failed password, or

@@ -11,6 +11,7 @@ non-UTF-8 text to Python and cuts text at a NUL).
 from __future__ import annotations
 
 from policy.addresses import parse_address
+from policy.sources import radius_source
 from policy.types import RADIUS
 
 # SPEC §9: the NAS-Port-Type names that have an obvious session type.
@@ -109,12 +110,46 @@ def _first_values(items) -> dict:
 
 
 def attempt_from(gate, user: str, at: float, key: tuple):
-    """The gate's Attempt for a request with these facts (fact_key) at time `at`."""
-    attrs = dict(zip(FACT_ATTRIBUTES, key, strict=True))
+    """The gate's Attempt for a request with these facts (fact_key, and after them a failed
+    password's digest when `with_digest` added one) at time `at`."""
+    attrs = dict(zip(FACT_ATTRIBUTES, key[: len(FACT_ATTRIBUTES)], strict=True))
+    digest = key[len(FACT_ATTRIBUTES)] if len(key) > len(FACT_ATTRIBUTES) else None
     settings = gate.settings
     address, raw = source_address(attrs, settings.radius.address_order)
     service = session_type(attrs, settings.radius.port_type_map)
-    return gate.attempt(user, RADIUS, service, address, raw, client_detail(attrs))._replace(time=at)
+    station = radius_source(
+        attrs.get("Calling-Station-Id"),
+        attrs.get("Framed-IP-Address") or attrs.get("Framed-IPv6-Address"),
+    )
+    attempt = gate.attempt(
+        user, RADIUS, service, address, raw, client_detail(attrs), source=station, digest=digest
+    )
+    return attempt._replace(time=at)
+
+
+# policy.d/pam_guard: where a User-Password that is not printable ASCII waits (control list).
+MOVED_PASSWORD = "Tmp-Octets-7"
+
+
+def with_digest(key: tuple, p, attrs: dict, gate, user: str, log=None) -> tuple:
+    """`key` with the keyed digest of the request's wrong PAP password after it
+    (lockout.ignore_repeated_password; pam_guard.digests), or as it is: the setting off, no
+    User-Password (CHAP, MS-CHAP, EAP: they count as usual), or no key."""
+    if not gate.settings.lockout.ignore_repeated_password or isinstance(user, bytes):
+        return key
+    password = attrs.get("User-Password")
+    moved = pairs(p, "config").get(MOVED_PASSWORD)
+    if moved is not None:
+        try:
+            password = bytes.fromhex(moved.removeprefix("0x"))
+        except ValueError:
+            return key
+    if password is None:
+        return key
+    from pam_guard.digests import digest
+
+    found = digest(gate.settings.source, user, password, log)
+    return key if found is None else (*key, found)
 
 
 def pairs(p, name: str = "request") -> dict:
