@@ -13,7 +13,7 @@ import itertools
 
 import pytest
 
-from policy.rules import lock_active
+from policy.rules import lock_active, unfamiliar_lock_active
 from policy.settings import build_settings
 from policy.types import DENIED, FAILURE, SUCCESS
 from radius_hook.radius_gate import RadiusGate
@@ -58,12 +58,16 @@ RULES = {
         "concurrent": {"enabled": True, "window_minutes": 15, "action": "deny"},
         "ip_lock": {"enabled": True},
     },
+    # issue 18: failures from unfamiliar sources count apart, repeated wrong passwords not
+    "smart lockout": {"lockout": {"unfamiliar_attempts": 2, "ignore_repeated_password": True}},
 }
 
 
 def _gate(url, lockout, rules="defaults") -> RadiusGate:
+    extra = dict(RULES[rules])
+    lockout = {**lockout, **extra.pop("lockout", {})}
     settings = build_settings(
-        {"store": {"url": url, "timeout_seconds": 1}, "lockout": lockout, **RULES[rules]},
+        {"store": {"url": url, "timeout_seconds": 1}, "lockout": lockout, **extra},
         "<projection test>",
     )
     assert logins.account_only(settings) == (rules == "defaults")
@@ -71,9 +75,13 @@ def _gate(url, lockout, rules="defaults") -> RadiusGate:
 
 
 def _attempt(gate, user, at, n):
-    return gate.attempt(user, "radius", "vpn", f"10.1.0.{n}", f"10.1.0.{n}", "nas=n1")._replace(
-        time=at
+    """Attempt n: from one of three networks (sources for smart lockout), with one of two
+    wrong passwords (digests) should it fail."""
+    address = f"10.{n % 3}.0.{n % 250}"
+    attempt = gate.attempt(
+        user, "radius", "vpn", address, address, "nas=n1", source=address, digest=f"{n % 2:032x}"
     )
+    return attempt._replace(time=at)
 
 
 def _stored_state(gate, attempt):
@@ -102,9 +110,15 @@ def _comparable(state, now):
     failures from before an earlier lock lifted."""
     account, history = state
     failures = None if lock_active(history, now) else history.failures
+    unfamiliar = None if unfamiliar_lock_active(history, now) else history.unfamiliar_failures
     return (
         None if account is None else {k: v for k, v in account.items() if k != "first_seen"},
-        history._replace(failures=failures, recent_logins=sorted(history.recent_logins)),
+        history._replace(
+            failures=failures,
+            unfamiliar_failures=unfamiliar,
+            recent_logins=sorted(history.recent_logins),
+            familiar_sources=sorted(history.familiar_sources),
+        ),
     )
 
 
