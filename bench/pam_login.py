@@ -11,6 +11,8 @@ Stacks (no pam_unix anywhere: its yescrypt hash would dilute every ratio, PLATFO
   pam-guard        the packaged pattern (preauth, password module, authfail, account) with
                    pam_permit as the password module, default settings, SQLite store
   pam-guard, all rules   the same with ip_lock, trackstat, concurrent and status limits on
+  pam-guard, lockout rules   the same with issue 18's rules on: smart lockout, growing
+                   locks, ignore_repeated_password, address blocks
   pam-guard, no finder   (editable installs only) the pam-guard stack through a hook file that
                    puts the packages on sys.path directly, as a regular install does: the
                    editable install's setuptools finder costs every login its own imports
@@ -41,6 +43,7 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
+from bench.lockout_rules import LOCKOUT_RULES  # noqa: E402
 from tests.support.pam import HOOK, GuardConfig, remove_service, write_service  # noqa: E402
 
 LOCK = "/tmp/pam-guard-bench.lock"
@@ -91,7 +94,11 @@ def guard_stack(config: str, hook_file: str = HOOK) -> str:
 
 
 def stacks(
-    tmp: str, guard: GuardConfig, all_rules: GuardConfig, guard_a: GuardConfig | None = None
+    tmp: str,
+    guard: GuardConfig,
+    all_rules: GuardConfig,
+    lockout_rules: GuardConfig,
+    guard_a: GuardConfig | None = None,
 ) -> dict[str, str]:
     noop = os.path.join(tmp, "noop_hook.py")
     with open(noop, "w") as handle:
@@ -112,6 +119,7 @@ def stacks(
         ),
         "pam-guard": guard_stack(guard.path),
         "pam-guard, all rules": guard_stack(all_rules.path),
+        "pam-guard, lockout rules": guard_stack(lockout_rules.path),
     }
     if editable_finder():
         result["pam-guard, no finder"] = guard_stack(guard.path, path_hook(tmp, "plain", ROOT))
@@ -200,6 +208,7 @@ def main() -> int:
             "status": {"access_point_limit": 3},
         }
     )
+    lockout_rules = GuardConfig(LOCKOUT_RULES)
     guard_a = None
     if args.code_a:
         guard_a = GuardConfig()
@@ -209,7 +218,7 @@ def main() -> int:
         subprocess.run([sys.executable, "-m", "compileall", "-q", guard_a.code_a], check=True)
     services: dict[str, str] = {}
     try:
-        for name, text in stacks(tmp, guard, all_rules, guard_a).items():
+        for name, text in stacks(tmp, guard, all_rules, lockout_rules, guard_a).items():
             services[name] = write_service(text, f"pgpam-bench-{len(services)}-{os.getpid()}")
         # One private settings cache (snapshots are named by config path), one environment
         # for every stack.
@@ -220,6 +229,7 @@ def main() -> int:
             remove_service(service)
         guard.remove()
         all_rules.remove()
+        lockout_rules.remove()
         if guard_a is not None:
             guard_a.remove()
         shutil.rmtree(tmp, ignore_errors=True)

@@ -5,7 +5,10 @@ One run measures, on a real `freeradius -f` on 127.0.0.1 (tests/support/radius.p
   1. files + pap only (no python3 module),
   2. files + pap + a python3 module whose authorize/post_auth do nothing (the baseline),
   3. pam-guard's packaged module (authorize + post-auth), SQLite store (the default),
-  4. the same on PostgreSQL (tests/support/postgres.py::start_postgres),
+  4. the same with issue 18's rules on (bench/lockout_rules.py: smart lockout, growing
+     locks, ignore_repeated_password, address blocks; then radiusd reads the store for
+     every request: no copies of accounts),
+  5. the same on PostgreSQL (tests/support/postgres.py::start_postgres),
 
 each store holding 10,000 users with realistic history (accounts rows, ~20 past events a user
 over 30 days: successes from a few addresses, some failures, all outside the lockout
@@ -54,6 +57,7 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
+from bench.lockout_rules import LOCKOUT_RULES  # noqa: E402
 from tests.support import radius as radius_support  # noqa: E402
 from tests.support.pam import GuardConfig  # noqa: E402
 
@@ -255,8 +259,12 @@ def drive(port: int, packets: list) -> dict:
 # --- the run -------------------------------------------------------------------------------
 
 
-def guard_with_population(url: str | None, accounts, events, kind: str) -> GuardConfig:
-    sections = {"store": {"url": url}} if url else {}
+def guard_with_population(
+    url: str | None, accounts, events, kind: str, rules: dict | None = None
+) -> GuardConfig:
+    sections = dict(rules or {})
+    if url:
+        sections["store"] = {"url": url}
     guard = GuardConfig(sections)
     if kind == "sqlite":
         populate_sqlite(guard.store_path, accounts, events)
@@ -359,6 +367,7 @@ def main() -> int:
         ("no python module", None, None),
         ("do-nothing python3", "noop", None),
         ("pam-guard, SQLite", "pam_guard", "sqlite"),
+        ("pam-guard, lockout rules", "pam_guard", "sqlite"),
     ]
     if args.code_a:
         setups.append(("pam-guard, SQLite, A", "pam_guard", "sqlite"))
@@ -380,7 +389,8 @@ def main() -> int:
             url = pg.create_database() if kind == "postgresql" else None
             guard = None
             if module == "pam_guard":
-                guard = guard_with_population(url, accounts, events, kind)
+                rules = LOCKOUT_RULES if name.endswith("lockout rules") else None
+                guard = guard_with_population(url, accounts, events, kind, rules)
             servers[name] = start_radius(
                 guard.path if guard else None,
                 module,
