@@ -13,7 +13,16 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from policy import account as transition
 from policy.addresses import LOCAL, parse_network
 from store import statements as sql
-from store.schema import accounts, address_blocks, address_rules, audit, events, outbox, sessions
+from store.schema import (
+    accounts,
+    address_blocks,
+    address_rules,
+    audit,
+    events,
+    familiar_sources,
+    outbox,
+    sessions,
+)
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -287,7 +296,8 @@ def history(
 
 
 def prune(conn: Connection, now: float, retention_days: int) -> dict[str, int]:
-    """Drop events, sessions and sent notices older than the retention period.
+    """Drop events, sessions and sent notices older than the retention period, and the
+    familiar sources and ended address blocks as old (a block until unblocked stays).
 
     A session's age is its last sign of life (last_update: its end, or the last update of
     one whose end never came), so sessions whose Stop was lost do not stay forever.
@@ -298,6 +308,14 @@ def prune(conn: Connection, now: float, retention_days: int) -> dict[str, int]:
         "sessions": conn.execute(delete(sessions).where(sessions.c.last_update < cutoff)).rowcount,
         "notices": conn.execute(
             delete(outbox).where(and_(outbox.c.sent_at.is_not(None), outbox.c.sent_at < cutoff))
+        ).rowcount,
+        "familiar_sources": conn.execute(
+            delete(familiar_sources).where(familiar_sources.c.last_success < cutoff)
+        ).rowcount,
+        "address_blocks": conn.execute(
+            delete(address_blocks).where(
+                and_(address_blocks.c.expires.is_not(None), address_blocks.c.expires < cutoff)
+            )
         ).rowcount,
     }
     return counts
