@@ -7,6 +7,7 @@ Metrics (no label ever holds a user name: a user's name goes to the store and th
         comma-separated in the order the rules are checked ("" for a success)
     pam_guard_locked_users                                     gauge
     pam_guard_blocked_addresses                                gauge
+        source addresses blocked for every user now (address_block; `pam-guard blocks`)
     pam_guard_notices_queued{kind}                             gauge
     pam_guard_notices_failed{kind}                             gauge
 
@@ -83,9 +84,11 @@ def collect(conn, now: float) -> list[Family]:
 
 
 def blocked_addresses(conn, now: float) -> int:
-    """Addresses blocked at `now`. The store keeps no address blocks yet (address_block,
-    SPEC §4, is still to come), so none is blocked; the metric is there for dashboards."""
-    return 0
+    """Source addresses (an IPv4 address, an IPv6 /64) whose address block is in force at
+    `now`: the rows `pam-guard blocks` lists, counted whether or not address_block is on."""
+    from store import admin
+
+    return admin.blocked_count(conn, now)
 
 
 def render(families: list[Family]) -> str:

@@ -40,6 +40,8 @@ _ORDER = [
     "trackstat",
     "exempt",
     "ip",
+    "blocks",
+    "unblock",
     "explain",
     "sessions",
     "notify",

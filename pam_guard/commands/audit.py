@@ -11,7 +11,7 @@ def register(sub) -> None:
     parser = sub.add_parser(
         "audit",
         help="admin action log; 'audit verify' checks its chain",
-        description="Lists every admin action (lock, unlock, exempt, ip, notify changes), "
+        description="Lists every admin action (lock, unlock, exempt, ip, notify changes, unblock), "
         "oldest first. 'audit verify' checks the HMAC-SHA256 chain with the key "
         "beside the config file: exit 0 when intact, 1 naming the first entry "
         "that was edited, reordered or deleted.",

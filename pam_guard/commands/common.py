@@ -181,6 +181,36 @@ def when(ts) -> str:
     return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(float(ts)))
 
 
+def time_left(expires: float | None, now: float) -> str | None:
+    """How long until `expires` ('12 minutes', '3 hours'), or None for no end."""
+    from policy.messages import time_left as left
+
+    return None if expires is None else left(expires - now)
+
+
+def lasts(expires: float | None, now: float, endless: str) -> str:
+    """'until 2026-12-03 12:47:00 (12 minutes left)', or `endless` when it has no end."""
+    if expires is None:
+        return endless
+    return f"until {when(expires)} ({time_left(expires, now)} left)"
+
+
+def locks_in_force(history, now: float, settings) -> list[str]:
+    """The reason codes of the user's locks in force at `now`: `locked` (the account lock)
+    and `locked_unfamiliar` (smart lockout's, which holds only while smart lockout is on)."""
+    from policy.rules import lock_active, unfamiliar_lock_active
+    from policy.types import LOCKED, LOCKED_UNFAMILIAR
+
+    found = [LOCKED] if lock_active(history, now) else []
+    if settings.lockout.unfamiliar_attempts and unfamiliar_lock_active(history, now):
+        found.append(LOCKED_UNFAMILIAR)
+    return found
+
+
+# What each lock is called in the admin's words.
+LOCK_NAMES = {"locked": "account lock", "locked_unfamiliar": "lock of unfamiliar sources"}
+
+
 def print_json(value) -> None:
     json.dump(value, sys.stdout, indent=2, sort_keys=True, default=str)
     sys.stdout.write("\n")
