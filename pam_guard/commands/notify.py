@@ -1,6 +1,6 @@
-"""`pam-guard notify USER --on failure,success --to ADDR[,ADDR]` and `notify USER --off`:
-the user's own email notices of their failed and/or successful logins. `notify USER` alone
-shows the current setting.
+"""`pam-guard notify USER --on failure,success,lock --to ADDR[,ADDR]` and `notify USER --off`:
+the user's own email notices of their failed and/or successful logins and of a lock of their
+account. `notify USER` alone shows the current setting.
 """
 
 from __future__ import annotations
@@ -11,7 +11,8 @@ import time
 from pam_guard.commands import EXIT_CONFIG, EXIT_REFUSED, CommandError
 from pam_guard.commands.common import admin_action, check_user, print_json, store_transaction
 
-OUTCOMES = ("failure", "success")
+# What a user can be told of (the gate queues kinds user_failure, user_success, user_lock).
+OUTCOMES = ("failure", "success", "lock")
 _LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
 # A plain addr-spec (no display names, no quoted local parts): what a mail header and an SMTP
 # RCPT TO take as is, and what cannot smuggle a second header or recipient.
@@ -22,24 +23,44 @@ MAX_TO = 1024  # the store's notify_to column
 def register(sub) -> None:
     parser = sub.add_parser(
         "notify",
-        help="email a user about their own failed and/or successful logins",
-        description="With --on and --to, mails the user's failed and/or successful logins to "
+        help="email a user about their own failed or successful logins and locks",
+        description="With --on and --to, mails the user's failed and/or successful logins, "
+        "and with lock each lock of their account (pam-guard's, or smart lockout's lock "
+        "of unfamiliar sources: when it ends and where the failures came from), to "
         "those addresses; --off stops it; alone, shows the setting.",
     )
     parser.add_argument("user")
-    parser.add_argument("--on", metavar="failure,success", help="which logins to mail")
+    parser.add_argument(
+        "--on",
+        metavar="failure,success,lock",
+        help="what to mail: any of failure, success, lock, comma-separated",
+    )
     parser.add_argument("--to", metavar="ADDR[,ADDR]", help="where to mail them")
     parser.add_argument("--off", action="store_true", help="stop the user's notices")
     parser.set_defaults(func=run)
 
 
 def parse_outcomes(text: str) -> str:
-    """'failure,success' normalised; refuses unknown or empty lists."""
+    """'failure,success,lock' normalised (in that order); refuses unknown or empty lists."""
     items = [i.strip() for i in text.split(",") if i.strip()]
     bad = [i for i in items if i not in OUTCOMES]
     if bad or not items:
-        raise CommandError(f"--on {text!r}: use failure, success or failure,success", EXIT_CONFIG)
+        raise CommandError(
+            f"--on {text!r}: use failure, success or lock, or several comma-separated "
+            "(failure,success,lock)",
+            EXIT_CONFIG,
+        )
     return ",".join(o for o in OUTCOMES if o in items)
+
+
+def described(on: str) -> str:
+    """'failure and success logins and locks of the account', for what `on` mails."""
+    items = on.split(",")
+    logins = [o for o in ("failure", "success") if o in items]
+    parts = [" and ".join(logins) + " logins"] if logins else []
+    if "lock" in items:
+        parts.append("locks of the account")
+    return " and ".join(parts)
 
 
 def parse_addresses(text: str) -> str:
@@ -67,7 +88,7 @@ def run(args) -> int:
     if args.on is None and args.to is None:
         return _show(args, user)
     if args.on is None:
-        raise CommandError("--to needs --on failure, success or failure,success", EXIT_CONFIG)
+        raise CommandError("--to needs --on failure, success, lock (comma-separated)", EXIT_CONFIG)
     if args.to is None:
         raise CommandError("--on needs --to ADDR[,ADDR]", EXIT_CONFIG)
     return _change(args, user, parse_outcomes(args.on), parse_addresses(args.to))
@@ -102,6 +123,6 @@ def _print(args, user: str, on: str, to: str) -> None:
             {"user": user, "on": on.split(",") if on else [], "to": to.split(",") if to else []}
         )
     elif on:
-        print(f"{user}: {' and '.join(on.split(','))} logins are mailed to {to.replace(',', ', ')}")
+        print(f"{user}: {described(on)} are mailed to {to.replace(',', ', ')}")
     else:
         print(f"{user}: no login notices")

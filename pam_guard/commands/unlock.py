@@ -1,4 +1,5 @@
-"""`pam-guard unlock USER`: clear the lock and the failure count (and the directory's lock)."""
+"""`pam-guard unlock USER`: clear the locks (the account's, smart lockout's lock of unfamiliar
+sources) and the failure and lock counts (and the directory's lock)."""
 
 from __future__ import annotations
 
@@ -6,10 +7,12 @@ import time
 
 from pam_guard.commands import EXIT_REFUSED, CommandError
 from pam_guard.commands.common import (
+    LOCK_NAMES,
     admin_action,
     check_audit_key,
     check_user,
     directory_errors,
+    locks_in_force,
     print_json,
     settings_for,
     store_transaction,
@@ -19,9 +22,11 @@ from pam_guard.commands.common import (
 def register(sub) -> None:
     parser = sub.add_parser(
         "unlock",
-        help="clear a user's lock and failure count",
-        description="Clears pam-guard's lock and failure count (failures before now no "
-        "longer count). With custom authentication it first clears the "
+        help="clear a user's locks and failure count",
+        description="Clears pam-guard's lock of the account and smart lockout's lock of "
+        "unfamiliar sources, and the failure and lock counts (failures before now no "
+        "longer count; the next lock is a first one again), and says which locks it "
+        "lifted. With custom authentication it first clears the "
         "directory's lock too. Exit 1 when neither pam-guard nor the directory "
         "knows the user, or the directory bind lacks the rights; exit 3 when the "
         "store or the directory cannot be reached (then nothing is changed).",
@@ -39,6 +44,29 @@ def unlock_in_directory(settings, user: str) -> bool:
         return Directory(ca).unlock(user)
 
 
+def lifted_by_unlock(conn, user: str, now: float, settings) -> list[str]:
+    """The reason codes of the locks in force that unlocking `user` now lifts."""
+    from policy import account as transition
+    from policy.types import History
+    from store import admin
+
+    row = admin.account(conn, user)
+    if row is None:
+        return []
+    return locks_in_force(History(**transition.facts(dict(row._mapping))), now, settings)
+
+
+def describe(lifted: list[str], in_directory: bool) -> str:
+    """What an unlock did, for the admin: 'unlocked (account lock and lock of unfamiliar
+    sources lifted); failure count reset', and the like."""
+    if not lifted:
+        locks = "no pam-guard lock was in force"
+    else:
+        locks = " and ".join(LOCK_NAMES[code] for code in lifted) + " lifted"
+    where = ", also in the directory" if in_directory else ""
+    return f"unlocked{where} ({locks}); failure count reset"
+
+
 def run(args) -> int:
     from store import admin
 
@@ -50,7 +78,9 @@ def run(args) -> int:
         # Before the store transaction: never hold the store's write lock across LDAP I/O.
         in_directory = unlock_in_directory(settings, user)
     with store_transaction(args) as (_settings, conn):
-        in_store = admin.unlock(conn, user, time.time())
+        now = time.time()
+        lifted = lifted_by_unlock(conn, user, now, settings)
+        in_store = admin.unlock(conn, user, now)
         if not (in_store or in_directory):
             raise CommandError(
                 f"unknown user {user!r}: pam-guard has no record of it"
@@ -64,12 +94,17 @@ def run(args) -> int:
         where = [name for name, done in (("store", in_store), ("directory", in_directory)) if done]
         admin_action(conn, args, "unlock", user, " and ".join(where))
     if args.json:
-        print_json({"user": user, "unlocked": True, "store": in_store, "directory": in_directory})
+        print_json(
+            {
+                "user": user,
+                "unlocked": True,
+                "store": in_store,
+                "directory": in_directory,
+                "lifted": lifted,
+            }
+        )
+    elif not in_store:
+        print(f"{user}: unlocked in the directory (pam-guard has no record of it)")
     else:
-        done = {
-            ("store",): "unlocked; failure count reset",
-            ("directory",): "unlocked in the directory (pam-guard has no record of it)",
-            ("store", "directory"): "unlocked, also in the directory; failure count reset",
-        }
-        print(f"{user}: {done[tuple(where)]}")
+        print(f"{user}: {describe(lifted, in_directory)}")
     return 0
