@@ -24,6 +24,7 @@ def test_lock_by_hand_refuses_and_unlock_lets_in(site):
         "unlocked": True,
         "store": True,
         "directory": False,
+        "lifted": ["locked"],
     }
     assert site.gate.preauth(site.attempt("alice", "192.0.2.10")).allowed
     assert site.json("status", "alice")["locked"] is False

@@ -204,7 +204,8 @@ def test_explain_shows_every_rule_and_changes_nothing(make_site):
     assert results["locked"] == ("locked", True)
     assert results["ip_restricted"] == ("ip_restricted", True)
     assert results["password_sharing"] == ("passes", False)
-    assert len(results) == 6
+    assert len(results) == 8
+    assert results["locked_unfamiliar"] == results["source_blocked"] == ("passes", False)
     text = site.ok("explain", "dave", "--ip", "192.0.2.1")
     assert "verdict: DENY (locked, ip_restricted)" in text
     assert _dump(site) == before  # nothing written, not even a status
@@ -237,10 +238,41 @@ def test_prune_drops_only_what_is_past_retention(make_site):
         "events": 3,
         "sessions": 2,
         "notices": notices,
+        "familiar_sources": 0,
+        "address_blocks": 0,
     }
     assert site.query("SELECT outcome, reasons FROM events") == [("denied", "locked")]
     assert site.query("SELECT session_key FROM sessions") == [("alive",)]
-    assert site.json("prune") == {"retention_days": 30, "events": 0, "sessions": 0, "notices": 0}
+    assert site.json("prune") == {
+        "retention_days": 30,
+        "events": 0,
+        "sessions": 0,
+        "notices": 0,
+        "familiar_sources": 0,
+        "address_blocks": 0,
+    }
+
+
+def test_prune_drops_old_familiar_sources_and_ended_blocks(make_site):
+    site = make_site(
+        {
+            "store": {"retention_days": 30},
+            "lockout": {"unfamiliar_attempts": 3},
+            "address_block": {"enabled": True, "attempts": 2},
+        }
+    )
+    old = time.time() - 40 * DAY
+    site.success("fay", "192.0.2.9", at=old)  # familiar since 40 days: dropped
+    site.success("fay", "198.51.100.9", at=time.time() - HOUR)  # kept
+    for address in ("203.0.113.1", "203.0.113.2"):  # both blocked 40 days ago ...
+        for i, user in enumerate(("gus", "hal")):
+            site.failure(user, address, at=old + i)
+    # ... one for an hour (dropped), one until unblocked (kept, however old)
+    site.execute("UPDATE address_blocks SET expires = NULL WHERE address = '203.0.113.2'")
+
+    assert "1 familiar sources, 1 ended address blocks" in site.ok("prune")
+    assert site.query("SELECT source FROM familiar_sources") == [("198.51.100.0/24",)]
+    assert site.query("SELECT address FROM address_blocks") == [("203.0.113.2",)]
 
 
 def test_init_store_upgrades_in_place_and_keeps_data(site):
