@@ -235,12 +235,17 @@ def command_page(parser: argparse.ArgumentParser | None = None, version: str = "
             "run by PAM (pam_python, or pam_exec for setuid programs) and by "
             "FreeRADIUS, locks accounts after repeated failures and refuses "
             "addresses, shared passwords and concurrent logins as configured in "
-            "pam-guard.toml(5). Every attempt is recorded in the store."
+            "pam-guard.toml(5). With smart lockout it refuses only sources unfamiliar "
+            "to the user after their failures, and with address_block it refuses an "
+            "address that failed for many users to every user for a while. Every "
+            "attempt is recorded in the store."
         ),
         ".PP",
         escape(
             "This command shows what pam-guard recorded and decided, and changes "
-            "it: unlock and lock users, exempt them, edit their address lists. "
+            "it: unlock and lock users, exempt them, edit their address lists, lift "
+            "address blocks (blocks, unblock), set users' own notices of their "
+            "logins and locks (notify --on failure,success,lock). "
             "Every change is written to an append-only audit log chained with "
             "HMAC-SHA256."
         ),
@@ -279,6 +284,13 @@ def command_page(parser: argparse.ArgumentParser | None = None, version: str = "
         (
             os.path.join(os.path.dirname(DEFAULT_PATH), "audit.key"),
             "The audit log's HMAC key, beside the config file; owned by root, mode 0600.",
+        ),
+        (
+            os.path.join(os.path.dirname(DEFAULT_PATH), "digest.key"),
+            "The key of the digests of wrong passwords that "
+            "lockout.ignore_repeated_password keeps (never the password), beside the "
+            "config file; owned by root, mode 0600, or 0640 group freerad where "
+            "FreeRADIUS runs.",
         ),
         (store_default, "The default store (SQLite)."),
         (DEFAULT_CACHE_DIR, "Validated settings kept for the login path."),
@@ -409,10 +421,25 @@ def config_page(version: str = "") -> str:
             lines.append(escape(text.strip()))
     lines += [
         ".SH EXAMPLE",
+        escape(
+            "Five failed logins from sources familiar to the user lock the account for 30 "
+            "minutes, each further lock within a day twice as long as the one before; five "
+            "from sources the user has not logged in from lately refuse only such sources "
+            "(smart lockout), so the owner still gets in from a usual place; an address "
+            "that fails ten times in ten "
+            "minutes, for any users, is refused for every user for an hour "
+            "(pam-guard blocks, pam-guard unblock)."
+        ),
+        ".PP",
         ".nf",
         "[lockout]",
         "max_attempts = 5",
         "unlock_after_minutes = 30",
+        "increment = 2.0",
+        "unfamiliar_attempts = 5",
+        "",
+        "[address_block]",
+        "enabled = true",
         "",
         "[notify]",
         escape('admin = "security@example.org"'),

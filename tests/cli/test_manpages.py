@@ -129,11 +129,22 @@ def test_exit_codes_and_files_are_in_the_command_page(command_text):
     for path in (
         "/etc/pam-guard/pam-guard.toml",
         "/etc/pam-guard/audit.key",
+        "/etc/pam-guard/digest.key",
         "/var/lib/pam-guard/pam-guard.db",
         "/opt/pam-guard/hook.py",
         "/opt/pam-guard/bin/pam-guard-exec",
     ):
         assert has_word(top["FILES"], path), path
+
+
+def test_address_blocks_and_lock_notices_are_in_the_command_page(command_text):
+    commands = sections(sections(command_text, "")["COMMANDS"], "   ")
+    assert has_word(commands["blocks"], "until unblocked")
+    assert has_entry(commands["blocks"], "--all")
+    assert has_word(commands["unblock"], "ADDR|CIDR") and has_word(commands["unblock"], "audit")
+    assert has_word(commands["notify"], "failure,success,lock")
+    assert has_word(commands["explain"], "familiar")
+    assert has_word(commands["status"], "unfamiliar")
 
 
 def test_every_setting_with_its_default_and_meaning_is_in_the_config_page(config_text):
