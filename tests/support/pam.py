@@ -151,7 +151,8 @@ def packaged_stack(
 
 
 class GuardConfig:
-    """A config (0600 in a 0700 directory), its audit key and an SQLite store, in a temp dir.
+    """A config (0600 in a 0700 directory), its audit and digest keys and an SQLite store, in a
+    temp dir.
 
     `env` holds the environment a login or the admin command needs (a private settings cache,
     so no test touches /run/pam-guard).
@@ -168,6 +169,10 @@ class GuardConfig:
         with open(os.path.join(self.dir, "audit.key"), "w") as handle:
             handle.write(secrets.token_hex(32))
         os.chmod(os.path.join(self.dir, "audit.key"), 0o600)
+        # lockout.ignore_repeated_password's key, as packaging/install.sh makes it
+        with open(os.path.join(self.dir, "digest.key"), "w") as handle:
+            handle.write(secrets.token_hex(32))
+        os.chmod(os.path.join(self.dir, "digest.key"), 0o600)
         try:
             self.write(sections or {})
             from store.migrate import create_or_upgrade
