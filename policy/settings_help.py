@@ -9,6 +9,10 @@ no line names a key the schema lacks.
 SECTIONS: dict[str, str] = {
     "store": "Where logins, locks, sessions and queued notices are kept.",
     "lockout": "Locking an account after consecutive failed logins (pam_faillock's rule).",
+    "address_block": (
+        "Refuse a spraying source address for every user for a while (fail2ban's job, inline); "
+        "pam-guard blocks lists them, pam-guard unblock lifts one."
+    ),
     "custom_authentication": (
         "Let an LDAP directory (OpenLDAP ppolicy, Active Directory, 389-ds) own the account "
         "lock: pam-guard then never locks locally, refuses what the directory has locked or "
@@ -22,10 +26,6 @@ SECTIONS: dict[str, str] = {
     "concurrent": "Concurrent login prevention: one user logged in from two addresses at once.",
     "status": "The per-user risk status (high_risk, risk, new, inactive, protected, unprotected).",
     "notify": "Mail to the admin and to users; notices are queued and sent by pam-guard deliver.",
-    "address_block": (
-        "Refuse a spraying source address for every user for a while (fail2ban's job, inline); "
-        "pam-guard blocks lists them, pam-guard unblock lifts one."
-    ),
     "failure": "What a login gets when pam-guard cannot decide.",
     "radius": "How the FreeRADIUS module reads a request.",
 }

@@ -139,7 +139,7 @@ History.__doc__ = "What the store knows of one user, as plain data, for one deci
 
 Notice = namedtuple("Notice", "kind subject facts")
 Notice.__doc__ = """A notice to queue: kind (lock, ip_alert, trackstat, concurrent, status,
-user_failure, user_success), subject (the user or address it is about, also the rate-limit
+user_failure, user_success, user_lock), subject (the user or address it is about, also the rate-limit
 key) and facts (a tuple of (name, value) pairs for the message)."""
 
 AddressBlock = namedtuple(
