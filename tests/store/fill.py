@@ -3,8 +3,9 @@
 Rows are generated inside the database (a recursive CTE, which SQLite and PostgreSQL both
 run), so ten million events cost no Python loop and no round trip per row. The shape is a
 plausible site: `users` accounts sharing the history evenly, 80 % successes, 10 % failures,
-10 % denials, addresses spread over 50,000 IPv4 hosts, times one second apart ending at
-`end`. Each user's outcomes cycle through that mix (outcome does not follow from the user).
+10 % denials, addresses spread over 50,000 IPv4 hosts (a failure's address key, `net`, is its
+address), times one second apart ending at `end`. Each user's outcomes cycle through that
+mix (outcome does not follow from the user).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ CHUNK = 500_000  # rows per statement: bounded memory for PostgreSQL's CTE work 
 _EVENTS = """
 WITH RECURSIVE seq(i) AS (SELECT :first UNION ALL SELECT i + 1 FROM seq WHERE i < :last)
 INSERT INTO events (ts, username, channel, service, address, address_raw, client, secure,
-                    outcome, reasons)
+                    outcome, reasons{net_column})
 SELECT :end - (:total - i), 'user' || (i % :users),
        CASE WHEN i % 3 = 0 THEN 'radius' ELSE 'pam' END,
        CASE WHEN i % 3 = 0 THEN 'vpn' ELSE 'sshd' END,
@@ -22,9 +23,13 @@ SELECT :end - (:total - i), 'user' || (i % :users),
        '10.' || (i % 200) || '.' || ((i / 200) % 250) || '.1',
        NULL, NULL,
        CASE (i / :users) % 10 WHEN 0 THEN 'failure' WHEN 1 THEN 'denied' ELSE 'success' END,
-       CASE (i / :users) % 10 WHEN 1 THEN 'ip_restricted' ELSE '' END
+       CASE (i / :users) % 10 WHEN 1 THEN 'ip_restricted' ELSE '' END{net_value}
 FROM seq
 """
+# A failure's address key (revision 0005's events.net): its IPv4 address.
+_NET_VALUE = """,
+       CASE (i / :users) % 10 WHEN 0 THEN '10.' || (i % 200) || '.' || ((i / 200) % 250) || '.1'
+            ELSE NULL END"""
 
 _SESSIONS = """
 WITH RECURSIVE seq(i) AS (SELECT :first UNION ALL SELECT i + 1 FROM seq WHERE i < :last)
@@ -65,11 +70,16 @@ def fill(
     end: float = 1.8e9,
     progress=None,
     stats: bool = True,
+    net: bool = True,
 ) -> None:
     """Add `events` events (and `sessions` sessions) for `users` users, committing per chunk.
 
     `conn` is a store.db.Connection. Account rows user0..user{users-1} are created too.
+    `net`: fill events.net (False for a store at a revision before 0005).
     """
+    events_sql = _EVENTS.format(
+        net_column=", net" if net else "", net_value=_NET_VALUE if net else ""
+    )
     begin_bulk(conn)
     conn.execute(
         _ACCOUNTS, {"users": users, "start": end - events - 86400.0, "end": end, "false": False}
@@ -78,7 +88,7 @@ def fill(
     for first, last in _chunks(events):
         begin_bulk(conn)
         conn.execute(
-            _EVENTS, {"first": first, "last": last, "total": events, "users": users, "end": end}
+            events_sql, {"first": first, "last": last, "total": events, "users": users, "end": end}
         )
         conn.commit()
         if progress:

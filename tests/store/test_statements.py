@@ -42,16 +42,33 @@ def _seed(conn) -> None:
     for user in (USER, "bob"):
         conn.execute(sql.LOCK_ACCOUNT, {"user": user, "now": NOW - 3600, "false": False})
     events = [
-        (NOW - 50 * MIN, "success", "192.0.2.1"),
-        (NOW - 40 * MIN, "success", "192.0.2.2"),
-        (NOW - 10 * MIN, "success", "2001:db8::1"),
-        (NOW - 4 * MIN, "failure", "192.0.2.9"),
-        (NOW - 3 * MIN, "failure", "192.0.2.9"),
-        (NOW - 2 * MIN, "denied", "198.51.100.7"),
+        (NOW - 50 * MIN, "success", "192.0.2.1", {}),
+        (NOW - 40 * MIN, "success", "192.0.2.2", {}),
+        (NOW - 10 * MIN, "success", "2001:db8::1", {}),
+        (NOW - 4 * MIN, "failure", "192.0.2.9", {"digest": "d1"}),
+        (NOW - 3 * MIN, "failure", "192.0.2.9", {"digest": "d2", "bucket": "unfamiliar"}),
+        (NOW - 2 * MIN, "denied", "198.51.100.7", {}),
     ]
-    for ts, outcome, address in events:
-        conn.execute(sql.INSERT_EVENT, _event(ts, USER, outcome, address))
-    conn.execute(sql.INSERT_EVENT, _event(NOW - 1 * MIN, "bob", "failure", "192.0.2.9"))
+    for ts, outcome, address, extra in events:
+        conn.execute(sql.INSERT_EVENT, _event(ts, USER, outcome, address, **extra))
+    # bob's is a repeated wrong password: it counts toward no address's failures.
+    bob_failure = _event(NOW - 1 * MIN, "bob", "failure", "192.0.2.9", bucket="repeated")
+    conn.execute(sql.INSERT_EVENT, bob_failure)
+    conn.execute(sql.NOTE_FAMILIAR, {"user": USER, "source": "192.0.2.0/24", "now": NOW - 40 * MIN})
+    conn.execute(
+        sql.NOTE_FAMILIAR, {"user": USER, "source": "2001:db8::/64", "now": NOW - 10 * MIN}
+    )
+    conn.execute(
+        sql.WRITE_BLOCK,
+        {
+            "address": "203.0.113.9",
+            "blocked_at": NOW - 5 * MIN,
+            "expires": NOW + 55 * MIN,
+            "block_count": 1,
+            "failures": 10,
+            "users": "alice,bob",
+        },
+    )
     conn.execute(
         "INSERT INTO address_rules (username, kind, entry) VALUES (:u, 'allow', :e)",
         {"u": USER, "e": "192.0.2.0/24"},
@@ -73,7 +90,8 @@ def _seed(conn) -> None:
     conn.commit()
 
 
-def _event(ts, user, outcome, address, reasons=""):
+def _event(ts, user, outcome, address, reasons="", bucket=None, digest=None):
+    failed = outcome == "failure"
     return {
         "ts": ts,
         "user": user,
@@ -86,6 +104,9 @@ def _event(ts, user, outcome, address, reasons=""):
         "outcome": outcome,
         "reasons": reasons,
         "ruser": "",
+        "bucket": bucket,
+        "net": address if failed else None,  # an IPv4 address is its own block key
+        "digest": digest,
     }
 
 
@@ -154,6 +175,7 @@ def case_lock_account(conn):
     assert row[0] == NOW - 3600  # first_seen kept: the existing row is returned, not replaced
     new = conn.one(sql.LOCK_ACCOUNT, {"user": "carol", "now": NOW, "false": False})
     assert new[0] == NOW and new[2] == 0 and not new[6]  # first_seen, reset_at, exempt
+    assert tuple(new[10:]) == (0, None, None, None)  # no lock yet, none before
 
 
 def case_account_names(conn):
@@ -168,10 +190,10 @@ def case_read_account(conn):
 
 def case_account_and_denials(conn):
     row = conn.one(sql.ACCOUNT_AND_DENIALS, {"user": USER, "since": NOW - 5 * MIN})
-    assert tuple(row[:10]) == tuple(conn.one(sql.READ_ACCOUNT, {"user": USER}))
-    assert row[10] == 1  # the denial 2 min ago; failures and successes are not counted
-    assert conn.one(sql.ACCOUNT_AND_DENIALS, {"user": USER, "since": NOW - 1 * MIN})[10] == 0
-    assert conn.one(sql.ACCOUNT_AND_DENIALS, {"user": "bob", "since": NOW - 5 * MIN})[10] == 0
+    assert tuple(row[:14]) == tuple(conn.one(sql.READ_ACCOUNT, {"user": USER}))
+    assert row[14] == 1  # the denial 2 min ago; failures and successes are not counted
+    assert conn.one(sql.ACCOUNT_AND_DENIALS, {"user": USER, "since": NOW - 1 * MIN})[14] == 0
+    assert conn.one(sql.ACCOUNT_AND_DENIALS, {"user": "bob", "since": NOW - 5 * MIN})[14] == 0
     assert conn.one(sql.ACCOUNT_AND_DENIALS, {"user": "nobody", "since": 0}) is None
 
 
@@ -197,22 +219,94 @@ def case_count_outcome_since(conn):
 def case_outcomes_since(conn):
     rows = conn.all(sql.OUTCOMES_SINCE, {"user": USER, "since": NOW - 4 * MIN})
     assert sorted(tuple(r) for r in rows) == [
-        (NOW - 4 * MIN, "failure"),
-        (NOW - 3 * MIN, "failure"),
-        (NOW - 2 * MIN, "denied"),
+        (NOW - 4 * MIN, "failure", None),
+        (NOW - 3 * MIN, "failure", "unfamiliar"),
+        (NOW - 2 * MIN, "denied", None),
     ]
     assert conn.all(sql.OUTCOMES_SINCE, {"user": "bob", "since": NOW}) == []
 
 
-def case_address_failure_users(conn):
-    got = _rows(conn, sql.ADDRESS_FAILURE_USERS, {"address": "192.0.2.9", "since": NOW - 5 * MIN})
-    assert sorted(got) == [("alice",), ("alice",), ("bob",)]
+def case_count_failures_since(conn):
+    count = lambda since: conn.one(sql.COUNT_FAILURES_SINCE, {"user": USER, "since": since})[0]  # noqa: E731
+    assert count(NOW - 5 * MIN) == 1  # the unfamiliar one counts apart
+    assert count(NOW - 4 * MIN) == 0  # strictly after
+
+
+def case_count_unfamiliar_since(conn):
+    count = lambda since: conn.one(sql.COUNT_UNFAMILIAR_SINCE, {"user": USER, "since": since})[0]  # noqa: E731
+    assert count(NOW - 5 * MIN) == 1
+    assert count(NOW - 3 * MIN) == 0
+    assert conn.one(sql.COUNT_UNFAMILIAR_SINCE, {"user": "bob", "since": 0})[0] == 0
+
+
+def case_address_failures(conn):
+    got = _rows(conn, sql.ADDRESS_FAILURES, {"net": "192.0.2.9", "since": NOW - 5 * MIN})
+    assert sorted(got) == [(USER, NOW - 4 * MIN), (USER, NOW - 3 * MIN)]  # bob's repeated: no
+    assert _rows(conn, sql.ADDRESS_FAILURES, {"net": "192.0.2.9", "since": NOW - 3 * MIN}) == []
+    assert _rows(conn, sql.ADDRESS_FAILURES, {"net": "198.51.100.7", "since": 0}) == []  # denial
+
+
+def case_recent_digests(conn):
+    params = {"user": USER, "since": NOW - 5 * MIN, "limit": 3}
+    assert _rows(conn, sql.RECENT_DIGESTS, params) == [(NOW - 3 * MIN, "d2"), (NOW - 4 * MIN, "d1")]
+    assert _rows(conn, sql.RECENT_DIGESTS, dict(params, limit=1)) == [(NOW - 3 * MIN, "d2")]
+    assert _rows(conn, sql.RECENT_DIGESTS, dict(params, since=NOW - 4 * MIN)) == [
+        (NOW - 3 * MIN, "d2")
+    ]
+    assert _rows(conn, sql.RECENT_DIGESTS, dict(params, user="bob")) == []  # no digest kept
+
+
+def case_familiar_sources(conn):
+    got = _rows(conn, sql.FAMILIAR_SOURCES, {"user": USER, "since": NOW - 45 * MIN})
+    assert sorted(got) == [("192.0.2.0/24",), ("2001:db8::/64",)]
+    got = _rows(conn, sql.FAMILIAR_SOURCES, {"user": USER, "since": NOW - 20 * MIN})
+    assert got == [("2001:db8::/64",)]
+    assert _rows(conn, sql.FAMILIAR_SOURCES, {"user": "bob", "since": 0}) == []
+
+
+def case_note_familiar(conn):
+    source = {"user": USER, "source": "192.0.2.0/24"}
+    conn.execute(sql.NOTE_FAMILIAR, dict(source, now=NOW))
+    when = lambda: conn.one(  # noqa: E731
+        "SELECT last_success FROM familiar_sources WHERE username = :user AND source = :source",
+        source,
+    )[0]
+    assert when() == NOW
+    conn.execute(sql.NOTE_FAMILIAR, dict(source, now=NOW - 60))  # stored late: never moves back
+    assert when() == NOW
+    conn.execute(sql.NOTE_FAMILIAR, {"user": "bob", "source": "local", "now": NOW})
+    assert _rows(conn, sql.FAMILIAR_SOURCES, {"user": "bob", "since": 0}) == [("local",)]
+
+
+def case_read_block(conn):
+    row = conn.one(sql.READ_BLOCK, {"net": "203.0.113.9"})
+    assert tuple(row) == ("203.0.113.9", NOW - 5 * MIN, NOW + 55 * MIN, 1, None)
+    assert conn.one(sql.READ_BLOCK, {"net": "192.0.2.9"}) is None
+
+
+def case_write_block(conn):
+    block = {
+        "address": "203.0.113.9",
+        "blocked_at": NOW,
+        "expires": None,  # until an admin unblocks
+        "block_count": 2,
+        "failures": 12,
+        "users": "alice,bob,carol",
+    }
+    conn.execute(sql.WRITE_BLOCK, block)
+    row = conn.one(
+        "SELECT blocked_at, expires, block_count, failures, users FROM address_blocks "
+        "WHERE address = '203.0.113.9'"
+    )
+    assert tuple(row) == (NOW, None, 2, 12, "alice,bob,carol")
+    conn.execute(sql.WRITE_BLOCK, dict(block, address="2001:db8:1::/64", block_count=1))
+    assert conn.one(sql.READ_BLOCK, {"net": "2001:db8:1::/64"})[3] == 1
 
 
 def case_lock_address(conn):
     if conn.dialect == "sqlite":
         pytest.skip("n/a: PostgreSQL only: SQLite's BEGIN IMMEDIATE already serialises writers")
-    conn.execute(sql.LOCK_ADDRESS, {"address": "192.0.2.9"})
+    conn.execute(sql.LOCK_ADDRESS, {"net": "192.0.2.9"})
     held = conn.one(
         "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' "
         "AND pid = pg_backend_pid() AND classid = 28775"
@@ -305,10 +399,65 @@ def case_set_lock(conn):
     assert tuple(_account(conn)[1:4]) == (NOW, None, "3 failures")
 
 
+def _locks(conn, user=USER):
+    return tuple(
+        conn.one(
+            "SELECT locked_at, lock_expires, lock_reason, unfamiliar_locked_at, "
+            "unfamiliar_lock_expires, lock_count, last_lock_at FROM accounts "
+            "WHERE username = :u",
+            {"u": user},
+        )
+    )
+
+
+def case_write_locks(conn):
+    locks = {
+        "locked_at": NOW,
+        "lock_expires": NOW + 600,
+        "lock_reason": "3 failed logins",
+        "unfamiliar_locked_at": NOW - 60,
+        "unfamiliar_lock_expires": NOW + 240,
+        "lock_count": 2,
+        "last_lock_at": NOW,
+    }
+    conn.execute(sql.WRITE_LOCKS, {"user": USER, **locks})
+    assert _locks(conn) == tuple(locks.values())
+    assert _locks(conn, "bob") == (None, None, "", None, None, 0, None)  # others untouched
+
+
 def case_clear_lock(conn):
-    conn.execute(sql.SET_LOCK, {"user": USER, **transition.locked(NOW, "x", NOW + 600)})
+    locks = {
+        "locked_at": NOW,
+        "lock_expires": NOW + 600,
+        "lock_reason": "x",
+        "unfamiliar_locked_at": NOW,
+        "unfamiliar_lock_expires": NOW + 300,
+        "lock_count": 3,
+        "last_lock_at": NOW,
+    }
+    conn.execute(sql.WRITE_LOCKS, {"user": USER, **locks})
     conn.execute(sql.CLEAR_LOCK, {"user": USER, **transition.unlocked(NOW + 1)})
     assert tuple(_account(conn)[:4]) == (NOW + 1, None, None, "")
+    assert _locks(conn) == (None, None, "", None, None, 0, None)  # the count starts again
+
+
+def case_last_successes(conn):
+    assert _rows(conn, sql.LAST_SUCCESSES, {"user": USER}) == [(NOW - 10 * MIN,), (NOW - 40 * MIN,)]
+    assert _rows(conn, sql.LAST_SUCCESSES, {"user": "bob"}) == []
+
+
+def case_failures_between(conn):
+    params = {"user": USER, "since": NOW - 10 * MIN, "until": NOW}
+    assert _rows(conn, sql.FAILURES_BETWEEN, params) == [
+        (NOW - 3 * MIN, "192.0.2.9", "192.0.2.9", 2)
+    ]
+    # strictly between: the failure at the bound is left out
+    params.update(until=NOW - 3 * MIN)
+    assert _rows(conn, sql.FAILURES_BETWEEN, params) == [
+        (NOW - 4 * MIN, "192.0.2.9", "192.0.2.9", 1)
+    ]
+    params.update(since=NOW - 4 * MIN)
+    assert _rows(conn, sql.FAILURES_BETWEEN, params) == []
 
 
 def case_last_failure_sources(conn):
@@ -418,7 +567,14 @@ def test_statement_runs_and_returns_what_the_login_path_expects(conn, name):
 BIG = 1_800_000_000.0
 READS = {
     "COUNT_OUTCOME_SINCE": {"user": "user7", "outcome": "failure", "since": BIG - 300},
-    "ADDRESS_FAILURE_USERS": {"address": "10.7.3.1", "since": BIG - 300},
+    "COUNT_FAILURES_SINCE": {"user": "user7", "since": BIG - 300},
+    "COUNT_UNFAMILIAR_SINCE": {"user": "user7", "since": BIG - 300},
+    "ADDRESS_FAILURES": {"net": "10.7.3.1", "since": BIG - 300},
+    "RECENT_DIGESTS": {"user": "user7", "since": BIG - 300, "limit": 3},
+    "LAST_SUCCESSES": {"user": "user7"},
+    "FAILURES_BETWEEN": {"user": "user7", "since": BIG - 86400, "until": BIG},
+    "FAMILIAR_SOURCES": {"user": "user7", "since": BIG - 30 * 86400},
+    "READ_BLOCK": {"net": "10.7.3.1"},
     "LAST_SUCCESS_ADDRESSES": {"user": "user7", "limit": 15},
     "SUCCESSES_SINCE": {"user": "user7", "since": BIG - 900},
     "LAST_SUCCESS_TIME": {"user": "user7"},
@@ -444,8 +600,16 @@ READS = {
 # Bulk reads that read a table whole by design (once, at start), and which.
 WHOLE_TABLE = {"RECENT_ACCOUNTS": "accounts"}
 # Reads that return rows in index order, so need no sort of the user's whole history.
-ORDERED = ("LAST_SUCCESS_ADDRESSES", "LAST_FAILURE_SOURCES")
-INDEXED_TABLES = ("events", "sessions", "outbox", "accounts", "address_rules")
+ORDERED = ("LAST_SUCCESS_ADDRESSES", "LAST_FAILURE_SOURCES", "RECENT_DIGESTS", "LAST_SUCCESSES")
+INDEXED_TABLES = (
+    "events",
+    "sessions",
+    "outbox",
+    "accounts",
+    "address_rules",
+    "familiar_sources",
+    "address_blocks",
+)
 
 
 def test_plan_checks_cover_every_read_of_events_and_sessions():
@@ -460,7 +624,8 @@ def test_plan_checks_cover_every_read_of_events_and_sessions():
 
 
 def _fill_outbox_and_rules(conn, rows: int = 20000) -> None:
-    """Many queued notices and address-list entries, so that a scan would show."""
+    """Many queued notices, address-list entries, familiar sources and address blocks, so that
+    a scan would show."""
     begin_bulk(conn)
     conn.execute(
         """
@@ -477,6 +642,22 @@ def _fill_outbox_and_rules(conn, rows: int = 20000) -> None:
         SELECT 'user' || (i % 2000), 'allow', '10.' || (i % 256) || '.' || (i / 256) || '.0/24'
         FROM seq""",
         {"n": rows},
+    )
+    conn.execute(
+        """
+        WITH RECURSIVE seq(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM seq WHERE i < :n)
+        INSERT INTO familiar_sources (username, source, last_success)
+        SELECT 'user' || (i % 2000), '10.' || (i % 256) || '.' || (i / 256) || '.0/24', :end - i
+        FROM seq""",
+        {"n": rows, "end": BIG},
+    )
+    conn.execute(
+        """
+        WITH RECURSIVE seq(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM seq WHERE i < :n)
+        INSERT INTO address_blocks (address, blocked_at, expires, block_count, failures, users)
+        SELECT '10.' || (i % 256) || '.' || (i / 256) || '.1', :end - i, :end - i + 3600, 1, 10, ''
+        FROM seq""",
+        {"n": rows, "end": BIG},
     )
     conn.commit()
 

@@ -58,6 +58,9 @@ def _seed(url) -> None:
                 "outcome": "denied",
                 "reasons": "locked",
                 "ruser": "",
+                "bucket": None,
+                "net": None,
+                "digest": None,
             },
         )
     conn.execute(
