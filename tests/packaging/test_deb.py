@@ -186,6 +186,7 @@ def test_apt_install_demo_remove_purge_on_a_fresh_debian(deb):
         status = chroot.run(root, "dpkg-query -W -f='${db:Status-Abbrev} ${Conffiles}' pam-guard")
         assert status.stdout.startswith("ii ") and "/etc/pam-guard/pam-guard.toml" in status.stdout
         assert _mode(root, "/etc/pam-guard/audit.key") == (0, 0o600)
+        assert _mode(root, "/etc/pam-guard/digest.key") == (0, 0o600)  # no freerad group here
         assert _mode(root, "/var/lib/pam-guard") == (0, 0o700)
         assert _exists(root, "/var/lib/pam-guard/pam-guard.db")
         assert _exists(root, "/usr/share/man/man8/pam-guard.8.gz")
@@ -209,6 +210,7 @@ def test_apt_install_demo_remove_purge_on_a_fresh_debian(deb):
         for kept in (
             "/etc/pam-guard/pam-guard.toml",
             "/etc/pam-guard/audit.key",
+            "/etc/pam-guard/digest.key",
             "/var/lib/pam-guard/pam-guard.db",
         ):
             assert _exists(root, kept), kept
