@@ -396,8 +396,7 @@ class Gate:
         if locks:
             logins.write_locks(conn, attempt.user, {**(account or {}), **locks})
         if verdict.block is not None:
-            users = {u for u, _t in earlier} | {attempt.user}
-            logins.write_block(conn, verdict.block, len(earlier) + 1, ", ".join(sorted(users)))
+            logins.write_block(conn, verdict.block)
         self._user_notice(conn, attempt, account, FAILURE)
         if locks:
             self._user_notice(conn, attempt, account, "lock", verdict)

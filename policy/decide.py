@@ -168,7 +168,10 @@ def count_failure(
     elif bucket == UNFAMILIAR:
         history = history._replace(unfamiliar_failures=history.unfamiliar_failures + 1)
     if attempt.digest is not None and settings.lockout.ignore_repeated_password:
-        digests = ((attempt.time, attempt.digest), *history.recent_digests)
+        # The last distinct wrong passwords (Entra's smart lockout keeps three): a phone's
+        # stale one stays known however often the owner mistypes another in between.
+        others = tuple(d for d in history.recent_digests if d[1] != attempt.digest)
+        digests = ((attempt.time, attempt.digest), *others)
         history = history._replace(recent_digests=digests[:REPEATS_REMEMBERED])
     return bucket, history
 
@@ -272,9 +275,12 @@ def _lock_expiry(history: History, now: float, settings: Settings) -> float | No
 def _lock_notice(
     attempt: Attempt, failures: int, expires: float | None, where: str, scope: str
 ) -> Notice:
+    # Unfamiliar sources' lock has a rate-limit key of its own: it must not keep the admin
+    # from hearing that the account itself (the owner too) is locked soon after.
+    subject = attempt.user if scope == "account" else f"{attempt.user} ({scope})"
     return Notice(
         "lock",
-        attempt.user,
+        subject,
         (
             ("user", attempt.user),
             ("time", attempt.time),
@@ -307,12 +313,17 @@ def _block(
     since = max(now - ab.period_minutes * MINUTE, block.cleared_at or 0.0)
     if block.blocked_at is not None and block.expires is not None:
         since = max(since, block.expires)
-    failures = 1 + sum(1 for _user, t in address_failures if t > since)
-    if failures < ab.attempts:
+    users = [user for user, t in address_failures if t > since] + [attempt.user]
+    if len(users) < ab.attempts:
         return None
-    expires = lock_expiry(block.count, block.blocked_at, now, ab.block_minutes, settings)
+    # Blocks grow like locks but never become permanent: one address may be a whole NAT.
+    expires = lock_expiry(
+        block.count, block.blocked_at, now, ab.block_minutes, settings, permanent=False
+    )
     count = next_lock_count(block.count, block.blocked_at, now, settings)
-    return AddressBlock(key, now, expires, count, block.cleared_at)
+    return AddressBlock(
+        key, now, expires, count, block.cleared_at, len(users), tuple(sorted(set(users)))
+    )
 
 
 def rules_apply(history: History, settings: Settings, user: str) -> bool:

@@ -2,7 +2,8 @@
 
 Each lock within `increment_window_days` of the previous one lasts `increment` times as
 long, from the first one's length up to `max_unlock_after_minutes` (fail2ban's
-bantime.increment); the `permanent_after`-th stays until an admin lifts it. A first length
+bantime.increment); the `permanent_after`-th lock (never a block) stays until an admin
+lifts it. A first length
 of 0 (unlock_after_minutes = 0, the default) means every lock stays until an admin
 unlocks, as before. The account lock and smart lockout's lock of unfamiliar sources share
 one count a user; each blocked address has its own.
@@ -26,11 +27,15 @@ def next_lock_count(count: int, last_lock_at: float | None, now: float, settings
     return 1
 
 
-def lock_minutes(count: int, first_minutes: float, settings: Settings) -> float | None:
+def lock_minutes(
+    count: int, first_minutes: float, settings: Settings, permanent: bool = True
+) -> float | None:
     """How long the `count`-th lock within the window lasts, in minutes; None: until an
-    admin lifts it."""
+    admin lifts it. `permanent`: whether permanent_after applies (not to address blocks)."""
     lockout = settings.lockout
-    if not first_minutes or (lockout.permanent_after and count >= lockout.permanent_after):
+    if not first_minutes:
+        return None
+    if permanent and lockout.permanent_after and count >= lockout.permanent_after:
         return None
     cap = max(lockout.max_unlock_after_minutes, first_minutes)
     try:
@@ -41,11 +46,16 @@ def lock_minutes(count: int, first_minutes: float, settings: Settings) -> float 
 
 
 def lock_expiry(
-    count: int, last_lock_at: float | None, now: float, first_minutes: float, settings: Settings
+    count: int,
+    last_lock_at: float | None,
+    now: float,
+    first_minutes: float,
+    settings: Settings,
+    permanent: bool = True,
 ) -> float | None:
     """When a lock set at `now` lifts by itself (None: an admin lifts it), after `count`
     locks within the window, the last at `last_lock_at`."""
     minutes = lock_minutes(
-        next_lock_count(count, last_lock_at, now, settings), first_minutes, settings
+        next_lock_count(count, last_lock_at, now, settings), first_minutes, settings, permanent
     )
     return None if minutes is None else now + minutes * MINUTE

@@ -70,10 +70,11 @@ KEYS: dict[str, dict[str, str]] = {
         "max_unlock_after_minutes": "The longest a growing lock or block lasts.",
         "increment_window_days": "Locks this close to the previous one grow (increment).",
         "permanent_after": (
-            "When > 0, the Nth lock within increment_window_days stays until an admin unlocks."
+            "When > 0, the Nth lock within increment_window_days stays until an admin unlocks "
+            "(address blocks never become permanent: one address may be a whole NAT)."
         ),
         "ignore_repeated_password": (
-            "A wrong password equal to one of the user's last 3 wrong ones within "
+            "A wrong password equal to one of the user's last 3 distinct wrong ones within "
             "period_minutes does not count again (a keyed digest is kept, never the password; "
             "PAM and RADIUS PAP)."
         ),

@@ -105,7 +105,7 @@ History = namedtuple(
         "unfamiliar_lock_expires",  # when that lifts by itself, or None (admin unlocks)
         "unfamiliar_failures",  # failures from unfamiliar sources in the lockout window
         "familiar_sources",  # sources with a success within lockout.familiar_days
-        "recent_digests",  # digests of the last wrong passwords in the lockout window
+        "recent_digests",  # ((time, digest), ...) of the last distinct wrong passwords, newest first
         "address_block",  # the attempt's address block: AddressBlock, or None
     ],
     defaults=(
@@ -143,12 +143,15 @@ user_failure, user_success, user_lock), subject (the user or address it is about
 key) and facts (a tuple of (name, value) pairs for the message)."""
 
 AddressBlock = namedtuple(
-    "AddressBlock", "address blocked_at expires count cleared_at", defaults=(None, None, 0, None)
+    "AddressBlock",
+    "address blocked_at expires count cleared_at failures users",
+    defaults=(None, None, 0, None, 0, ()),
 )
 AddressBlock.__doc__ = """A source address's block row (address_block): its key (IPv4
 address or IPv6 /64), when the last block began and ends (None: until an admin unblocks;
 blocked_at None: never blocked), blocks within lockout.increment_window_days of the last,
-and when an admin last lifted one (failures before it no longer count)."""
+when an admin last lifted one (failures before it no longer count), and, for a block a
+failure sets, the failures that set it and the users they tried (sorted)."""
 
 Verdict = namedtuple(
     "Verdict",

@@ -289,7 +289,7 @@ def write_locks(conn: Connection, user: str, account: Account) -> None:
     conn.execute(sql.WRITE_LOCKS, {"user": user, **{f: account[f] for f in transition.LOCK_FIELDS}})
 
 
-def write_block(conn: Connection, block: AddressBlock, failures: int, users: str) -> None:
+def write_block(conn: Connection, block: AddressBlock) -> None:
     """The block a failure set on its address."""
     conn.execute(
         sql.WRITE_BLOCK,
@@ -298,8 +298,8 @@ def write_block(conn: Connection, block: AddressBlock, failures: int, users: str
             "blocked_at": block.blocked_at,
             "expires": block.expires,
             "block_count": block.count,
-            "failures": failures,
-            "users": users[:1024],
+            "failures": block.failures,
+            "users": ", ".join(block.users)[:1024],
         },
     )
 

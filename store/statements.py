@@ -95,11 +95,12 @@ WHERE net = :net AND outcome = 'failure' AND ts > :since
   AND (bucket IS NULL OR bucket <> 'repeated')
 """
 
-# The digests of a user's last wrong passwords (lockout.ignore_repeated_password), newest first.
+# A user's last distinct wrong passwords (lockout.ignore_repeated_password): each digest
+# with its newest time, newest first. Reads the user's failures in the lockout window only.
 RECENT_DIGESTS = """
-SELECT ts, digest FROM events
+SELECT max(ts), digest FROM events
 WHERE username = :user AND outcome = 'failure' AND ts > :since AND digest IS NOT NULL
-ORDER BY ts DESC LIMIT :limit
+GROUP BY digest ORDER BY max(ts) DESC LIMIT :limit
 """
 
 FAMILIAR_SOURCES = """

@@ -254,6 +254,9 @@ def case_recent_digests(conn):
         (NOW - 3 * MIN, "d2")
     ]
     assert _rows(conn, sql.RECENT_DIGESTS, dict(params, user="bob")) == []  # no digest kept
+    # Distinct: a password tried again moves up with its newest time, once.
+    conn.execute(sql.INSERT_EVENT, _event(NOW - 1 * MIN, USER, "failure", "192.0.2.9", digest="d1"))
+    assert _rows(conn, sql.RECENT_DIGESTS, params) == [(NOW - 1 * MIN, "d1"), (NOW - 3 * MIN, "d2")]
 
 
 def case_familiar_sources(conn):
@@ -600,7 +603,7 @@ READS = {
 # Bulk reads that read a table whole by design (once, at start), and which.
 WHOLE_TABLE = {"RECENT_ACCOUNTS": "accounts"}
 # Reads that return rows in index order, so need no sort of the user's whole history.
-ORDERED = ("LAST_SUCCESS_ADDRESSES", "LAST_FAILURE_SOURCES", "RECENT_DIGESTS", "LAST_SUCCESSES")
+ORDERED = ("LAST_SUCCESS_ADDRESSES", "LAST_FAILURE_SOURCES", "LAST_SUCCESSES")
 INDEXED_TABLES = (
     "events",
     "sessions",
