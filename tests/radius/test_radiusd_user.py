@@ -1,4 +1,5 @@
-"""radiusd as Debian runs it: as user freerad, on the store root also writes (PAM, admin).
+"""radiusd as Debian runs it: as user freerad, on the store root also writes (PAM, admin),
+with the digest key install.sh makes (0640 root:freerad).
 
 A store only root may write (what install.sh made before FreeRADIUS was asked for) must
 refuse logins per failure.on_store_error and say how to fix it; after
@@ -111,3 +112,40 @@ def test_installer_shared_the_default_store_with_radiusd_user():
     assert RADIUSD_USER in grp.getgrnam("pam-guard").gr_mem
     for name in os.listdir("/var/lib/pam-guard"):
         assert os.stat(os.path.join("/var/lib/pam-guard", name)).st_gid == info.st_gid, name
+
+
+def _digest_key_for(layout, group: str | None) -> None:
+    """digest.key as install.sh leaves it: 0640 root:freerad where FreeRADIUS is, else 0600."""
+    key = os.path.join(layout.dir, "digest.key")
+    if group is None:
+        os.chown(key, 0, 0)
+        os.chmod(key, 0o600)
+    else:
+        os.chown(key, 0, grp.getgrnam(group).gr_gid)
+        os.chmod(key, 0o640)
+
+
+def _repeats_counted(layout, start_server, user) -> list:
+    layout.write({"lockout": {"ignore_repeated_password": True, "max_attempts": 10}})
+    os.chmod(layout.path, 0o644)  # rewritten 0600: readable by radiusd's user again
+    share_store(layout)
+    server = start_as_radiusd_user(start_server, layout)
+    for _ in range(4):
+        assert server.auth(user, "Summer2024!", **ADDR).code == "Access-Reject"
+    query = "SELECT bucket FROM events WHERE username = ? ORDER BY id"
+    rows = wait_for(lambda: len(layout.query(query, (user,))) == 4 and layout.query(query, (user,)))
+    return [bucket for (bucket,) in rows], server
+
+
+def test_radiusd_user_reads_the_digest_key_install_makes(layout, start_server):
+    _digest_key_for(layout, RADIUSD_USER)
+    buckets, _server = _repeats_counted(layout, start_server, "ivy")
+    assert buckets == [None, "repeated", "repeated", "repeated"]
+
+
+def test_a_digest_key_radiusd_cannot_read_counts_as_usual_and_says_so(layout, start_server):
+    _digest_key_for(layout, None)
+    buckets, server = _repeats_counted(layout, start_server, "joe")
+    assert buckets == [None] * 4  # nothing lost: every failure counts, as without the setting
+    assert wait_for(lambda: "no digest key" in server.log_text())
+    assert server.running()
