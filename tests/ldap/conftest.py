@@ -63,6 +63,58 @@ def ldap_raw(slapd, tmp_path):  # noqa: F811 - the imported fixture, by name
     return make
 
 
+BIND_MODULE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "pam_ldap_bind.py")
+
+
+def _ldap_stack(guard_config: str, url: str) -> str:
+    from tests.support.pam import HOOK
+
+    hook = f"{HOOK} config={guard_config}"
+    return (
+        f"auth     requisite                pam_python.so {hook} preauth\n"
+        f"auth     [success=1 default=bad]  pam_python.so {BIND_MODULE} url={url} base={PEOPLE}\n"
+        f"auth     [default=die]            pam_python.so {hook} authfail\n"
+        f"account  required                 pam_python.so {hook}\n"
+    )
+
+
+@pytest.fixture
+def ldap_pam(slapd):  # noqa: F811 - the imported fixture, by name
+    """ldap_pam(sections=None) -> (guard, service): a PAM service that binds to the test
+    slapd (tests/ldap/pam_ldap_bind.py), guarded by pam-guard with custom authentication on
+    (as the directory's admin) and `sections` besides; both removed after the test."""
+    from tests.support import pam as support
+
+    why = support.have_pam_tools()
+    if why:
+        pytest.skip(why)
+    made = []
+
+    def make(sections: dict | None = None):
+        guard = support.GuardConfig()
+        made.append((guard, None))
+        secret = write_secret(os.path.join(guard.dir, "bind.pw"), ADMIN_PASSWORD)
+        custom = {
+            "enabled": True,
+            "url": slapd.url,
+            "kind": "openldap",
+            "bind_dn": ADMIN_DN,
+            "bind_password_file": secret,
+            "user_base": PEOPLE,
+            "timeout_seconds": 2,
+        }
+        guard.write({"custom_authentication": custom, **(sections or {})})
+        service = support.write_service(_ldap_stack(guard.path, slapd.url))
+        made[-1] = (guard, service)
+        return guard, service
+
+    yield make
+    for guard, service in made:
+        if service is not None:
+            support.remove_service(service)
+        guard.remove()
+
+
 @pytest.fixture
 def directory(ldap_raw):
     """directory(admin=False, clock=None, **overrides) -> a Directory on the test slapd."""

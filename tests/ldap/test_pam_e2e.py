@@ -3,52 +3,16 @@
 
 from __future__ import annotations
 
-import os
-
 import pytest
 
-from tests.support.fixtures import write_secret
-from tests.support.slapd import ADMIN_DN, ADMIN_PASSWORD, MAX_FAILURE, PEOPLE
+from tests.support.slapd import MAX_FAILURE
 
 support = pytest.importorskip("tests.support.pam")
 
-BIND_MODULE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "pam_ldap_bind.py")
-
-
-def _stack(guard_config: str, url: str) -> str:
-    hook = f"{support.HOOK} config={guard_config}"
-    return (
-        f"auth     requisite                pam_python.so {hook} preauth\n"
-        f"auth     [success=1 default=bad]  pam_python.so {BIND_MODULE} url={url} base={PEOPLE}\n"
-        f"auth     [default=die]            pam_python.so {hook} authfail\n"
-        f"account  required                 pam_python.so {hook}\n"
-    )
-
 
 @pytest.fixture
-def ldap_guard(slapd):
-    why = support.have_pam_tools()
-    if why:
-        pytest.skip(why)
-    guard = support.GuardConfig()
-    secret = write_secret(os.path.join(guard.dir, "bind.pw"), ADMIN_PASSWORD)
-    guard.write(
-        {
-            "custom_authentication": {
-                "enabled": True,
-                "url": slapd.url,
-                "kind": "openldap",
-                "bind_dn": ADMIN_DN,
-                "bind_password_file": secret,
-                "user_base": PEOPLE,
-                "timeout_seconds": 2,
-            }
-        }
-    )
-    service = support.write_service(_stack(guard.path, slapd.url))
-    yield guard, service
-    support.remove_service(service)
-    guard.remove()
+def ldap_guard(ldap_pam):
+    return ldap_pam()
 
 
 def test_pam_refuses_a_directory_locked_user_until_unlocked(slapd, ldap_guard):

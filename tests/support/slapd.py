@@ -16,6 +16,7 @@ The directory (suffix dc=example,dc=com):
   3, pwdLockoutDuration 0 (locked until an admin unlocks).
 - `cn=short,ou=policies,...`: the same with pwdLockoutDuration SHORT_LOCKOUT seconds, for users
   whose pwdPolicySubentry names it.
+- `cn=five,ou=policies,...`: the default with pwdMaxFailure FIVE_FAILURES (5), likewise.
 - A test schema `pgTestAccount` (auxiliary) carrying AD's lockoutTime, userAccountControl,
   msDS-User-Account-Control-Computed and 389-ds's nsAccountLock, accountUnlockTime,
   passwordRetryCount, and `pgTestDomain` carrying AD's lockoutDuration (on the suffix), so
@@ -53,6 +54,8 @@ DEFAULT_POLICY = f"cn=default,ou=policies,{SUFFIX}"
 SHORT_POLICY = f"cn=short,ou=policies,{SUFFIX}"
 SHORT_LOCKOUT = 2  # seconds: the short policy's pwdLockoutDuration
 MAX_FAILURE = 3
+FIVE_POLICY = f"cn=five,ou=policies,{SUFFIX}"  # pwdMaxFailure 5 (issue 18's smart lockout)
+FIVE_FAILURES = 5
 START_TIMEOUT = 20  # seconds to wait for slapd to accept connections
 
 # AD attributes keep their real OIDs; the 389-ds ones and the classes use a private test arc.
@@ -138,7 +141,7 @@ olcPPolicyUseLockout: FALSE
 """
 
 
-def _policy(dn: str, name: str, duration: int) -> str:
+def _policy(dn: str, name: str, duration: int, max_failure: int = MAX_FAILURE) -> str:
     return f"""\
 dn: {dn}
 objectClass: top
@@ -147,7 +150,7 @@ objectClass: pwdPolicy
 cn: {name}
 pwdAttribute: userPassword
 pwdLockout: TRUE
-pwdMaxFailure: {MAX_FAILURE}
+pwdMaxFailure: {max_failure}
 pwdLockoutDuration: {duration}
 pwdFailureCountInterval: 0
 pwdInHistory: 0
@@ -185,7 +188,8 @@ sn: reader
 userPassword: {READER_PASSWORD}
 
 {_policy(DEFAULT_POLICY, "default", 0)}
-{_policy(SHORT_POLICY, "short", SHORT_LOCKOUT)}"""
+{_policy(SHORT_POLICY, "short", SHORT_LOCKOUT)}
+{_policy(FIVE_POLICY, "five", 0, FIVE_FAILURES)}"""
 
 
 def free_port() -> int:
