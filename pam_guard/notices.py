@@ -51,13 +51,6 @@ def _stays(f) -> str:
     return f"Unlocks by itself at {_when(f['expires'])} (in {minutes} min)."
 
 
-def _what_locked(f) -> str:
-    """'account alice' or 'logins of alice from unfamiliar places' (smart lockout)."""
-    if f.get("scope") == "unfamiliar sources":
-        return f"logins of {f['user']} from unfamiliar places"
-    return f"account {f['user']}"
-
-
 def _lock(f, settings):
     user = f["user"]
     stays = _stays(f)
@@ -164,10 +157,13 @@ def _user_login(f, settings):
 
 
 def _user_lock(f, settings):
-    what = _what_locked(f)
+    if f.get("scope") == "unfamiliar sources":
+        what = f"logins to your account {f['user']} from unfamiliar places were locked"
+    else:
+        what = f"your account {f['user']} was locked"
     return (
-        f"pam-guard: your {what} was locked",
-        f"Your {what} was locked after failed logins.\n"
+        f"pam-guard: {what}",
+        f"{what[0].upper()}{what[1:]} after failed logins.\n"
         f"When: {_when(f['time'])}\n"
         f"From: {f.get('sources') or f['address']}\n"
         f"{_stays(f)}\n"
