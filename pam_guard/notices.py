@@ -56,21 +56,17 @@ def _lock(f, settings):
     stays = _stays(f)
     sources = f.get("sources") or f"{f['address']} ({f['failures']}x)"
     if f.get("scope") == "unfamiliar sources":
-        return (
-            f"pam-guard: {user} locked for unfamiliar sources",
+        title = f"pam-guard: {user} locked for unfamiliar sources"
+        what = (
             f"Logins of {user} from sources unfamiliar to them are refused after "
-            f"{f['failures']} failed logins from such sources; familiar places still get in.\n"
-            f"When: {_when(f['time'])}\n"
-            f"From: {sources}\n"
-            f"Last try: {f['address']}, service {f['service'] or '-'}\n"
-            f"{stays}\n"
-            f"\n"
-            f"Unlock: pam-guard unlock {user}\n"
-            f"See:    pam-guard history {user} --failed\n",
+            f"{f['failures']} failed logins from such sources; familiar places still get in."
         )
+    else:
+        title = f"pam-guard: account {user} locked"
+        what = f"Account {user} was locked after {f['failures']} failed logins."
     return (
-        f"pam-guard: account {user} locked",
-        f"Account {user} was locked after {f['failures']} failed logins.\n"
+        title,
+        f"{what}\n"
         f"When: {_when(f['time'])}\n"
         f"From: {sources}\n"
         f"Last try: {f['address']}, service {f['service'] or '-'}\n"
