@@ -38,6 +38,18 @@ def load_key(config_file: str) -> bytes:
     return key
 
 
+def _fix_hint(config_file: str) -> str:
+    """How a service user (radiusd's freerad) gets to read the key, as install.sh sets it
+    up where FreeRADIUS was there first."""
+    if os.geteuid() == 0:
+        return ""
+    import grp
+
+    group = grp.getgrgid(os.getegid()).gr_name
+    path = key_path(config_file)
+    return f"; to use it: chgrp {group} {path} && chmod 0640 {path}"
+
+
 def digest(config_file: str, user: str, password, log=None) -> str | None:
     """The digest of a wrong `password` (str or bytes) of `user`, or None when there is
     no password or no usable key (`log(text)` is told once a process)."""
@@ -49,7 +61,10 @@ def digest(config_file: str, user: str, password, log=None) -> str | None:
         except (OSError, ValueError) as exc:
             _keys[config_file] = None
             if log is not None:
-                log(f"ignore_repeated_password: no digest key ({exc}); failures count as usual")
+                log(
+                    f"ignore_repeated_password: no digest key ({exc}); failures count as "
+                    f"usual{_fix_hint(config_file)}"
+                )
     key = _keys[config_file]
     if key is None:
         return None

@@ -148,4 +148,5 @@ def test_a_digest_key_radiusd_cannot_read_counts_as_usual_and_says_so(layout, st
     buckets, server = _repeats_counted(layout, start_server, "joe")
     assert buckets == [None] * 4  # nothing lost: every failure counts, as without the setting
     assert wait_for(lambda: "no digest key" in server.log_text())
+    assert f"chgrp {RADIUSD_USER} {layout.dir}/digest.key && chmod 0640" in server.log_text()
     assert server.running()
